@@ -1,0 +1,138 @@
+//! Main thread: merges the threads' 100 ms intervals into the run total, the per-second
+//! timeline and the live [`Snapshot`]. Live sinks read the snapshot from a `watch` channel;
+//! the aggregator never calls a sink.
+
+mod timeline;
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::engine::{Delivery, Feed, TICK};
+use crate::record::Interval;
+use crate::results::Second;
+use timeline::Timeline;
+
+/// The live figures every live sink reads. Cheap to clone: no histograms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Time since the start of the run, at the latest merged tick.
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub bytes_received: u64,
+    /// Requests in the last complete second.
+    pub current_rps: f64,
+    pub mean_rps: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub done: bool,
+}
+
+/// What the aggregator hands back when the engine has ended.
+pub struct Outcome {
+    pub total: Interval,
+    pub timeline: Vec<Second>,
+    /// Start of load to the last thread's end.
+    pub duration: Duration,
+    pub interrupted: u64,
+}
+
+pub struct Aggregator {
+    t0: Instant,
+    total: Interval,
+    timeline: Timeline,
+    /// Latest tick delivered by each thread (`u64::MAX` once it has ended).
+    progress: Vec<u64>,
+    ended: Option<Instant>,
+    interrupted: u64,
+    snapshot: watch::Sender<Snapshot>,
+}
+
+impl Aggregator {
+    pub fn new(t0: Instant, threads: usize) -> (Aggregator, watch::Receiver<Snapshot>) {
+        let (tx, rx) = watch::channel(Snapshot::default());
+        (
+            Aggregator {
+                t0,
+                total: Interval::default(),
+                timeline: Timeline::default(),
+                progress: vec![0; threads],
+                ended: None,
+                interrupted: 0,
+                snapshot: tx,
+            },
+            rx,
+        )
+    }
+
+    /// Drains the feed until every thread has sent its final interval.
+    pub async fn run(mut self, mut feed: Feed) -> Outcome {
+        while let Some(d) = feed.rx.recv().await {
+            let (thread, interval) = self.accept(d);
+            feed.give_back(thread, interval);
+            if self.progress.iter().all(|p| *p == u64::MAX) {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    /// Merges one delivery; returns its interval for reuse.
+    pub fn accept(&mut self, d: Delivery) -> (usize, Interval) {
+        self.total.merge(&d.interval);
+        self.timeline.add(d.tick, &d.interval);
+        match d.last {
+            Some(f) => {
+                self.progress[d.thread] = u64::MAX;
+                self.ended = Some(self.ended.map_or(f.ended, |e| e.max(f.ended)));
+                self.interrupted += f.interrupted;
+            }
+            None => self.progress[d.thread] = self.progress[d.thread].max(d.tick),
+        }
+        let complete_through = self.progress.iter().copied().min().unwrap_or(0);
+        self.timeline.close_through(complete_through, self.t0, self.ended);
+        self.publish(complete_through);
+        (d.thread, d.interval)
+    }
+
+    fn publish(&self, tick: u64) {
+        let t = &self.total;
+        let elapsed = if tick == u64::MAX {
+            self.ended.map_or(Duration::ZERO, |e| e - self.t0)
+        } else {
+            TICK * tick as u32
+        };
+        let requests = t.requests();
+        let secs = elapsed.as_secs_f64();
+        let snap = Snapshot {
+            elapsed,
+            requests,
+            successful: t.successful,
+            failed: t.failed(),
+            bytes_received: t.bytes_received,
+            current_rps: self.timeline.last_rps(),
+            mean_rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
+            p50_us: t.latency.value_at_quantile(0.5),
+            p90_us: t.latency.value_at_quantile(0.9),
+            p99_us: t.latency.value_at_quantile(0.99),
+            max_us: t.latency.max(),
+            done: tick == u64::MAX,
+        };
+        self.snapshot.send_replace(snap);
+    }
+
+    pub fn finish(mut self) -> Outcome {
+        let ended = self.ended.unwrap_or_else(Instant::now);
+        self.timeline.close_through(u64::MAX, self.t0, Some(ended));
+        Outcome {
+            total: self.total,
+            timeline: self.timeline.into_seconds(),
+            duration: ended.saturating_duration_since(self.t0),
+            interrupted: self.interrupted,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Per-second buckets built from 100 ms ticks. A second is closed (summarised and its
+//! histogram recycled) once every thread has delivered all of its ticks, so at most a couple
+//! of open seconds exist at any time.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::engine::TICK;
+use crate::record::{Interval, new_histogram};
+use crate::results::Second;
+
+const TICKS_PER_SECOND: u64 = 1_000 / TICK.as_millis() as u64;
+
+struct Open {
+    requests: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+#[derive(Default)]
+pub(super) struct Timeline {
+    open: BTreeMap<u64, Open>,
+    closed: Vec<Second>,
+    spare: Vec<Histogram<u64>>,
+}
+
+/// Tick k covers (k−1, k] tenths: it belongs to second (k−1) / 10.
+fn second_of(tick: u64) -> u64 {
+    tick.saturating_sub(1) / TICKS_PER_SECOND
+}
+
+impl Timeline {
+    pub fn add(&mut self, tick: u64, iv: &Interval) {
+        let s = second_of(tick);
+        if self.closed.last().is_some_and(|c| c.second >= s) {
+            // A late tick for a second already closed (only possible for a thread's final,
+            // partial interval): fold it into the run total only, which already happened.
+            return;
+        }
+        let spare = &mut self.spare;
+        let open = self.open.entry(s).or_insert_with(|| Open {
+            requests: 0,
+            errors: 0,
+            latency: spare.pop().unwrap_or_else(new_histogram),
+        });
+        open.requests += iv.requests();
+        open.errors += iv.failed();
+        open.latency
+            .add(&iv.latency)
+            .expect("every histogram of a run has the same bounds");
+    }
+
+    /// Closes every second whose ticks have all arrived (all ticks ≤ `through`).
+    pub fn close_through(&mut self, through: u64, t0: Instant, ended: Option<Instant>) {
+        while let Some((&s, _)) = self.open.first_key_value() {
+            let last_tick = (s + 1) * TICKS_PER_SECOND;
+            if through != u64::MAX && through < last_tick {
+                break;
+            }
+            let (s, mut open) = self.open.pop_first().expect("checked non-empty");
+            // Fill seconds with no traffic at all, so the timeline has no holes.
+            let next = self.closed.last().map_or(0, |c| c.second + 1);
+            for gap in next..s {
+                self.closed.push(Second {
+                    second: gap,
+                    ..Second::default()
+                });
+            }
+            let span = match ended {
+                Some(e) if through == u64::MAX => {
+                    let end = e.saturating_duration_since(t0);
+                    (end.saturating_sub(Duration::from_secs(s))).min(Duration::from_secs(1))
+                }
+                _ => Duration::from_secs(1),
+            };
+            let secs = span.as_secs_f64().max(1e-3);
+            let h = &open.latency;
+            self.closed.push(Second {
+                second: s,
+                requests: open.requests,
+                errors: open.errors,
+                rps: open.requests as f64 / secs,
+                p50_us: h.value_at_quantile(0.5),
+                p90_us: h.value_at_quantile(0.9),
+                p99_us: h.value_at_quantile(0.99),
+                max_us: h.max(),
+            });
+            open.latency.reset();
+            self.spare.push(open.latency);
+        }
+    }
+
+    /// Requests per second of the latest closed second.
+    pub fn last_rps(&self) -> f64 {
+        self.closed.last().map_or(0.0, |s| s.rps)
+    }
+
+    pub fn into_seconds(self) -> Vec<Second> {
+        self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Recorder;
+
+    fn iv(n: u64) -> Interval {
+        let mut r = Recorder::default();
+        for _ in 0..n {
+            r.response(200, Duration::from_millis(1), Duration::from_millis(1), Duration::ZERO, 1);
+        }
+        r.take(Interval::default())
+    }
+
+    #[test]
+    fn ticks_fold_into_seconds_and_gaps_are_filled() {
+        let t0 = Instant::now();
+        let mut t = Timeline::default();
+        for k in 1..=10 {
+            t.add(k, &iv(2));
+        }
+        t.add(31, &iv(5));
+        t.close_through(10, t0, None);
+        assert_eq!(t.closed.len(), 1);
+        assert_eq!(t.closed[0].requests, 20);
+        assert_eq!(t.closed[0].rps, 20.0);
+        t.close_through(u64::MAX, t0, Some(t0 + Duration::from_millis(3_500)));
+        let secs: Vec<(u64, u64)> = t.closed.iter().map(|s| (s.second, s.requests)).collect();
+        assert_eq!(secs, vec![(0, 20), (1, 0), (2, 0), (3, 5)]);
+        assert!((t.closed[3].rps - 10.0).abs() < 1e-9, "partial last second: 5 in 0.5 s");
+    }
+}

@@ -1,0 +1,195 @@
+//! What the user typed: clap definitions only, no checks across flags.
+//!
+//! Load options are `Option`s without clap defaults so that a flag given on the command line
+//! always overrides the config file, even when its value equals the default; the defaults
+//! live in `plan::build`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "kaioken", version, about = "Load generator for HTTP/1.1 and HTTP/2 services", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load test against a URL or a config file.
+    Run(Box<RunArgs>),
+    /// Serve the built-in target: a configurable HTTP/1.1 + h2c server on loopback.
+    Serve(ServeArgs),
+    /// Start the built-in target in-process and run a 10-second load test against it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// Target URL (http:// or https://); required unless the config file gives one.
+    pub url: Option<String>,
+
+    /// Concurrent virtual users (connections for HTTP/1.1, streams for HTTP/2) [default: 50]
+    #[arg(short = 'c', long)]
+    pub concurrency: Option<u64>,
+
+    /// Measured duration, e.g. 30s, 2m, 1h30m [default: 10s, or until -n is reached when -n is given]
+    #[arg(short = 'd', long, allow_hyphen_values = true)]
+    pub duration: Option<String>,
+
+    /// Stop after exactly N requests (0 = unlimited; k and m suffixes: 10k, 1m)
+    #[arg(short = 'n', long = "max-requests", allow_hyphen_values = true)]
+    pub max_requests: Option<String>,
+
+    /// HTTP method [default: GET]
+    #[arg(short = 'm', long)]
+    pub method: Option<String>,
+
+    /// Request header `Name: value` (repeatable)
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Request body
+    #[arg(short = 'b', long)]
+    pub body: Option<String>,
+
+    /// Read the request body from a file (sent as is, bytes unchanged)
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+
+    /// Use HTTP/2: prior knowledge on http://, ALPN on https://
+    #[arg(long)]
+    pub http2: bool,
+
+    /// Maximum concurrent streams per HTTP/2 connection [default: 10]
+    #[arg(long)]
+    pub h2_streams: Option<u64>,
+
+    /// Skip TLS certificate verification
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Open a new connection for every request
+    #[arg(long)]
+    pub disable_keepalive: bool,
+
+    /// Request timeout [default: 30s]
+    #[arg(long, allow_hyphen_values = true)]
+    pub timeout: Option<String>,
+
+    /// Connection (TCP + TLS) timeout [default: 10s]
+    #[arg(long, allow_hyphen_values = true)]
+    pub connect_timeout: Option<String>,
+
+    /// Worker threads, each with its own runtime [default: number of CPUs]
+    #[arg(long)]
+    pub threads: Option<u64>,
+
+    /// How long in-flight requests may finish after the end or Ctrl-C [default: 5s]
+    #[arg(long, allow_hyphen_values = true)]
+    pub graceful_stop: Option<String>,
+
+    /// TOML config file; flags given here override it
+    #[arg(short = 'f', long)]
+    pub config: Option<PathBuf>,
+
+    /// Write the results to this file
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Output format of -o
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
+    /// No live view: print a status line to stderr instead
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Print only the JSON result on stdout (implies --no-tui --format json)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Validate, print the plan and exit
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask before loading a target that is not loopback or private
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Port to listen on (0 picks a free one; the address is printed)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub behaviour: TargetBehaviour,
+}
+
+/// How the built-in target answers.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetBehaviour {
+    /// Response delay: `10ms`, `uniform:5ms-20ms` or `exp:10ms` (exponential with that mean)
+    #[arg(long)]
+    pub delay: Option<String>,
+
+    /// Fraction of requests answered with 500 (exact: every 1/rate-th request)
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+
+    /// Status code of normal responses
+    #[arg(long, default_value_t = 200)]
+    pub status: u16,
+
+    /// Response body size in bytes
+    #[arg(long, default_value_t = 2)]
+    pub body_size: usize,
+
+    /// Send bodies with chunked transfer encoding (HTTP/1.1)
+    #[arg(long)]
+    pub chunked: bool,
+
+    /// Hold every request that arrives in a window until it ends: `START+LENGTH`, measured
+    /// from the first request, e.g. `4s+2s`
+    #[arg(long)]
+    pub stall: Option<String>,
+
+    /// Server worker threads [default: number of CPUs]
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Concurrent virtual users
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub concurrency: u64,
+
+    /// Duration
+    #[arg(short = 'd', long, default_value = "10s")]
+    pub duration: String,
+
+    /// Write the results to this file
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// Print only the JSON result on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub behaviour: TargetBehaviour,
+}

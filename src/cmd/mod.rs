@@ -1,0 +1,24 @@
+//! Glue, one file per subcommand: the only module that imports every layer.
+
+pub mod demo;
+pub mod run;
+pub mod serve;
+
+use std::process::ExitCode;
+
+/// How a command ended. Exit codes come from here, never from message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// Bad config or input, unreachable target, every request failed.
+    Error,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        match e {
+            Exit::Success => ExitCode::SUCCESS,
+            Exit::Error => ExitCode::from(1),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! `kaioken run`: config → Plan → Engine → Aggregator → Sinks, read top to bottom.
+
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, anyhow, bail};
+
+use super::Exit;
+use crate::aggregate::{self, Aggregator};
+use crate::cli::RunArgs;
+use crate::config::RawConfig;
+use crate::engine::{self, RunState};
+use crate::plan::{self, LiveView, Plan, Protocol, Scheme};
+use crate::results::{self, Histograms, LatencyStats, Results};
+use crate::sink;
+use crate::transport::connect::{Connector, Stream};
+use crate::transport::tls;
+
+pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    let file = match &args.config {
+        Some(path) => Some(RawConfig::load(path)?),
+        None => None,
+    };
+    let mut plan = plan::build(args, file.as_ref())?;
+    if args.dry_run {
+        println!("Configuration validated successfully!\n");
+        print!("{plan}");
+        return Ok(Exit::Success);
+    }
+
+    let addrs = resolve(&plan)?;
+    confirm_target(&plan, &addrs)?;
+    raise_fd_limit(plan.load.vus());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the main runtime")?;
+    let connector = rt.block_on(build_connector(&mut plan, addrs))?;
+    let plan = Arc::new(plan);
+
+    let started_at = SystemTime::now();
+    let t0 = Instant::now();
+    let (engine, feed) = engine::start(plan.clone(), connector, t0);
+    let (aggregator, snapshots) = Aggregator::new(t0, feed.threads);
+    let outcome = rt.block_on(async {
+        if plan.outputs.live == LiveView::Progress {
+            tokio::spawn(sink::progress::run(snapshots, plan.load.duration()));
+        }
+        let signals = async {
+            shutdown_signal().await;
+            eprintln!(
+                "\nkaioken: stopping; in-flight requests get {} to finish (Ctrl-C again to abort)",
+                humantime::format_duration(plan.graceful_stop)
+            );
+            engine.set(RunState::Stopping);
+            shutdown_signal().await;
+            engine.set(RunState::Abort);
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            outcome = aggregator.run(feed) => outcome,
+            () = signals => unreachable!("the signal handler never returns"),
+        }
+    });
+    engine.join();
+    let ended_at = SystemTime::now();
+
+    let results = build_results(&plan, &outcome, started_at, ended_at);
+    write_outputs(&plan, &results)?;
+
+    let s = &results.summary;
+    if s.total_requests == 0 {
+        eprintln!("kaioken: no request completed");
+        return Ok(Exit::Error);
+    }
+    if s.successful == 0 {
+        let kinds: Vec<String> = results.errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        let statuses: Vec<String> = results.status_codes.iter().map(|(k, n)| format!("HTTP {k}: {n}")).collect();
+        let all: Vec<String> = kinds.into_iter().chain(statuses).collect();
+        eprintln!("kaioken: every request failed ({})", all.join(", "));
+        return Ok(Exit::Error);
+    }
+    Ok(Exit::Success)
+}
+
+/// Resolves the target once, before the run: DNS is never on the request path.
+fn resolve(plan: &Plan) -> anyhow::Result<Vec<SocketAddr>> {
+    let host = plan.target.host.as_str();
+    let addrs: Vec<SocketAddr> = (host, plan.target.port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("cannot resolve host {host}: {e} (check the URL's host name)"))?
+        .collect();
+    if addrs.is_empty() {
+        bail!("cannot resolve host {host}: no addresses (check the URL's host name)");
+    }
+    Ok(addrs)
+}
+
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// A remote target is loaded only with consent: `-y`, or an answer on a terminal.
+fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
+    if !plan.confirm_remote || addrs.iter().all(|a| is_local(a.ip())) {
+        return Ok(());
+    }
+    let what = format!("{} ({})", plan.target.host, addrs[0].ip());
+    if !std::io::stdin().is_terminal() {
+        bail!("target {what} is not a loopback or private address; pass -y/--yes to confirm you may load it");
+    }
+    eprint!("kaioken: {what} is a remote target. Send load to it? [y/N] ");
+    std::io::stderr().flush().context("writing the prompt")?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("reading the answer")?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        bail!("not confirmed; nothing was sent")
+    }
+}
+
+/// Each connection is a file descriptor: make room for `vus` of them plus slack.
+fn raise_fd_limit(vus: u64) {
+    let want = vus.saturating_add(1024);
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
+        if soft < want {
+            let new = want.min(hard);
+            if rlimit::Resource::NOFILE.set(new, hard).is_err() || new < want {
+                eprintln!("kaioken: open-file limit is {hard}; {vus} connections may fail (raise it with `ulimit -n`)");
+            }
+        }
+    }
+}
+
+/// Builds the connector; on https with `--http2`, one probe connection learns whether the
+/// server's ALPN picks h2, and the plan's protocol follows it.
+async fn build_connector(plan: &mut Plan, addrs: Vec<SocketAddr>) -> anyhow::Result<Connector> {
+    let tls = match plan.target.scheme {
+        Scheme::Http => None,
+        Scheme::Https => {
+            let alpn: &[&[u8]] = match plan.protocol {
+                Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
+                Protocol::Http1 => &[b"http/1.1"],
+            };
+            let config = tls::client_config(plan.insecure, alpn);
+            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone())
+                .map_err(|_| anyhow!("url: host {} is not a valid TLS server name", plan.target.host))?;
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        }
+    };
+    let connector = Connector {
+        addrs: addrs.into(),
+        tls,
+        connect_timeout: plan.connect_timeout,
+    };
+    if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
+        // A failed probe is not fatal: the run will count the same failure by kind.
+        if let Ok(stream) = connector.connect(0).await {
+            if let Stream::Tls(_) = &stream {
+                if stream.alpn() != Some(b"h2") {
+                    eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
+                    plan.protocol = Protocol::Http1;
+                }
+            }
+        }
+    }
+    Ok(connector)
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn build_results(plan: &Plan, o: &aggregate::Outcome, started: SystemTime, ended: SystemTime) -> Results {
+    let t = &o.total;
+    let requests = t.requests();
+    let secs = o.duration.as_secs_f64();
+    let (status_codes, errors) = results::status_and_errors(t);
+    let headers = plan
+        .request
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            let shown = if results::redact::is_secret_header(n.as_str()) { "[redacted]".to_string() } else { v.to_string() };
+            (n.to_string(), shown)
+        })
+        .collect();
+    let protocol = match plan.protocol {
+        Protocol::Http1 => "http/1.1".to_string(),
+        Protocol::Http2 { .. } => "h2".to_string(),
+    };
+    Results {
+        schema: results::SCHEMA.to_string(),
+        metadata: results::Metadata {
+            tool: "kaioken".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: rfc3339(started),
+            ended_at: rfc3339(ended),
+            target: results::TargetMeta {
+                url: plan.target.redacted_url(),
+                method: plan.request.method.to_string(),
+                protocol,
+                headers,
+            },
+            load: results::LoadMeta {
+                model: plan.load.name().to_string(),
+                concurrency: plan.load.vus(),
+                duration_secs: plan.load.duration().map(|d| d.as_secs_f64()),
+                max_requests: plan.load.max_requests(),
+                threads: plan.threads,
+                keepalive: plan.keepalive,
+                timeout_secs: plan.timeout.as_secs_f64(),
+            },
+            host: results::HostMeta {
+                hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+                os: std::env::consts::OS.to_string(),
+                arch: std::env::consts::ARCH.to_string(),
+                cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        },
+        summary: results::Summary {
+            total_requests: requests,
+            successful: t.successful,
+            failed: t.failed(),
+            error_rate: if requests > 0 { t.failed() as f64 / requests as f64 } else { 0.0 },
+            requests_per_sec: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
+            bytes_received: t.bytes_received,
+            duration_secs: secs,
+            connections_opened: t.connections_opened,
+            interrupted: o.interrupted,
+            saturated_values: t.saturated,
+        },
+        latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
+        service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
+        ttfb_us: LatencyStats::from_histogram("ttfb", &t.ttfb),
+        connect_time_us: LatencyStats::from_histogram("connect_time", &t.connect_time),
+        status_codes,
+        errors,
+        timeline: o.timeline.clone(),
+        histograms: Histograms::encode(t),
+    }
+}
+
+fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {
+    let json = r.to_json();
+    if let Some(path) = &plan.outputs.file {
+        results::atomic_write::write(path, json.as_bytes())?;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if plan.outputs.json_stdout {
+        writeln!(out, "{json}")
+    } else {
+        write!(out, "{}", sink::summary::render(r))
+    };
+    match written {
+        // A closed pipe (`| head`) is not an error of the run.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}

@@ -1,0 +1,152 @@
+//! Runs a [`Plan`]: one OS thread per share of the load, each with its own `current_thread`
+//! tokio runtime owning its virtual users and connections. Knows no sink.
+//!
+//! Why `current_thread` runtimes rather than one multi-threaded runtime: a VU's connection,
+//! recorder and counters then live on one thread, so the request path needs no atomics,
+//! locks or channels, and nothing migrates between cores. The split of VUs and of `-n` across
+//! threads uses one rule ([`share`]) so that the parts always add up to the whole.
+//!
+//! Output: every 100 ms each thread hands its [`Interval`] to the [`Feed`], which the
+//! aggregator drains; the interval comes back emptied for reuse.
+
+pub mod control;
+mod vu;
+mod worker;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::plan::Plan;
+use crate::record::Interval;
+use crate::transport::connect::Connector;
+pub use control::RunState;
+
+/// Interval length: the aggregator's resolution and the live view's refresh.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// `part`'s share of `total` split in `parts` (exact: the shares sum to `total`).
+pub fn share(total: u64, part: usize, parts: usize) -> u64 {
+    let (p, n) = (part as u128, parts as u128);
+    let t = total as u128;
+    ((t * (p + 1)) / n - (t * p) / n) as u64
+}
+
+/// One thread's interval, handed to the aggregator.
+#[derive(Debug)]
+pub struct Delivery {
+    pub thread: usize,
+    /// The interval covers (t0 + (tick−1)·TICK, t0 + tick·TICK].
+    pub tick: u64,
+    pub interval: Interval,
+    /// Set on the thread's final delivery.
+    pub last: Option<Final>,
+}
+
+/// What a thread reports when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Final {
+    pub ended: Instant,
+    pub interrupted: u64,
+}
+
+/// The receiving side: deliveries in, emptied intervals back to their thread.
+pub struct Feed {
+    pub rx: mpsc::UnboundedReceiver<Delivery>,
+    returns: Vec<std::sync::mpsc::Sender<Interval>>,
+    pub threads: usize,
+}
+
+impl Feed {
+    /// Gives an interval back to its thread, cleared, so it never allocates a new one.
+    pub fn give_back(&self, thread: usize, mut interval: Interval) {
+        interval.clear();
+        // A thread that already ended has dropped its receiver; the interval is just freed.
+        let _ended = self.returns[thread].send(interval);
+    }
+}
+
+/// Controls a running engine.
+pub struct EngineHandle {
+    control: watch::Sender<RunState>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    pub fn set(&self, state: RunState) {
+        self.control.send_replace(state);
+    }
+
+    pub fn state(&self) -> RunState {
+        *self.control.borrow()
+    }
+
+    /// Waits for every worker thread to end.
+    pub fn join(self) {
+        for t in self.threads {
+            if t.join().is_err() {
+                eprintln!("kaioken: a worker thread panicked; its last interval is lost");
+            }
+        }
+    }
+}
+
+/// Starts the load at `t0` (all threads share it, so their ticks align).
+pub fn start(plan: Arc<Plan>, connector: Connector, t0: Instant) -> (EngineHandle, Feed) {
+    let threads = plan.threads;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (control, control_rx) = watch::channel(RunState::Running);
+    let mut returns = Vec::with_capacity(threads);
+    let mut handles = Vec::with_capacity(threads);
+    for idx in 0..threads {
+        let (ret_tx, ret_rx) = std::sync::mpsc::channel();
+        returns.push(ret_tx);
+        let w = worker::Worker {
+            idx,
+            threads,
+            plan: plan.clone(),
+            connector: connector.clone(),
+            vus: share(plan.load.vus(), idx, threads),
+            quota: plan.load.max_requests().map(|n| share(n, idx, threads)),
+            t0,
+            control: control_rx.clone(),
+            tx: tx.clone(),
+            returns: ret_rx,
+        };
+        let h = std::thread::Builder::new()
+            .name(format!("kaioken-worker-{idx}"))
+            .spawn(move || w.run())
+            .expect("spawning a worker thread");
+        handles.push(h);
+    }
+    (
+        EngineHandle {
+            control,
+            threads: handles,
+        },
+        Feed {
+            rx,
+            returns,
+            threads,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn shares_sum_to_total(total in 0u64..1_000_000_000_000, parts in 1usize..64) {
+            let sum: u64 = (0..parts).map(|p| share(total, p, parts)).sum();
+            prop_assert_eq!(sum, total);
+            let max = (0..parts).map(|p| share(total, p, parts)).max().unwrap();
+            let min = (0..parts).map(|p| share(total, p, parts)).min().unwrap();
+            prop_assert!(max - min <= 1);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! argv → command → exit code. The only place that turns errors into text for the user.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kaioken::cli::{Cli, Command};
+use kaioken::cmd;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Serve(args) => cmd::serve::serve(args),
+        Command::Demo(args) => cmd::demo::demo(args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            // One line per problem, no Debug dump.
+            for line in format!("{e:#}").lines() {
+                eprintln!("kaioken: {line}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

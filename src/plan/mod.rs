@@ -1,0 +1,502 @@
+//! The validated, immutable description of a test.
+//!
+//! `plan::build` merges the command line over the config file, applies defaults, checks
+//! every value and returns every problem at once, before any socket opens. The engine only
+//! ever sees a [`Plan`]; `--dry-run` prints it.
+
+pub mod load_model;
+pub mod request;
+pub mod template;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use crate::cli::{Format, RunArgs};
+use crate::config::{Count, RawConfig, RawLoad, RawTarget};
+pub use load_model::{LatencyKind, LoadModel};
+pub use request::Request;
+use template::Template;
+
+/// One invalid value: the field, what was given and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} = {value}: {fix}")]
+pub struct PlanError {
+    pub field: String,
+    pub value: String,
+    pub fix: String,
+}
+
+fn problem(field: &str, value: impl fmt::Display, fix: impl Into<String>) -> PlanError {
+    PlanError {
+        field: field.to_string(),
+        value: value.to_string(),
+        fix: fix.into(),
+    }
+}
+
+/// Every problem found while building a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanErrors(pub Vec<PlanError>);
+
+impl fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// Where the load goes. `url` is what the user wrote; use [`Target::redacted_url`] to show it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    /// The URL with userinfo passwords and secret-looking query values replaced.
+    pub fn redacted_url(&self) -> String {
+        crate::results::redact::url(&self.url)
+    }
+}
+
+/// Which protocol carries the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    /// `streams` concurrent requests per connection at most.
+    Http2 { streams: u64 },
+}
+
+/// How results leave the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    pub file: Option<PathBuf>,
+    pub format: Format,
+    /// `--json`: the JSON document alone on stdout.
+    pub json_stdout: bool,
+    pub live: LiveView,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveView {
+    /// Periodic status on stderr.
+    Progress,
+    /// Nothing but the final output.
+    Quiet,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: Target,
+    pub request: Request,
+    pub protocol: Protocol,
+    pub load: LoadModel,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub keepalive: bool,
+    pub insecure: bool,
+    pub threads: usize,
+    pub graceful_stop: Duration,
+    pub outputs: Outputs,
+    /// Whether a remote (non-loopback, non-private) target needs confirmation.
+    pub confirm_remote: bool,
+}
+
+pub const DEFAULT_CONCURRENCY: u64 = 50;
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(5);
+pub const DEFAULT_H2_STREAMS: u64 = 10;
+
+/// Parses a humantime duration (`10s`, `1m30s`, `250ms`); plain `0` is zero.
+pub fn parse_duration(field: &str, text: &str) -> Result<Duration, PlanError> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.starts_with('-') {
+        return Err(problem(field, text, "must not be negative (write e.g. 10s)"));
+    }
+    humantime::parse_duration(t).map_err(|e| problem(field, text, format!("not a duration ({e}); write e.g. 500ms, 10s, 2m")))
+}
+
+/// Parses a count with optional `k` (×1,000) or `m` (×1,000,000) suffix.
+pub fn parse_count(field: &str, text: &str) -> Result<u64, PlanError> {
+    let t = text.trim();
+    let (digits, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+        Some((i, 'm' | 'M')) => (&t[..i], 1_000_000),
+        _ => (t, 1),
+    };
+    let fix = "must be a whole number ≥ 0, optionally with k or m (10k, 1m)";
+    let n: u64 = digits.trim().parse().map_err(|_| problem(field, text, fix))?;
+    n.checked_mul(mult).ok_or_else(|| problem(field, text, "too large"))
+}
+
+/// Merges `args` over `file` and validates everything.
+pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanErrors> {
+    let empty_t = RawTarget::default();
+    let empty_l = RawLoad::default();
+    let ft = file.and_then(|f| f.target.as_ref()).unwrap_or(&empty_t);
+    let fl = file.and_then(|f| f.load.as_ref()).unwrap_or(&empty_l);
+    let mut errs = Vec::new();
+    macro_rules! check {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errs.push(e);
+                    None
+                }
+            }
+        };
+    }
+
+    // Target URL.
+    let url = args.url.clone().or_else(|| ft.url.as_ref().map(|u| u.0.clone()));
+    let parsed = match url.as_deref() {
+        None => {
+            errs.push(problem("url", "(none)", "give a URL, e.g. `kaioken run http://127.0.0.1:8080/`, or set [target] url in the config"));
+            None
+        }
+        Some(u) => check!(parse_url(u)),
+    };
+
+    // Method.
+    let method_s = args.method.clone().or_else(|| ft.method.as_ref().map(|m| m.0.clone())).unwrap_or_else(|| "GET".into());
+    let method = check!(
+        Method::from_bytes(method_s.to_ascii_uppercase().as_bytes())
+            .map_err(|_| problem("method", &method_s, "must be an HTTP method token such as GET or POST"))
+    );
+
+    // Headers: file first, then -H (a later header of the same name is sent too, as curl does).
+    let mut headers: Vec<(HeaderName, Template)> = Vec::new();
+    if let Some(h) = &ft.headers {
+        for (name, value) in h {
+            if let Some(hv) = check!(parse_header_parts(&format!("target.headers.{name}"), name, &value.0)) {
+                headers.push(hv);
+            }
+        }
+    }
+    for h in &args.headers {
+        let parsed = match h.split_once(':') {
+            Some((n, v)) => parse_header_parts("--header", n.trim(), v.trim()).map_err(|mut e| {
+                e.value = format!("{h:?}");
+                e
+            }),
+            None => Err(problem("--header", format!("{h:?}"), "write it as `Name: value`")),
+        };
+        if let Some(hv) = check!(parsed) {
+            headers.push(hv);
+        }
+    }
+
+    // Body.
+    let body_text = args.body.clone().or_else(|| ft.body.as_ref().map(|b| b.0.clone()));
+    let body_file = args.body_file.clone().or_else(|| ft.body_file.as_ref().map(|b| PathBuf::from(&b.0)));
+    let body = match (body_text, body_file) {
+        (Some(_), Some(_)) => {
+            errs.push(problem("body", "(both body and body_file)", "give either a body or a body file, not both"));
+            Template::default()
+        }
+        (Some(text), None) => check!(Template::parse(&text).map_err(|e| problem("body", format!("{text:?}"), e.to_string()))).unwrap_or_default(),
+        (None, Some(path)) => match std::fs::read(&path) {
+            Ok(bytes) => Template::literal(bytes),
+            Err(e) => {
+                errs.push(problem("body_file", path.display(), format!("cannot read it ({e}); check the path")));
+                Template::default()
+            }
+        },
+        (None, None) => Template::default(),
+    };
+
+    // Load.
+    let vus = args.concurrency.map(|c| c as i64).or(fl.concurrency).unwrap_or(DEFAULT_CONCURRENCY as i64);
+    if vus < 1 {
+        errs.push(problem("concurrency", vus, "must be at least 1"));
+    }
+    let max_requests = match (&args.max_requests, &fl.max_requests) {
+        (Some(s), _) => check!(parse_count("max_requests", s)),
+        (None, Some(Count::Text(s))) => check!(parse_count("max_requests", s)),
+        (None, Some(Count::Number(n))) if *n < 0 => {
+            errs.push(problem("max_requests", n, "must be ≥ 0 (0 = unlimited)"));
+            None
+        }
+        (None, Some(Count::Number(n))) => Some(*n as u64),
+        (None, None) => None,
+    }
+    .filter(|n| *n > 0);
+    let duration = match args.duration.clone().or_else(|| fl.duration.as_ref().map(|d| d.0.clone())) {
+        Some(d) => check!(parse_duration("duration", &d)).map(|d| (!d.is_zero()).then_some(d)).unwrap_or(None),
+        // With -n alone, run until the count is reached.
+        None if max_requests.is_some() => None,
+        None => Some(DEFAULT_DURATION),
+    };
+    if duration.is_none() && max_requests.is_none() && args.duration.is_some() {
+        errs.push(problem("duration", "0", "a run needs an end: give a duration > 0 or -n/--max-requests"));
+    }
+    let timeout = dur_opt(&mut errs, "timeout", args.timeout.as_ref(), ft.timeout.as_ref().map(|s| &s.0), DEFAULT_TIMEOUT);
+    let connect_timeout = dur_opt(&mut errs, "connect_timeout", args.connect_timeout.as_ref(), ft.connect_timeout.as_ref().map(|s| &s.0), DEFAULT_CONNECT_TIMEOUT);
+    let graceful_stop = dur_opt(&mut errs, "graceful_stop", args.graceful_stop.as_ref(), fl.graceful_stop.as_ref().map(|s| &s.0), DEFAULT_GRACEFUL_STOP);
+    for (field, d) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
+        if d.is_zero() {
+            errs.push(problem(field, "0", "must be > 0"));
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let threads = args.threads.map(|t| t as i64).or(fl.threads).unwrap_or(cpus);
+    if threads < 1 {
+        errs.push(problem("threads", threads, "must be at least 1"));
+    }
+
+    let http2 = args.http2 || ft.http2.unwrap_or(false);
+    let streams = args.h2_streams.map(|s| s as i64).or(ft.h2_streams).unwrap_or(DEFAULT_H2_STREAMS as i64);
+    if streams < 1 {
+        errs.push(problem("h2_streams", streams, "must be at least 1"));
+    }
+    let keepalive = !(args.disable_keepalive || ft.disable_keepalive.unwrap_or(false));
+    if http2 && !keepalive {
+        errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
+    }
+
+    if !errs.is_empty() {
+        return Err(PlanErrors(errs));
+    }
+    let (target, authority, path) = parsed.expect("no errors means the URL parsed");
+    let method = method.expect("no errors means the method parsed");
+    let scheme = match target.scheme {
+        Scheme::Http => http::uri::Scheme::HTTP,
+        Scheme::Https => http::uri::Scheme::HTTPS,
+    };
+    let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
+    let json_stdout = args.json;
+    Ok(Plan {
+        target,
+        request,
+        protocol: if http2 { Protocol::Http2 { streams: streams as u64 } } else { Protocol::Http1 },
+        load: LoadModel::Closed {
+            vus: vus as u64,
+            duration,
+            max_requests,
+        },
+        timeout,
+        connect_timeout,
+        keepalive,
+        insecure: args.insecure || ft.insecure.unwrap_or(false),
+        threads: (threads as usize).min(vus as usize).max(1),
+        graceful_stop,
+        outputs: Outputs {
+            file: args.output.clone(),
+            format: args.format,
+            json_stdout,
+            live: if json_stdout { LiveView::Quiet } else { LiveView::Progress },
+        },
+        confirm_remote: !args.yes,
+    })
+}
+
+fn dur_opt(errs: &mut Vec<PlanError>, field: &str, cli: Option<&String>, file: Option<&String>, default: Duration) -> Duration {
+    match cli.or(file) {
+        Some(s) => parse_duration(field, s).unwrap_or_else(|e| {
+            errs.push(e);
+            default
+        }),
+        None => default,
+    }
+}
+
+fn parse_header_parts(field: &str, name: &str, value: &str) -> Result<(HeaderName, Template), PlanError> {
+    let name_ok = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| problem(field, format!("{name:?}"), "header names are tokens without spaces or colons, e.g. X-Api-Key"))?;
+    let t = Template::parse(value).map_err(|e| problem(field, format!("{value:?}"), e.to_string()))?;
+    http::HeaderValue::from_bytes(&t.sample())
+        .map_err(|_| problem(field, format!("{value:?}"), "header values must not contain control characters"))?;
+    Ok((name_ok, t))
+}
+
+/// Splits and validates an http(s) URL. Runtime variables are allowed in the path and query.
+fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), PlanError> {
+    let fix_form = "write a full URL such as http://127.0.0.1:8080/path";
+    let (scheme_s, rest) = url.split_once("://").ok_or_else(|| problem("url", url, fix_form))?;
+    let scheme = match scheme_s.to_ascii_lowercase().as_str() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => {
+            return Err(problem(
+                "url",
+                url,
+                format!("unsupported scheme `{other}`: kaioken speaks http:// and https://"),
+            ));
+        }
+    };
+    let (auth_s, path_s) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path_s = if path_s.starts_with('?') { format!("/{path_s}") } else { path_s.to_string() };
+    // Userinfo is not sent (use -a / a header); strip it from the authority.
+    let host_port = auth_s.rsplit_once('@').map_or(auth_s, |(_, h)| h);
+    if host_port.is_empty() || host_port.contains("${") {
+        return Err(problem("url", url, format!("missing or variable host; {fix_form}")));
+    }
+    let authority: http::uri::Authority = host_port.parse().map_err(|_| problem("url", url, format!("malformed host or port; {fix_form}")))?;
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = match authority.port_u16() {
+        Some(p) => p,
+        None if host_port.ends_with(':') => return Err(problem("url", url, "empty port; write host:port")),
+        None => match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        },
+    };
+    let path = Template::parse(&path_s).map_err(|e| problem("url", url, e.to_string()))?;
+    http::uri::PathAndQuery::try_from(path.sample())
+        .map_err(|_| problem("url", url, "the path has characters that must be percent-encoded"))?;
+    Ok((Target { url: url.to_string(), scheme, host, port }, authority, path))
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Target:      {} {}", self.request.method, self.target.redacted_url())?;
+        let proto = match self.protocol {
+            Protocol::Http1 if self.keepalive => "HTTP/1.1, keep-alive".to_string(),
+            Protocol::Http1 => "HTTP/1.1, new connection per request".to_string(),
+            Protocol::Http2 { streams } => format!("HTTP/2, up to {streams} streams per connection"),
+        };
+        writeln!(f, "Protocol:    {proto}")?;
+        writeln!(f, "Load model:  {}", self.load)?;
+        writeln!(f, "Concurrency: {}", self.load.vus())?;
+        match self.load.duration() {
+            Some(d) => writeln!(f, "Duration:    {}", humantime::format_duration(d))?,
+            None => writeln!(f, "Duration:    until {} requests", self.load.max_requests().unwrap_or(0))?,
+        }
+        writeln!(f, "Threads:     {}", self.threads)?;
+        writeln!(
+            f,
+            "Timeouts:    request {}, connect {}",
+            humantime::format_duration(self.timeout),
+            humantime::format_duration(self.connect_timeout)
+        )?;
+        for (name, value) in &self.request.headers {
+            let shown = if crate::results::redact::is_secret_header(name.as_str()) { "[redacted]".to_string() } else { value.to_string() };
+            writeln!(f, "Header:      {name}: {shown}")?;
+        }
+        if !self.request.body.is_empty() {
+            writeln!(f, "Body:        {} bytes", self.request.body.sample().len())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> RunArgs {
+        RunArgs {
+            url: Some(url.to_string()),
+            ..RunArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let p = build(&args("http://127.0.0.1:8080/x?y=1"), None).unwrap();
+        assert_eq!(p.load, LoadModel::Closed { vus: 50, duration: Some(DEFAULT_DURATION), max_requests: None });
+        assert_eq!(p.target.port, 8080);
+        assert_eq!(p.request.http1.fixed().unwrap(), format!("GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\n\r\n", env!("CARGO_PKG_VERSION")).as_bytes());
+    }
+
+    #[test]
+    fn n_alone_means_no_time_limit() {
+        let mut a = args("http://h/");
+        a.max_requests = Some("10k".into());
+        let p = build(&a, None).unwrap();
+        assert_eq!(p.load.duration(), None);
+        assert_eq!(p.load.max_requests(), Some(10_000));
+        assert_eq!(p.target.port, 80);
+    }
+
+    #[test]
+    fn cli_overrides_file_even_at_default_value() {
+        let file = RawConfig::parse("[load]\nconcurrency = 7\nduration = \"3s\"\n", "t").unwrap();
+        let mut a = args("http://h/");
+        a.concurrency = Some(50);
+        let p = build(&a, Some(&file)).unwrap();
+        assert_eq!(p.load.vus(), 50);
+        assert_eq!(p.load.duration(), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        let cases: &[(&str, fn(&mut RunArgs), &str)] = &[
+            ("ftp://h/", |_| {}, "unsupported scheme `ftp`"),
+            ("not a url", |_| {}, "write a full URL"),
+            ("http://h:99999/", |_| {}, "malformed host or port"),
+            ("http://h/", |a| a.concurrency = Some(0), "concurrency = 0"),
+            ("http://h/", |a| a.duration = Some("-5s".into()), "duration = -5s"),
+            ("http://h/", |a| a.duration = Some("soon".into()), "not a duration"),
+            ("http://h/", |a| a.headers = vec!["NoColon".into()], "`Name: value`"),
+            ("http://h/", |a| a.headers = vec!["Bad Name: x".into()], "header names are tokens"),
+            ("http://h/", |a| a.body_file = Some("/nonexistent/kaioken".into()), "body_file = /nonexistent/kaioken"),
+            ("http://h/${NOPE}", |_| {}, "unknown variable ${NOPE}"),
+            ("http://h/", |a| a.max_requests = Some("lots".into()), "max_requests = lots"),
+        ];
+        for (url, edit, want) in cases {
+            let mut a = args(url);
+            edit(&mut a);
+            let e = build(&a, None).unwrap_err().to_string();
+            assert!(e.contains(want), "{url}: {e:?} lacks {want:?}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn counts_and_durations() {
+        assert_eq!(parse_count("n", "10k").unwrap(), 10_000);
+        assert_eq!(parse_count("n", "1m").unwrap(), 1_000_000);
+        assert_eq!(parse_count("n", "0").unwrap(), 0);
+        assert!(parse_count("n", "-1").is_err());
+        assert_eq!(parse_duration("d", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("d", "0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn runtime_vars_make_request_dynamic() {
+        let mut a = args("http://h/i/${REQUEST_ID}");
+        a.method = Some("post".into());
+        a.body = Some("{\"t\":${TIMESTAMP_MS}}".into());
+        let p = build(&a, None).unwrap();
+        assert!(p.request.http1.fixed().is_none());
+        assert_eq!(p.request.method, Method::POST);
+    }
+}
+
+impl Plan {
+    /// Streams per HTTP/2 connection (1 for HTTP/1.1).
+    pub fn protocol_streams(&self) -> usize {
+        match self.protocol {
+            Protocol::Http1 => 1,
+            Protocol::Http2 { streams } => streams as usize,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Per-thread latency and counter storage.
+//!
+//! Never allocates, locks or sends per request: each worker thread owns one [`Recorder`] and
+//! the aggregator takes the thread's [`Interval`] by swap every 100 ms, returning the emptied
+//! one for reuse. Memory is fixed by the histogram bounds, never by the number of requests.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::transport::ErrorKind;
+
+/// Lowest trackable value: 1 µs.
+pub const HIST_LOW_US: u64 = 1;
+/// Highest trackable value: 1 hour in µs. Larger values saturate and are counted.
+pub const HIST_HIGH_US: u64 = 3_600_000_000;
+/// Significant figures kept: 0.1% value resolution.
+pub const HIST_SIGFIG: u8 = 3;
+
+/// A new empty histogram with the run-wide bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(HIST_LOW_US, HIST_HIGH_US, HIST_SIGFIG)
+        .expect("constant bounds are valid")
+}
+
+const SAME_BOUNDS: &str = "every histogram of a run has the same bounds";
+
+/// Status codes are counted in a flat array; anything outside 100..=599 is a protocol error.
+pub const STATUS_SLOTS: usize = 600;
+
+/// Everything measured during one interval on one thread.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Completion − intended send time (equals service time in closed models).
+    pub latency: Histogram<u64>,
+    /// Actual send → last byte of the response.
+    pub service_time: Histogram<u64>,
+    /// Actual send → first byte of the response.
+    pub ttfb: Histogram<u64>,
+    /// TCP (+TLS) connection establishment.
+    pub connect_time: Histogram<u64>,
+    /// Requests that got a response (any status).
+    pub responses: u64,
+    /// Responses with status < 400.
+    pub successful: u64,
+    pub status: Box<[u64; STATUS_SLOTS]>,
+    pub errors: [u64; ErrorKind::COUNT],
+    pub bytes_received: u64,
+    pub connections_opened: u64,
+    /// Values above the histogram's upper bound, recorded at the bound.
+    pub saturated: u64,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Interval {
+            latency: new_histogram(),
+            service_time: new_histogram(),
+            ttfb: new_histogram(),
+            connect_time: new_histogram(),
+            responses: 0,
+            successful: 0,
+            status: Box::new([0; STATUS_SLOTS]),
+            errors: [0; ErrorKind::COUNT],
+            bytes_received: 0,
+            connections_opened: 0,
+            saturated: 0,
+        }
+    }
+}
+
+impl Interval {
+    /// Requests that completed, with a response or an error.
+    pub fn requests(&self) -> u64 {
+        self.responses + self.errors.iter().sum::<u64>()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.requests() - self.successful
+    }
+
+    /// Adds `other` into `self` (histograms and counters).
+    pub fn merge(&mut self, other: &Interval) {
+        self.latency.add(&other.latency).expect(SAME_BOUNDS);
+        self.service_time.add(&other.service_time).expect(SAME_BOUNDS);
+        self.ttfb.add(&other.ttfb).expect(SAME_BOUNDS);
+        self.connect_time.add(&other.connect_time).expect(SAME_BOUNDS);
+        self.responses += other.responses;
+        self.successful += other.successful;
+        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors.iter()) {
+            *a += b;
+        }
+        self.bytes_received += other.bytes_received;
+        self.connections_opened += other.connections_opened;
+        self.saturated += other.saturated;
+    }
+
+    /// Empties the interval for reuse without freeing its memory.
+    pub fn clear(&mut self) {
+        self.latency.reset();
+        self.service_time.reset();
+        self.ttfb.reset();
+        self.connect_time.reset();
+        self.responses = 0;
+        self.successful = 0;
+        self.status.fill(0);
+        self.errors = [0; ErrorKind::COUNT];
+        self.bytes_received = 0;
+        self.connections_opened = 0;
+        self.saturated = 0;
+    }
+}
+
+/// Microseconds in a duration, at least 1 so a sub-microsecond exchange is still counted.
+fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).max(HIST_LOW_US)
+}
+
+/// The recording side of one thread.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    current: Interval,
+}
+
+impl Recorder {
+    fn record_hist(h: &mut Histogram<u64>, v: Duration, saturated: &mut u64) {
+        let us = micros(v);
+        if us > HIST_HIGH_US {
+            *saturated += 1;
+        }
+        h.saturating_record(us);
+    }
+
+    /// Records a response.
+    pub fn response(&mut self, status: u16, latency: Duration, service: Duration, ttfb: Duration, bytes: u64) {
+        let iv = &mut self.current;
+        Self::record_hist(&mut iv.latency, latency, &mut iv.saturated);
+        Self::record_hist(&mut iv.service_time, service, &mut iv.saturated);
+        Self::record_hist(&mut iv.ttfb, ttfb, &mut iv.saturated);
+        iv.responses += 1;
+        if status < 400 {
+            iv.successful += 1;
+        }
+        iv.status[usize::from(status).min(STATUS_SLOTS - 1)] += 1;
+        iv.bytes_received += bytes;
+    }
+
+    /// Records a request that ended in a transport error. Its latency is recorded too: a
+    /// timeout is a slow request, not a missing one.
+    pub fn error(&mut self, kind: ErrorKind, latency: Duration) {
+        let iv = &mut self.current;
+        Self::record_hist(&mut iv.latency, latency, &mut iv.saturated);
+        iv.errors[kind.index()] += 1;
+    }
+
+    pub fn connected(&mut self, connect_time: Duration) {
+        let iv = &mut self.current;
+        Self::record_hist(&mut iv.connect_time, connect_time, &mut iv.saturated);
+        iv.connections_opened += 1;
+    }
+
+    /// Swaps out the current interval for `empty` (which must be cleared).
+    pub fn take(&mut self, empty: Interval) -> Interval {
+        std::mem::replace(&mut self.current, empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_merges() {
+        let mut r = Recorder::default();
+        let ms = Duration::from_millis;
+        r.response(200, ms(5), ms(5), ms(1), 100);
+        r.response(503, ms(7), ms(7), ms(2), 50);
+        r.error(ErrorKind::Timeout, ms(30));
+        r.connected(ms(1));
+        let a = r.take(Interval::default());
+        assert_eq!(a.requests(), 3);
+        assert_eq!(a.successful, 1);
+        assert_eq!(a.failed(), 2);
+        assert_eq!(a.status[200], 1);
+        assert_eq!(a.status[503], 1);
+        assert_eq!(a.errors[ErrorKind::Timeout.index()], 1);
+        assert_eq!(a.latency.len(), 3);
+        assert_eq!(a.service_time.len(), 2);
+        let mut total = Interval::default();
+        total.merge(&a);
+        total.merge(&a);
+        assert_eq!(total.requests(), 6);
+        assert_eq!(total.bytes_received, 300);
+        total.clear();
+        assert_eq!(total.requests(), 0);
+        assert_eq!(total.latency.len(), 0);
+    }
+
+    #[test]
+    fn saturates_and_counts_huge_values() {
+        let mut r = Recorder::default();
+        r.error(ErrorKind::Timeout, Duration::from_secs(7200));
+        let a = r.take(Interval::default());
+        assert_eq!(a.saturated, 1);
+        assert!(a.latency.max() >= HIST_HIGH_US);
+    }
+}

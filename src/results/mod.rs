@@ -1,0 +1,208 @@
+//! The versioned result of a run: the JSON source of truth for every later output.
+//!
+//! Everything a report, `compare` or `merge` needs is here, including the histograms
+//! themselves, so nothing is lost between a run and its later analysis. Bump
+//! [`SCHEMA`] when a field changes meaning or is removed; adding fields keeps the version.
+
+pub mod atomic_write;
+pub mod histogram_codec;
+pub mod redact;
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::record::Interval;
+use crate::transport::ErrorKind;
+
+pub const SCHEMA: &str = "kaioken.result/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot write {path}: {reason} (check that the directory exists and is writable)")]
+    Write { path: String, reason: String },
+    #[error("invalid histogram in results: {0}")]
+    Histogram(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    pub metadata: Metadata,
+    pub summary: Summary,
+    pub latency_us: LatencyStats,
+    pub service_time_us: LatencyStats,
+    pub ttfb_us: LatencyStats,
+    pub connect_time_us: LatencyStats,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub timeline: Vec<Second>,
+    pub histograms: Histograms,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metadata {
+    pub tool: String,
+    pub version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    pub target: TargetMeta,
+    pub load: LoadMeta,
+    pub host: HostMeta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetMeta {
+    /// Secrets redacted.
+    pub url: String,
+    pub method: String,
+    pub protocol: String,
+    /// Header names and values; credential values redacted.
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadMeta {
+    pub model: String,
+    pub concurrency: u64,
+    /// Requested duration in seconds; null when the run was bounded by max_requests only.
+    pub duration_secs: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub threads: usize,
+    pub keepalive: bool,
+    pub timeout_secs: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostMeta {
+    pub hostname: String,
+    pub os: String,
+    pub arch: String,
+    pub cpus: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Requests that completed, with a response or with an error.
+    pub total_requests: u64,
+    /// Responses with status < 400.
+    pub successful: u64,
+    /// Transport errors plus responses with status ≥ 400.
+    pub failed: u64,
+    pub error_rate: f64,
+    pub requests_per_sec: f64,
+    /// Bytes read from the wire (HTTP/1.1: heads and bodies; HTTP/2: bodies).
+    pub bytes_received: u64,
+    /// Measured wall time, start of load to last completion.
+    pub duration_secs: f64,
+    pub connections_opened: u64,
+    /// Requests still in flight when the graceful-stop period ended; not counted above.
+    pub interrupted: u64,
+    /// Histogram values above one hour, recorded as one hour.
+    pub saturated_values: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencyStats {
+    /// `service_time` or `from_intended_send` for `latency_us`; the measure's own name otherwise.
+    pub kind: String,
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub stddev: f64,
+    pub p50: u64,
+    pub p75: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+}
+
+impl LatencyStats {
+    pub fn from_histogram(kind: &str, h: &Histogram<u64>) -> LatencyStats {
+        if h.is_empty() {
+            return LatencyStats {
+                kind: kind.to_string(),
+                ..LatencyStats::default()
+            };
+        }
+        let q = |p: f64| h.value_at_quantile(p);
+        LatencyStats {
+            kind: kind.to_string(),
+            count: h.len(),
+            min: h.min(),
+            max: h.max(),
+            mean: h.mean(),
+            stddev: h.stdev(),
+            p50: q(0.50),
+            p75: q(0.75),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+        }
+    }
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start of the measured run.
+    pub second: u64,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second over this bucket (the last bucket may be shorter than 1 s).
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Histograms {
+    /// Base64 of HdrHistogram V2 + DEFLATE, values in µs.
+    pub encoding: String,
+    pub latency: String,
+    pub service_time: String,
+    pub ttfb: String,
+    pub connect_time: String,
+}
+
+/// Builds the counters part of results from the run's merged interval.
+pub fn status_and_errors(total: &Interval) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let status = total
+        .status
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(code, n)| (code.to_string(), *n))
+        .collect();
+    let errors = ErrorKind::ALL
+        .iter()
+        .filter(|k| total.errors[k.index()] > 0)
+        .map(|k| (k.name().to_string(), total.errors[k.index()]))
+        .collect();
+    (status, errors)
+}
+
+impl Histograms {
+    pub fn encode(total: &Interval) -> Histograms {
+        Histograms {
+            encoding: "hdrhistogram-v2-deflate-base64".to_string(),
+            latency: histogram_codec::encode(&total.latency),
+            service_time: histogram_codec::encode(&total.service_time),
+            ttfb: histogram_codec::encode(&total.ttfb),
+            connect_time: histogram_codec::encode(&total.connect_time),
+        }
+    }
+}
+
+impl Results {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialize")
+    }
+}

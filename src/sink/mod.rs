@@ -1,0 +1,5 @@
+//! Consumers of the live [`Snapshot`](crate::aggregate::Snapshot) and of the final
+//! [`Results`](crate::results::Results). Sinks never reach back into the engine.
+
+pub mod progress;
+pub mod summary;

@@ -1,0 +1,126 @@
+//! The human summary printed at the end of a run, rendered from [`Results`] alone.
+
+use crate::results::{LatencyStats, Results};
+
+/// Appends one formatted line to a `String` (which cannot fail, unlike `writeln!`'s signature).
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// `1234567` → `1,234,567`.
+pub fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Microseconds in the most readable unit.
+pub fn fmt_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us}µs"),
+        1_000..1_000_000 => format!("{:.2}ms", us as f64 / 1e3),
+        _ => format!("{:.2}s", us as f64 / 1e6),
+    }
+}
+
+fn fmt_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.2} {}", UNITS[u]) }
+}
+
+fn latency_block(out: &mut String, title: &str, l: &LatencyStats) {
+    outln!(out, "{title}");
+    if l.count == 0 {
+        outln!(out, "  (no samples)");
+        return;
+    }
+    let f = |v: u64| fmt_us(v);
+    outln!(
+        out,
+        "  p50 {:>9}  p75 {:>9}  p90 {:>9}  p95 {:>9}  p99 {:>9}  p99.9 {:>9}",
+        f(l.p50), f(l.p75), f(l.p90), f(l.p95), f(l.p99), f(l.p999)
+    );
+    outln!(
+        out,
+        "  min {:>9}  mean {:>8}  max {:>9}  stddev {:>9}",
+        f(l.min),
+        f(l.mean.round() as u64),
+        f(l.max),
+        f(l.stddev.round() as u64)
+    );
+}
+
+/// Renders the summary.
+pub fn render(r: &Results) -> String {
+    let s = &r.summary;
+    let m = &r.metadata;
+    let mut out = String::new();
+    outln!(out, "\nkaioken {} — {} {} ({})", m.version, m.target.method, m.target.url, m.target.protocol);
+    let dur = m.load.duration_secs.map_or("until max requests".to_string(), |d| format!("{d}s"));
+    outln!(out, "Load: {} model, {} VUs, {dur}, {} threads\n", m.load.model, m.load.concurrency, m.load.threads);
+    outln!(out, "Requests     {:>14}   in {:.2}s", fmt_count(s.total_requests), s.duration_secs);
+    outln!(out, "Throughput   {:>14.1} req/s", s.requests_per_sec);
+    outln!(
+        out,
+        "Successful   {:>14}   Failed {} ({:.2}%)",
+        fmt_count(s.successful),
+        fmt_count(s.failed),
+        s.error_rate * 100.0
+    );
+    outln!(out, "Received     {:>14}   Connections opened {}", fmt_bytes(s.bytes_received), fmt_count(s.connections_opened));
+    if s.interrupted > 0 {
+        outln!(out, "Interrupted  {:>14}   (in flight when the graceful stop ended; not counted)", fmt_count(s.interrupted));
+    }
+    out.push('\n');
+    let kind = match r.latency_us.kind.as_str() {
+        "service_time" => "service time: send → last byte",
+        _ => "from intended send time (coordinated-omission corrected)",
+    };
+    latency_block(&mut out, &format!("Latency ({kind})"), &r.latency_us);
+    if r.connect_time_us.count > 0 {
+        latency_block(&mut out, "Connect time", &r.connect_time_us);
+    }
+    if !r.status_codes.is_empty() {
+        outln!(out, "\nStatus codes");
+        for (code, n) in &r.status_codes {
+            outln!(out, "  {code}  {:>12}", fmt_count(*n));
+        }
+    }
+    if !r.errors.is_empty() {
+        outln!(out, "\nErrors");
+        for (kind, n) in &r.errors {
+            outln!(out, "  {kind:<18} {:>12}", fmt_count(*n));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_count(0), "0");
+        assert_eq!(fmt_count(1234567), "1,234,567");
+        assert_eq!(fmt_us(999), "999µs");
+        assert_eq!(fmt_us(1500), "1.50ms");
+        assert_eq!(fmt_us(2_500_000), "2.50s");
+        assert_eq!(fmt_bytes(2048), "2.00 KiB");
+    }
+}

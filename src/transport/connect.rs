@@ -1,0 +1,108 @@
+//! Opening connections: TCP (with `TCP_NODELAY`) and, for https, TLS on top.
+//!
+//! Addresses are resolved once, before the run, so DNS is never on the request path; each
+//! new connection takes the next address round-robin.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::ErrorKind;
+
+/// A plain or TLS connection. An enum rather than a trait object: one predictable branch per
+/// I/O call, no allocation, and the HTTP codec stays monomorphic.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The ALPN protocol the server selected, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Everything needed to open a connection to the target; cheap to clone per thread.
+#[derive(Clone)]
+pub struct Connector {
+    pub addrs: Arc<[SocketAddr]>,
+    pub tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    pub connect_timeout: Duration,
+}
+
+impl Connector {
+    /// Opens connection number `n` (used to pick the address round-robin).
+    pub async fn connect(&self, n: usize) -> Result<Stream, ErrorKind> {
+        let addr = self.addrs[n % self.addrs.len()];
+        let fut = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|e| ErrorKind::from_connect_io(&e))?;
+            tcp.set_nodelay(true).map_err(|e| ErrorKind::from_connect_io(&e))?;
+            match &self.tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some((connector, name)) => {
+                    let tls = connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| match ErrorKind::from_io(&e) {
+                            ErrorKind::Reset | ErrorKind::Closed => ErrorKind::Reset,
+                            _ => ErrorKind::Tls,
+                        })?;
+                    Ok(Stream::Tls(Box::new(tls)))
+                }
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ErrorKind::ConnectTimeout),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! One HTTP/1.1 connection: write a request, read and frame its response.
+
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::decode::{BodyDecoder, DecodeError, parse_head};
+use crate::transport::connect::Stream;
+use crate::transport::{ErrorKind, Exchange};
+
+/// Initial read buffer; big enough for any ordinary response head in one read.
+const READ_BUF: usize = 16 * 1024;
+/// A response head larger than this is an error rather than unbounded buffering.
+const MAX_HEAD: usize = 256 * 1024;
+
+pub struct Http1Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    /// Bytes at `buf[..filled]` already read but not yet consumed (normally none between
+    /// requests; a server that sends extra bytes leaves them here).
+    filled: usize,
+}
+
+impl From<DecodeError> for ErrorKind {
+    fn from(e: DecodeError) -> ErrorKind {
+        match e {
+            DecodeError::TooManyHeaders => ErrorKind::HeaderTooLarge,
+            _ => ErrorKind::Protocol,
+        }
+    }
+}
+
+impl Http1Conn {
+    pub fn new(stream: Stream) -> Http1Conn {
+        Http1Conn {
+            stream,
+            buf: vec![0; READ_BUF],
+            filled: 0,
+        }
+    }
+
+    /// Sends `request` and reads its whole response. On error the connection must be dropped.
+    pub async fn exchange(&mut self, request: &[u8], is_head: bool) -> Result<Exchange, ErrorKind> {
+        self.stream.write_all(request).await.map_err(|e| ErrorKind::from_io(&e))?;
+        self.stream.flush().await.map_err(|e| ErrorKind::from_io(&e))?;
+
+        let mut bytes: u64 = 0;
+        let mut first_byte: Option<Instant> = None;
+        // Read until a final (non-1xx) head is complete.
+        let head = loop {
+            if self.filled > 0 {
+                match parse_head(&self.buf[..self.filled], is_head)? {
+                    Some(h) if (100..200).contains(&h.status) && h.status != 101 => {
+                        self.consume(h.len);
+                        continue;
+                    }
+                    Some(h) => break h,
+                    None => {}
+                }
+            }
+            if self.filled == self.buf.len() {
+                if self.buf.len() >= MAX_HEAD {
+                    return Err(ErrorKind::HeaderTooLarge);
+                }
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let n = self.read_more().await?;
+            if n == 0 {
+                // EOF before a complete head.
+                return Err(if self.filled == 0 {
+                    ErrorKind::Closed
+                } else {
+                    ErrorKind::Protocol
+                });
+            }
+            first_byte.get_or_insert_with(Instant::now);
+            bytes += n as u64;
+        };
+        let first_byte = first_byte.unwrap_or_else(Instant::now);
+
+        let mut body = BodyDecoder::new(head.framing);
+        self.consume(head.len);
+        // Body bytes that arrived with the head.
+        if self.filled > 0 {
+            let fed = body.feed(&self.buf[..self.filled])?;
+            self.consume(fed.consumed);
+        }
+        while !body.is_done() {
+            // Nothing is kept between reads: overwrite the buffer from the start.
+            self.filled = 0;
+            let n = self.read_more().await?;
+            if n == 0 {
+                if body.ends_at_eof() {
+                    break;
+                }
+                return Err(ErrorKind::Closed);
+            }
+            bytes += n as u64;
+            let fed = body.feed(&self.buf[..n])?;
+            self.filled = n;
+            self.consume(fed.consumed);
+        }
+        Ok(Exchange {
+            status: head.status,
+            bytes,
+            first_byte,
+            keep_alive: head.keep_alive && self.filled == 0,
+        })
+    }
+
+    async fn read_more(&mut self) -> Result<usize, ErrorKind> {
+        let n = self
+            .stream
+            .read(&mut self.buf[self.filled..])
+            .await
+            .map_err(|e| ErrorKind::from_io(&e))?;
+        self.filled += n;
+        Ok(n)
+    }
+
+    /// Drops the first `n` buffered bytes.
+    fn consume(&mut self, n: usize) {
+        if n >= self.filled {
+            self.filled = 0;
+        } else {
+            self.buf.copy_within(n..self.filled, 0);
+            self.filled -= n;
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! Response decoding: the head with `httparse`, the body framing by hand.
+//!
+//! The body is counted and discarded, never copied: a load generator that buffers bodies
+//! pays for memory bandwidth the user did not ask to measure. The decoder is a pure state
+//! machine over byte slices so that its result cannot depend on where a read splits the
+//! stream (tested below, including a property test over random splits).
+
+/// How the end of the response body is found (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Neither: the body ends when the server closes the connection.
+    Close,
+    /// No body at all (HEAD, 1xx, 204, 304).
+    Empty,
+}
+
+/// The parts of a response head the engine needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub framing: Framing,
+    /// False when the server said `Connection: close`, spoke HTTP/1.0 without keep-alive,
+    /// or uses close-delimited framing.
+    pub keep_alive: bool,
+    /// Length of the head in bytes, including the blank line.
+    pub len: usize,
+}
+
+/// Why a response could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed response head")]
+    BadHead,
+    #[error("malformed Content-Length")]
+    BadLength,
+    #[error("malformed chunk")]
+    BadChunk,
+    #[error("too many response headers")]
+    TooManyHeaders,
+}
+
+/// Maximum number of response headers we parse; more is a protocol error.
+const MAX_HEADERS: usize = 96;
+
+/// Parses a response head from the start of `buf`. Returns `Ok(None)` when more bytes are
+/// needed. Informational (1xx) responses are returned like any other; the caller skips them.
+pub fn parse_head(buf: &[u8], request_is_head: bool) -> Result<Option<Head>, DecodeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
+        Err(_) => return Err(DecodeError::BadHead),
+    };
+    let status = resp.code.ok_or(DecodeError::BadHead)?;
+    let http10 = resp.version == Some(0);
+    let mut keep_alive = !http10;
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for h in resp.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_decimal(h.value).ok_or(DecodeError::BadLength)?;
+            if length.is_some_and(|prev| prev != n) {
+                return Err(DecodeError::BadLength);
+            }
+            length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Chunked must be the final coding; anything else is close-delimited.
+            chunked = last_token_is(h.value, b"chunked");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            if has_token(h.value, b"close") {
+                keep_alive = false;
+            } else if has_token(h.value, b"keep-alive") {
+                keep_alive = true;
+            }
+        }
+    }
+    let framing = if request_is_head || (100..200).contains(&status) || status == 204 || status == 304
+    {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        keep_alive = false;
+        Framing::Close
+    };
+    Ok(Some(Head {
+        status,
+        framing,
+        keep_alive,
+        len,
+    }))
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
+}
+
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+fn last_token_is(value: &[u8], token: &[u8]) -> bool {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Progress of the body decoder after one `feed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// Bytes of the input that belong to this response.
+    pub consumed: usize,
+    /// The body is complete; bytes after `consumed` belong to the next response.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// Reading hex digits of a chunk size.
+    Size { size: u64, digits: u8 },
+    /// Skipping a chunk extension up to LF.
+    Ext { size: u64 },
+    /// Inside chunk data.
+    Data { left: u64 },
+    /// Expecting CR LF after chunk data (`seen_cr` tracks the CR).
+    DataEnd { seen_cr: bool },
+    /// At the start of a trailer line (or the final blank line).
+    TrailerStart,
+    /// Inside a trailer field line, up to LF.
+    TrailerLine,
+    /// Saw CR at the start of a trailer line: expecting LF to finish.
+    FinalLf,
+}
+
+/// Counts and discards a response body according to its [`Framing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyDecoder {
+    Length { left: u64 },
+    Chunked(Chunk),
+    Close,
+    Done,
+}
+
+impl BodyDecoder {
+    pub fn new(framing: Framing) -> BodyDecoder {
+        match framing {
+            Framing::Length(0) | Framing::Empty => BodyDecoder::Done,
+            Framing::Length(n) => BodyDecoder::Length { left: n },
+            Framing::Chunked => BodyDecoder::Chunked(Chunk::Size { size: 0, digits: 0 }),
+            Framing::Close => BodyDecoder::Close,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self, BodyDecoder::Done)
+    }
+
+    /// Whether the body ends only at EOF (so EOF is success, not an error).
+    pub fn ends_at_eof(&self) -> bool {
+        matches!(self, BodyDecoder::Close)
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub fn feed(&mut self, input: &[u8]) -> Result<Fed, DecodeError> {
+        match self {
+            BodyDecoder::Done => Ok(Fed {
+                consumed: 0,
+                done: true,
+            }),
+            BodyDecoder::Close => Ok(Fed {
+                consumed: input.len(),
+                done: false,
+            }),
+            BodyDecoder::Length { left } => {
+                let take = (*left).min(input.len() as u64);
+                *left -= take;
+                let done = *left == 0;
+                if done {
+                    *self = BodyDecoder::Done;
+                }
+                Ok(Fed {
+                    consumed: take as usize,
+                    done,
+                })
+            }
+            BodyDecoder::Chunked(state) => {
+                let (consumed, done) = feed_chunked(state, input)?;
+                if done {
+                    *self = BodyDecoder::Done;
+                }
+                Ok(Fed { consumed, done })
+            }
+        }
+    }
+}
+
+fn feed_chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, bool), DecodeError> {
+    let mut i = 0;
+    while i < input.len() {
+        match *state {
+            Chunk::Data { left } => {
+                let take = left.min((input.len() - i) as u64);
+                i += take as usize;
+                let left = left - take;
+                *state = if left == 0 {
+                    Chunk::DataEnd { seen_cr: false }
+                } else {
+                    Chunk::Data { left }
+                };
+                continue;
+            }
+            _ => {}
+        }
+        let b = input[i];
+        i += 1;
+        *state = match *state {
+            Chunk::Size { size, digits } => match b {
+                b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                    if digits >= 15 {
+                        return Err(DecodeError::BadChunk);
+                    }
+                    let d = (b as char).to_digit(16).unwrap_or(0) as u64;
+                    Chunk::Size {
+                        size: size * 16 + d,
+                        digits: digits + 1,
+                    }
+                }
+                b';' | b' ' | b'\t' | b'\r' if digits > 0 => Chunk::Ext { size },
+                b'\n' if digits > 0 => end_of_size_line(size),
+                _ => return Err(DecodeError::BadChunk),
+            },
+            Chunk::Ext { size } => {
+                if b == b'\n' {
+                    end_of_size_line(size)
+                } else {
+                    Chunk::Ext { size }
+                }
+            }
+            Chunk::DataEnd { seen_cr } => match (seen_cr, b) {
+                (false, b'\r') => Chunk::DataEnd { seen_cr: true },
+                (_, b'\n') => Chunk::Size { size: 0, digits: 0 },
+                _ => return Err(DecodeError::BadChunk),
+            },
+            Chunk::TrailerStart => match b {
+                b'\r' => Chunk::FinalLf,
+                b'\n' => return Ok((i, true)),
+                _ => Chunk::TrailerLine,
+            },
+            Chunk::TrailerLine => {
+                if b == b'\n' {
+                    Chunk::TrailerStart
+                } else {
+                    Chunk::TrailerLine
+                }
+            }
+            Chunk::FinalLf => {
+                if b == b'\n' {
+                    return Ok((i, true));
+                }
+                return Err(DecodeError::BadChunk);
+            }
+            Chunk::Data { .. } => unreachable!("handled above"),
+        };
+    }
+    Ok((i, false))
+}
+
+fn end_of_size_line(size: u64) -> Chunk {
+    if size == 0 {
+        Chunk::TrailerStart
+    } else {
+        Chunk::Data { left: size }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn head(s: &str) -> Head {
+        parse_head(s.as_bytes(), false).unwrap().unwrap()
+    }
+
+    #[test]
+    fn content_length_head() {
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!(h.status, 200);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive);
+        assert_eq!(h.len, 38);
+    }
+
+    #[test]
+    fn partial_head_needs_more() {
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Le", false),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn connection_close_and_http10() {
+        let h = head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n");
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn close_delimited_when_no_length() {
+        let h = head("HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(h.framing, Framing::Close);
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn chunked_wins_over_length_and_no_body_statuses() {
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
+        assert_eq!(head("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::Empty);
+        assert_eq!(head("HTTP/1.1 304 Not Modified\r\n\r\n").framing, Framing::Empty);
+        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn garbage_and_bad_length_are_errors() {
+        assert_eq!(
+            parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", false),
+            Err(DecodeError::BadHead)
+        );
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false),
+            Err(DecodeError::BadLength)
+        );
+        assert_eq!(
+            parse_head(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                false
+            ),
+            Err(DecodeError::BadLength)
+        );
+    }
+
+    /// Feeds `body` in pieces split at `cuts`; returns (consumed, done).
+    fn feed_split(framing: Framing, body: &[u8], cuts: &[usize]) -> Result<(usize, bool), DecodeError> {
+        let mut d = BodyDecoder::new(framing);
+        let mut consumed = 0;
+        let mut start = 0;
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        points.sort_unstable();
+        points.push(body.len());
+        for end in points {
+            if end < start {
+                continue;
+            }
+            let mut piece = &body[start..end];
+            while !piece.is_empty() {
+                let fed = d.feed(piece)?;
+                consumed += fed.consumed;
+                if fed.done {
+                    return Ok((consumed, true));
+                }
+                piece = &piece[fed.consumed..];
+            }
+            start = end;
+        }
+        Ok((consumed, d.is_done()))
+    }
+
+    #[test]
+    fn chunked_body_with_extension_and_trailer() {
+        let body = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        assert_eq!(feed_split(Framing::Chunked, body, &[]), Ok((body.len() - 4, true)));
+    }
+
+    #[test]
+    fn chunked_rejects_garbage() {
+        assert_eq!(
+            feed_split(Framing::Chunked, b"zz\r\n", &[]),
+            Err(DecodeError::BadChunk)
+        );
+        assert_eq!(
+            feed_split(Framing::Chunked, b"2\r\nabXY", &[]),
+            Err(DecodeError::BadChunk)
+        );
+    }
+
+    #[test]
+    fn length_body_stops_at_boundary() {
+        assert_eq!(feed_split(Framing::Length(3), b"abcdef", &[1]), Ok((3, true)));
+    }
+
+    fn chunked_encode(parts: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+            out.extend_from_slice(p);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    proptest! {
+        /// The decoder's verdict does not depend on where reads split the stream.
+        #[test]
+        fn chunked_split_invariant(
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+            tail in proptest::collection::vec(any::<u8>(), 0..10),
+        ) {
+            let mut wire = chunked_encode(&parts);
+            let body_len = wire.len();
+            wire.extend_from_slice(&tail);
+            prop_assert_eq!(feed_split(Framing::Chunked, &wire, &cuts), Ok((body_len, true)));
+        }
+
+        /// Arbitrary bytes never panic the head parser or the chunk decoder.
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_head(&bytes, false);
+            let _ = feed_split(Framing::Chunked, &bytes, &[3, 17]);
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Bytes on the wire: connecting, TLS, HTTP/1.1 (our own codec) and HTTP/2 (the `h2` crate).
+//!
+//! Every per-request failure is classified here, once, into a `Copy` [`ErrorKind`] so that the
+//! recorder can count it in a fixed array: no string is built for a failed request. Nothing in
+//! this module knows about load models, recording or sinks.
+//!
+//! Adding a protocol: add a module with a connection type that turns a compiled request into
+//! an [`Exchange`], classify its failures into [`ErrorKind`], and teach `engine::vu` to drive it.
+
+pub mod connect;
+pub mod h2;
+pub mod http1;
+pub mod tls;
+
+use std::time::Instant;
+
+/// Why a request produced no usable response. The names are the JSON keys of `errors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The TCP connection was refused (nothing listening).
+    ConnectRefused,
+    /// The TCP or TLS connection was not established within `connect_timeout`.
+    ConnectTimeout,
+    /// Any other failure while connecting (unreachable network, address in use...).
+    ConnectError,
+    /// The request did not complete within `timeout`.
+    Timeout,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer closed the connection before the response was complete.
+    Closed,
+    /// TLS handshake or record failure.
+    Tls,
+    /// The response was not valid HTTP (garbage, bad framing, h2 protocol error).
+    Protocol,
+    /// The response head exceeded our limit.
+    HeaderTooLarge,
+    /// Any other I/O error.
+    Io,
+}
+
+impl ErrorKind {
+    /// Number of kinds: the size of the recorder's counter array.
+    pub const COUNT: usize = 10;
+    /// Every kind, in index order.
+    pub const ALL: [ErrorKind; Self::COUNT] = [
+        ErrorKind::ConnectRefused,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::ConnectError,
+        ErrorKind::Timeout,
+        ErrorKind::Reset,
+        ErrorKind::Closed,
+        ErrorKind::Tls,
+        ErrorKind::Protocol,
+        ErrorKind::HeaderTooLarge,
+        ErrorKind::Io,
+    ];
+
+    /// The snake_case name used in results and summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::ConnectRefused => "connect_refused",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::ConnectError => "connect_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::HeaderTooLarge => "header_too_large",
+            ErrorKind::Io => "io",
+        }
+    }
+
+    /// Index into a `[u64; ErrorKind::COUNT]` counter array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Classifies an I/O error that happened after the connection was established.
+    pub fn from_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
+            K::UnexpectedEof => ErrorKind::Closed,
+            K::TimedOut => ErrorKind::Timeout,
+            K::InvalidData => {
+                // rustls reports record-layer failures as InvalidData.
+                if err
+                    .get_ref()
+                    .is_some_and(|e| e.downcast_ref::<rustls::Error>().is_some())
+                {
+                    ErrorKind::Tls
+                } else {
+                    ErrorKind::Protocol
+                }
+            }
+            _ => ErrorKind::Io,
+        }
+    }
+
+    /// Classifies an I/O error raised while connecting.
+    pub fn from_connect_io(err: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::ConnectionRefused => ErrorKind::ConnectRefused,
+            K::TimedOut => ErrorKind::ConnectTimeout,
+            _ => ErrorKind::ConnectError,
+        }
+    }
+}
+
+/// What one completed request/response exchange measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// HTTP status code.
+    pub status: u16,
+    /// Bytes read from the wire for this response (head and body, after TLS).
+    pub bytes: u64,
+    /// When the first byte of the response arrived.
+    pub first_byte: Instant,
+    /// Whether the connection may be reused for the next request.
+    pub keep_alive: bool,
+}
