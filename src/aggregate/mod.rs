@@ -94,7 +94,8 @@ impl Aggregator {
             None => self.progress[d.thread] = self.progress[d.thread].max(d.tick),
         }
         let complete_through = self.progress.iter().copied().min().unwrap_or(0);
-        self.timeline.close_through(complete_through, self.t0, self.ended);
+        self.timeline
+            .close_through(complete_through, self.t0, self.ended);
         self.publish(complete_through);
         (d.thread, d.interval)
     }
@@ -115,7 +116,11 @@ impl Aggregator {
             failed: t.failed(),
             bytes_received: t.bytes_received,
             current_rps: self.timeline.last_rps(),
-            mean_rps: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
+            mean_rps: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
             p50_us: t.latency.value_at_quantile(0.5),
             p90_us: t.latency.value_at_quantile(0.9),
             p99_us: t.latency.value_at_quantile(0.99),

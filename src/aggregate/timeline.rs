@@ -34,9 +34,16 @@ fn second_of(tick: u64) -> u64 {
 impl Timeline {
     pub fn add(&mut self, tick: u64, iv: &Interval) {
         let s = second_of(tick);
-        if self.closed.last().is_some_and(|c| c.second >= s) {
-            // A late tick for a second already closed (only possible for a thread's final,
-            // partial interval): fold it into the run total only, which already happened.
+        if let Some(c) = self.closed.iter_mut().rev().find(|c| c.second == s) {
+            // A thread's final interval can be labelled with a tick whose second another
+            // thread's progress already closed: fold its counts in (percentiles stay those
+            // of the closed second).
+            let before = c.requests;
+            c.requests += iv.requests();
+            c.errors += iv.failed();
+            if before > 0 {
+                c.rps *= c.requests as f64 / before as f64;
+            }
             return;
         }
         let spare = &mut self.spare;
@@ -110,7 +117,13 @@ mod tests {
     fn iv(n: u64) -> Interval {
         let mut r = Recorder::default();
         for _ in 0..n {
-            r.response(200, Duration::from_millis(1), Duration::from_millis(1), Duration::ZERO, 1);
+            r.response(
+                200,
+                Duration::from_millis(1),
+                Duration::from_millis(1),
+                Duration::ZERO,
+                1,
+            );
         }
         r.take(Interval::default())
     }
@@ -130,6 +143,9 @@ mod tests {
         t.close_through(u64::MAX, t0, Some(t0 + Duration::from_millis(3_500)));
         let secs: Vec<(u64, u64)> = t.closed.iter().map(|s| (s.second, s.requests)).collect();
         assert_eq!(secs, vec![(0, 20), (1, 0), (2, 0), (3, 5)]);
-        assert!((t.closed[3].rps - 10.0).abs() < 1e-9, "partial last second: 5 in 0.5 s");
+        assert!(
+            (t.closed[3].rps - 10.0).abs() < 1e-9,
+            "partial last second: 5 in 0.5 s"
+        );
     }
 }

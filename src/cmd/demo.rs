@@ -18,11 +18,17 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         .build()
         .context("starting the built-in target")?;
     let (addr, serve) = rt
-        .block_on(target_server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), behaviour))
+        .block_on(target_server::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            behaviour,
+        ))
         .context("binding the built-in target on 127.0.0.1")?;
     rt.spawn(serve);
     if !args.json {
-        eprintln!("kaioken demo: built-in target on http://{addr}; {} VUs for {}", args.concurrency, args.duration);
+        eprintln!(
+            "kaioken demo: built-in target on http://{addr}; {} VUs for {}",
+            args.concurrency, args.duration
+        );
     }
     let run = RunArgs {
         url: Some(format!("http://{addr}/")),

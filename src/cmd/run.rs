@@ -77,8 +77,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Error);
     }
     if s.successful == 0 {
-        let kinds: Vec<String> = results.errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-        let statuses: Vec<String> = results.status_codes.iter().map(|(k, n)| format!("HTTP {k}: {n}")).collect();
+        let kinds: Vec<String> = results
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        let statuses: Vec<String> = results
+            .status_codes
+            .iter()
+            .map(|(k, n)| format!("HTTP {k}: {n}"))
+            .collect();
         let all: Vec<String> = kinds.into_iter().chain(statuses).collect();
         eprintln!("kaioken: every request failed ({})", all.join(", "));
         return Ok(Exit::Error);
@@ -113,12 +121,16 @@ fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
     }
     let what = format!("{} ({})", plan.target.host, addrs[0].ip());
     if !std::io::stdin().is_terminal() {
-        bail!("target {what} is not a loopback or private address; pass -y/--yes to confirm you may load it");
+        bail!(
+            "target {what} is not a loopback or private address; pass -y/--yes to confirm you may load it"
+        );
     }
     eprint!("kaioken: {what} is a remote target. Send load to it? [y/N] ");
     std::io::stderr().flush().context("writing the prompt")?;
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).context("reading the answer")?;
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
@@ -129,12 +141,14 @@ fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
 /// Each connection is a file descriptor: make room for `vus` of them plus slack.
 fn raise_fd_limit(vus: u64) {
     let want = vus.saturating_add(1024);
-    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get() {
-        if soft < want {
-            let new = want.min(hard);
-            if rlimit::Resource::NOFILE.set(new, hard).is_err() || new < want {
-                eprintln!("kaioken: open-file limit is {hard}; {vus} connections may fail (raise it with `ulimit -n`)");
-            }
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
+        && soft < want
+    {
+        let new = want.min(hard);
+        if rlimit::Resource::NOFILE.set(new, hard).is_err() || new < want {
+            eprintln!(
+                "kaioken: open-file limit is {hard}; {vus} connections may fail (raise it with `ulimit -n`)"
+            );
         }
     }
 }
@@ -150,8 +164,14 @@ async fn build_connector(plan: &mut Plan, addrs: Vec<SocketAddr>) -> anyhow::Res
                 Protocol::Http1 => &[b"http/1.1"],
             };
             let config = tls::client_config(plan.insecure, alpn);
-            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone())
-                .map_err(|_| anyhow!("url: host {} is not a valid TLS server name", plan.target.host))?;
+            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone()).map_err(
+                |_| {
+                    anyhow!(
+                        "url: host {} is not a valid TLS server name",
+                        plan.target.host
+                    )
+                },
+            )?;
             Some((tokio_rustls::TlsConnector::from(config), name))
         }
     };
@@ -162,13 +182,12 @@ async fn build_connector(plan: &mut Plan, addrs: Vec<SocketAddr>) -> anyhow::Res
     };
     if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
         // A failed probe is not fatal: the run will count the same failure by kind.
-        if let Ok(stream) = connector.connect(0).await {
-            if let Stream::Tls(_) = &stream {
-                if stream.alpn() != Some(b"h2") {
-                    eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
-                    plan.protocol = Protocol::Http1;
-                }
-            }
+        if let Ok(stream) = connector.connect(0).await
+            && matches!(stream, Stream::Tls(_))
+            && stream.alpn() != Some(b"h2")
+        {
+            eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
+            plan.protocol = Protocol::Http1;
         }
     }
     Ok(connector)
@@ -194,7 +213,12 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn build_results(plan: &Plan, o: &aggregate::Outcome, started: SystemTime, ended: SystemTime) -> Results {
+fn build_results(
+    plan: &Plan,
+    o: &aggregate::Outcome,
+    started: SystemTime,
+    ended: SystemTime,
+) -> Results {
     let t = &o.total;
     let requests = t.requests();
     let secs = o.duration.as_secs_f64();
@@ -204,7 +228,11 @@ fn build_results(plan: &Plan, o: &aggregate::Outcome, started: SystemTime, ended
         .headers
         .iter()
         .map(|(n, v)| {
-            let shown = if results::redact::is_secret_header(n.as_str()) { "[redacted]".to_string() } else { v.to_string() };
+            let shown = if results::redact::is_secret_header(n.as_str()) {
+                "[redacted]".to_string()
+            } else {
+                v.to_string()
+            };
             (n.to_string(), shown)
         })
         .collect();
@@ -245,8 +273,16 @@ fn build_results(plan: &Plan, o: &aggregate::Outcome, started: SystemTime, ended
             total_requests: requests,
             successful: t.successful,
             failed: t.failed(),
-            error_rate: if requests > 0 { t.failed() as f64 / requests as f64 } else { 0.0 },
-            requests_per_sec: if secs > 0.0 { requests as f64 / secs } else { 0.0 },
+            error_rate: if requests > 0 {
+                t.failed() as f64 / requests as f64
+            } else {
+                0.0
+            },
+            requests_per_sec: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
             bytes_received: t.bytes_received,
             duration_secs: secs,
             connections_opened: t.connections_opened,

@@ -11,10 +11,12 @@ use crate::target_server::{self, Behaviour};
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<Exit> {
     let behaviour = Behaviour::from_args(&args.behaviour)?;
-    let ip: IpAddr = args
-        .bind
-        .parse()
-        .map_err(|_| anyhow!("--bind = {}: not an IP address; use e.g. 127.0.0.1", args.bind))?;
+    let ip: IpAddr = args.bind.parse().map_err(|_| {
+        anyhow!(
+            "--bind = {}: not an IP address; use e.g. 127.0.0.1",
+            args.bind
+        )
+    })?;
     let threads = args
         .behaviour
         .threads

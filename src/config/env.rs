@@ -39,7 +39,9 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!("unterminated `${{` in {text:?}: add the closing brace"));
+            return Err(format!(
+                "unterminated `${{` in {text:?}: add the closing brace"
+            ));
         };
         let expr = &after[..end];
         let (name, default) = match expr.split_once(":-") {
@@ -76,7 +78,10 @@ mod tests {
     #[test]
     fn substitutes_and_defaults() {
         assert_eq!(interpolate("Bearer ${TOKEN}", env).unwrap(), "Bearer abc");
-        assert_eq!(interpolate("${HOST:-localhost}:80", env).unwrap(), "localhost:80");
+        assert_eq!(
+            interpolate("${HOST:-localhost}:80", env).unwrap(),
+            "localhost:80"
+        );
         assert_eq!(interpolate("${TOKEN:-x}", env).unwrap(), "abc");
         assert_eq!(interpolate("no vars", env).unwrap(), "no vars");
     }

@@ -17,7 +17,12 @@ pub enum ConfigError {
 impl ConfigError {
     /// Turns a toml/serde error into one line. `path` is the key path from
     /// `serde_path_to_error` when the failure happened while mapping values.
-    pub fn from_toml(origin: &str, text: &str, err: &toml::de::Error, path: Option<String>) -> ConfigError {
+    pub fn from_toml(
+        origin: &str,
+        text: &str,
+        err: &toml::de::Error,
+        path: Option<String>,
+    ) -> ConfigError {
         let location = match err.span() {
             Some(span) => {
                 let (line, col) = line_col(text, span.start);
@@ -38,7 +43,10 @@ impl ConfigError {
                     .filter(|c| strsim::damerau_levenshtein(&field, c) <= 3.max(field.len() / 3));
                 match nearest {
                     Some(n) => format!("unknown key `{field}` (did you mean `{n}`?)"),
-                    None => format!("unknown key `{field}` (valid keys: {})", expected.join(", ")),
+                    None => format!(
+                        "unknown key `{field}` (valid keys: {})",
+                        expected.join(", ")
+                    ),
                 }
             }
             None => raw,

@@ -72,7 +72,8 @@ impl RawConfig {
 
     /// Parses config text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::from_toml(origin, text, &e, None))?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::from_toml(origin, text, &e, None))?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             ConfigError::from_toml(origin, text, e.inner(), Some(path))
@@ -113,7 +114,9 @@ mod tests {
 
     #[test]
     fn unknown_key_names_nearest() {
-        let e = RawConfig::parse("[load]\nconcurency = 5\n", "t.toml").unwrap_err().to_string();
+        let e = RawConfig::parse("[load]\nconcurency = 5\n", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("load.concurency"), "{e}");
         assert!(e.contains("did you mean `concurrency`"), "{e}");
         assert!(e.contains("t.toml:2"), "{e}");
@@ -121,16 +124,21 @@ mod tests {
 
     #[test]
     fn syntax_error_has_line_and_column() {
-        let e = RawConfig::parse("[load]\nconcurrency = = 5\n", "t.toml").unwrap_err().to_string();
+        let e = RawConfig::parse("[load]\nconcurrency = = 5\n", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("t.toml:2:"), "{e}");
         assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]
     fn unset_env_names_key() {
-        let e = RawConfig::parse("[target]\nurl = \"${KAIOKEN_TEST_SURELY_UNSET}\"\n", "t.toml")
-            .unwrap_err()
-            .to_string();
+        let e = RawConfig::parse(
+            "[target]\nurl = \"${KAIOKEN_TEST_SURELY_UNSET}\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("target.url"), "{e}");
         assert!(e.contains("KAIOKEN_TEST_SURELY_UNSET"), "{e}");
     }

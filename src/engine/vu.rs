@@ -7,8 +7,8 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use ::h2::client::SendRequest;
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::worker::Shared;
@@ -31,7 +31,13 @@ fn record(shared: &Shared, start: Instant, outcome: Result<Exchange, ErrorKind>)
     let elapsed = end - start;
     let mut rec = shared.recorder.borrow_mut();
     match outcome {
-        Ok(ex) => rec.response(ex.status, elapsed, elapsed, ex.first_byte.saturating_duration_since(start), ex.bytes),
+        Ok(ex) => rec.response(
+            ex.status,
+            elapsed,
+            elapsed,
+            ex.first_byte.saturating_duration_since(start),
+            ex.bytes,
+        ),
         Err(kind) => rec.error(kind, elapsed),
     }
 }
@@ -74,7 +80,13 @@ pub(super) async fn http1_loop(shared: &Shared) {
             }
         }
         .await;
-        if !matches!(outcome, Ok(Exchange { keep_alive: true, .. })) {
+        if !matches!(
+            outcome,
+            Ok(Exchange {
+                keep_alive: true,
+                ..
+            })
+        ) {
             conn = None;
         }
         record(shared, start, outcome);
@@ -144,7 +156,11 @@ pub(super) async fn h2_loop(shared: &Shared, slot: &H2Slot) {
                 current = Some(slot.get(shared).await?);
             }
             let (_, send) = current.as_mut().expect("set above");
-            let v = if dynamic { vars(shared) } else { Vars::default() };
+            let v = if dynamic {
+                vars(shared)
+            } else {
+                Vars::default()
+            };
             let (request, body) = req.h2_request(&v, &mut scratch);
             match tokio::time::timeout(plan.timeout, h2::exchange(send, request, body)).await {
                 Ok(r) => r,
@@ -154,10 +170,10 @@ pub(super) async fn h2_loop(shared: &Shared, slot: &H2Slot) {
         .await;
         if let Err(kind) = outcome {
             // Stream-level problems leave the connection usable; the rest do not.
-            if !matches!(kind, ErrorKind::Timeout) {
-                if let Some((g, _)) = current.take() {
-                    slot.fail(g);
-                }
+            if !matches!(kind, ErrorKind::Timeout)
+                && let Some((g, _)) = current.take()
+            {
+                slot.fail(g);
             }
         }
         record(shared, start, outcome);

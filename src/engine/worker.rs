@@ -109,6 +109,9 @@ impl Worker {
             returns,
         } = self;
         let deadline = plan.load.duration().map(|d| t0 + d);
+        // Completions in the graceful-stop tail belong to the run's last tick, so the
+        // timeline has exactly `duration` seconds.
+        let last_tick = deadline.map_or(u64::MAX, |d| tick_index(t0, d).max(1));
         let shared = Rc::new(Shared {
             plan: plan.clone(),
             connector,
@@ -134,7 +137,7 @@ impl Worker {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     let at = tick.tick().await;
-                    let k = tick_index(t0, at.into_std());
+                    let k = tick_index(t0, at.into_std()).min(last_tick);
                     let spare = returns.try_recv().unwrap_or_default();
                     let interval = shared.recorder.borrow_mut().take(spare);
                     if tx
@@ -165,7 +168,8 @@ impl Worker {
             }
             Protocol::Http2 { streams } => {
                 let slots = vus.div_ceil(streams).max(1);
-                let pool: Rc<Vec<vu::H2Slot>> = Rc::new((0..slots).map(|_| vu::H2Slot::default()).collect());
+                let pool: Rc<Vec<vu::H2Slot>> =
+                    Rc::new((0..slots).map(|_| vu::H2Slot::default()).collect());
                 for v in 0..vus {
                     let s = shared.clone();
                     let pool = pool.clone();
@@ -232,7 +236,7 @@ impl Worker {
         // The aggregator may already be gone if the process is exiting; nothing to do then.
         let _gone = tx.send(Delivery {
             thread: idx,
-            tick: final_tick_index(t0, ended),
+            tick: final_tick_index(t0, ended).min(last_tick),
             interval,
             last: Some(Final { ended, interrupted }),
         });

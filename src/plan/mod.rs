@@ -82,7 +82,9 @@ impl Target {
 pub enum Protocol {
     Http1,
     /// `streams` concurrent requests per connection at most.
-    Http2 { streams: u64 },
+    Http2 {
+        streams: u64,
+    },
 }
 
 /// How results leave the process.
@@ -134,9 +136,19 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, PlanError> {
         return Ok(Duration::ZERO);
     }
     if t.starts_with('-') {
-        return Err(problem(field, text, "must not be negative (write e.g. 10s)"));
+        return Err(problem(
+            field,
+            text,
+            "must not be negative (write e.g. 10s)",
+        ));
     }
-    humantime::parse_duration(t).map_err(|e| problem(field, text, format!("not a duration ({e}); write e.g. 500ms, 10s, 2m")))
+    humantime::parse_duration(t).map_err(|e| {
+        problem(
+            field,
+            text,
+            format!("not a duration ({e}); write e.g. 500ms, 10s, 2m"),
+        )
+    })
 }
 
 /// Parses a count with optional `k` (×1,000) or `m` (×1,000,000) suffix.
@@ -148,8 +160,12 @@ pub fn parse_count(field: &str, text: &str) -> Result<u64, PlanError> {
         _ => (t, 1),
     };
     let fix = "must be a whole number ≥ 0, optionally with k or m (10k, 1m)";
-    let n: u64 = digits.trim().parse().map_err(|_| problem(field, text, fix))?;
-    n.checked_mul(mult).ok_or_else(|| problem(field, text, "too large"))
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| problem(field, text, fix))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| problem(field, text, "too large"))
 }
 
 /// Merges `args` over `file` and validates everything.
@@ -172,7 +188,10 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     }
 
     // Target URL.
-    let url = args.url.clone().or_else(|| ft.url.as_ref().map(|u| u.0.clone()));
+    let url = args
+        .url
+        .clone()
+        .or_else(|| ft.url.as_ref().map(|u| u.0.clone()));
     let parsed = match url.as_deref() {
         None => {
             errs.push(problem("url", "(none)", "give a URL, e.g. `kaioken run http://127.0.0.1:8080/`, or set [target] url in the config"));
@@ -182,17 +201,28 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     };
 
     // Method.
-    let method_s = args.method.clone().or_else(|| ft.method.as_ref().map(|m| m.0.clone())).unwrap_or_else(|| "GET".into());
+    let method_s = args
+        .method
+        .clone()
+        .or_else(|| ft.method.as_ref().map(|m| m.0.clone()))
+        .unwrap_or_else(|| "GET".into());
     let method = check!(
-        Method::from_bytes(method_s.to_ascii_uppercase().as_bytes())
-            .map_err(|_| problem("method", &method_s, "must be an HTTP method token such as GET or POST"))
+        Method::from_bytes(method_s.to_ascii_uppercase().as_bytes()).map_err(|_| problem(
+            "method",
+            &method_s,
+            "must be an HTTP method token such as GET or POST"
+        ))
     );
 
     // Headers: file first, then -H (a later header of the same name is sent too, as curl does).
     let mut headers: Vec<(HeaderName, Template)> = Vec::new();
     if let Some(h) = &ft.headers {
         for (name, value) in h {
-            if let Some(hv) = check!(parse_header_parts(&format!("target.headers.{name}"), name, &value.0)) {
+            if let Some(hv) = check!(parse_header_parts(
+                &format!("target.headers.{name}"),
+                name,
+                &value.0
+            )) {
                 headers.push(hv);
             }
         }
@@ -203,7 +233,11 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
                 e.value = format!("{h:?}");
                 e
             }),
-            None => Err(problem("--header", format!("{h:?}"), "write it as `Name: value`")),
+            None => Err(problem(
+                "--header",
+                format!("{h:?}"),
+                "write it as `Name: value`",
+            )),
         };
         if let Some(hv) = check!(parsed) {
             headers.push(hv);
@@ -211,18 +245,37 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     }
 
     // Body.
-    let body_text = args.body.clone().or_else(|| ft.body.as_ref().map(|b| b.0.clone()));
-    let body_file = args.body_file.clone().or_else(|| ft.body_file.as_ref().map(|b| PathBuf::from(&b.0)));
+    let body_text = args
+        .body
+        .clone()
+        .or_else(|| ft.body.as_ref().map(|b| b.0.clone()));
+    let body_file = args
+        .body_file
+        .clone()
+        .or_else(|| ft.body_file.as_ref().map(|b| PathBuf::from(&b.0)));
     let body = match (body_text, body_file) {
         (Some(_), Some(_)) => {
-            errs.push(problem("body", "(both body and body_file)", "give either a body or a body file, not both"));
+            errs.push(problem(
+                "body",
+                "(both body and body_file)",
+                "give either a body or a body file, not both",
+            ));
             Template::default()
         }
-        (Some(text), None) => check!(Template::parse(&text).map_err(|e| problem("body", format!("{text:?}"), e.to_string()))).unwrap_or_default(),
+        (Some(text), None) => check!(Template::parse(&text).map_err(|e| problem(
+            "body",
+            format!("{text:?}"),
+            e.to_string()
+        )))
+        .unwrap_or_default(),
         (None, Some(path)) => match std::fs::read(&path) {
             Ok(bytes) => Template::literal(bytes),
             Err(e) => {
-                errs.push(problem("body_file", path.display(), format!("cannot read it ({e}); check the path")));
+                errs.push(problem(
+                    "body_file",
+                    path.display(),
+                    format!("cannot read it ({e}); check the path"),
+                ));
                 Template::default()
             }
         },
@@ -230,7 +283,11 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     };
 
     // Load.
-    let vus = args.concurrency.map(|c| c as i64).or(fl.concurrency).unwrap_or(DEFAULT_CONCURRENCY as i64);
+    let vus = args
+        .concurrency
+        .map(|c| c as i64)
+        .or(fl.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY as i64);
     if vus < 1 {
         errs.push(problem("concurrency", vus, "must be at least 1"));
     }
@@ -245,31 +302,69 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         (None, None) => None,
     }
     .filter(|n| *n > 0);
-    let duration = match args.duration.clone().or_else(|| fl.duration.as_ref().map(|d| d.0.clone())) {
-        Some(d) => check!(parse_duration("duration", &d)).map(|d| (!d.is_zero()).then_some(d)).unwrap_or(None),
+    let duration = match args
+        .duration
+        .clone()
+        .or_else(|| fl.duration.as_ref().map(|d| d.0.clone()))
+    {
+        Some(d) => match check!(parse_duration("duration", &d)) {
+            Some(Duration::ZERO) if max_requests.is_none() => {
+                errs.push(problem(
+                    "duration",
+                    d,
+                    "a run needs an end: give a duration > 0 or -n/--max-requests",
+                ));
+                None
+            }
+            Some(Duration::ZERO) | None => None,
+            Some(d) => Some(d),
+        },
         // With -n alone, run until the count is reached.
         None if max_requests.is_some() => None,
         None => Some(DEFAULT_DURATION),
     };
-    if duration.is_none() && max_requests.is_none() && args.duration.is_some() {
-        errs.push(problem("duration", "0", "a run needs an end: give a duration > 0 or -n/--max-requests"));
-    }
-    let timeout = dur_opt(&mut errs, "timeout", args.timeout.as_ref(), ft.timeout.as_ref().map(|s| &s.0), DEFAULT_TIMEOUT);
-    let connect_timeout = dur_opt(&mut errs, "connect_timeout", args.connect_timeout.as_ref(), ft.connect_timeout.as_ref().map(|s| &s.0), DEFAULT_CONNECT_TIMEOUT);
-    let graceful_stop = dur_opt(&mut errs, "graceful_stop", args.graceful_stop.as_ref(), fl.graceful_stop.as_ref().map(|s| &s.0), DEFAULT_GRACEFUL_STOP);
+    let timeout = dur_opt(
+        &mut errs,
+        "timeout",
+        args.timeout.as_ref(),
+        ft.timeout.as_ref().map(|s| &s.0),
+        DEFAULT_TIMEOUT,
+    );
+    let connect_timeout = dur_opt(
+        &mut errs,
+        "connect_timeout",
+        args.connect_timeout.as_ref(),
+        ft.connect_timeout.as_ref().map(|s| &s.0),
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    let graceful_stop = dur_opt(
+        &mut errs,
+        "graceful_stop",
+        args.graceful_stop.as_ref(),
+        fl.graceful_stop.as_ref().map(|s| &s.0),
+        DEFAULT_GRACEFUL_STOP,
+    );
     for (field, d) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
         if d.is_zero() {
             errs.push(problem(field, "0", "must be > 0"));
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    let threads = args.threads.map(|t| t as i64).or(fl.threads).unwrap_or(cpus);
+    let threads = args
+        .threads
+        .map(|t| t as i64)
+        .or(fl.threads)
+        .unwrap_or(cpus);
     if threads < 1 {
         errs.push(problem("threads", threads, "must be at least 1"));
     }
 
     let http2 = args.http2 || ft.http2.unwrap_or(false);
-    let streams = args.h2_streams.map(|s| s as i64).or(ft.h2_streams).unwrap_or(DEFAULT_H2_STREAMS as i64);
+    let streams = args
+        .h2_streams
+        .map(|s| s as i64)
+        .or(ft.h2_streams)
+        .unwrap_or(DEFAULT_H2_STREAMS as i64);
     if streams < 1 {
         errs.push(problem("h2_streams", streams, "must be at least 1"));
     }
@@ -292,7 +387,13 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     Ok(Plan {
         target,
         request,
-        protocol: if http2 { Protocol::Http2 { streams: streams as u64 } } else { Protocol::Http1 },
+        protocol: if http2 {
+            Protocol::Http2 {
+                streams: streams as u64,
+            }
+        } else {
+            Protocol::Http1
+        },
         load: LoadModel::Closed {
             vus: vus as u64,
             duration,
@@ -308,13 +409,23 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
             file: args.output.clone(),
             format: args.format,
             json_stdout,
-            live: if json_stdout { LiveView::Quiet } else { LiveView::Progress },
+            live: if json_stdout {
+                LiveView::Quiet
+            } else {
+                LiveView::Progress
+            },
         },
         confirm_remote: !args.yes,
     })
 }
 
-fn dur_opt(errs: &mut Vec<PlanError>, field: &str, cli: Option<&String>, file: Option<&String>, default: Duration) -> Duration {
+fn dur_opt(
+    errs: &mut Vec<PlanError>,
+    field: &str,
+    cli: Option<&String>,
+    file: Option<&String>,
+    default: Duration,
+) -> Duration {
     match cli.or(file) {
         Some(s) => parse_duration(field, s).unwrap_or_else(|e| {
             errs.push(e);
@@ -324,19 +435,36 @@ fn dur_opt(errs: &mut Vec<PlanError>, field: &str, cli: Option<&String>, file: O
     }
 }
 
-fn parse_header_parts(field: &str, name: &str, value: &str) -> Result<(HeaderName, Template), PlanError> {
-    let name_ok = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| problem(field, format!("{name:?}"), "header names are tokens without spaces or colons, e.g. X-Api-Key"))?;
-    let t = Template::parse(value).map_err(|e| problem(field, format!("{value:?}"), e.to_string()))?;
-    http::HeaderValue::from_bytes(&t.sample())
-        .map_err(|_| problem(field, format!("{value:?}"), "header values must not contain control characters"))?;
+fn parse_header_parts(
+    field: &str,
+    name: &str,
+    value: &str,
+) -> Result<(HeaderName, Template), PlanError> {
+    let name_ok = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        problem(
+            field,
+            format!("{name:?}"),
+            "header names are tokens without spaces or colons, e.g. X-Api-Key",
+        )
+    })?;
+    let t =
+        Template::parse(value).map_err(|e| problem(field, format!("{value:?}"), e.to_string()))?;
+    http::HeaderValue::from_bytes(&t.sample()).map_err(|_| {
+        problem(
+            field,
+            format!("{value:?}"),
+            "header values must not contain control characters",
+        )
+    })?;
     Ok((name_ok, t))
 }
 
 /// Splits and validates an http(s) URL. Runtime variables are allowed in the path and query.
 fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), PlanError> {
     let fix_form = "write a full URL such as http://127.0.0.1:8080/path";
-    let (scheme_s, rest) = url.split_once("://").ok_or_else(|| problem("url", url, fix_form))?;
+    let (scheme_s, rest) = url
+        .split_once("://")
+        .ok_or_else(|| problem("url", url, fix_form))?;
     let scheme = match scheme_s.to_ascii_lowercase().as_str() {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
@@ -352,42 +480,93 @@ fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), Plan
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let path_s = if path_s.starts_with('?') { format!("/{path_s}") } else { path_s.to_string() };
+    let path_s = if path_s.starts_with('?') {
+        format!("/{path_s}")
+    } else {
+        path_s.to_string()
+    };
     // Userinfo is not sent (use -a / a header); strip it from the authority.
     let host_port = auth_s.rsplit_once('@').map_or(auth_s, |(_, h)| h);
     if host_port.is_empty() || host_port.contains("${") {
-        return Err(problem("url", url, format!("missing or variable host; {fix_form}")));
+        return Err(problem(
+            "url",
+            url,
+            format!("missing or variable host; {fix_form}"),
+        ));
     }
-    let authority: http::uri::Authority = host_port.parse().map_err(|_| problem("url", url, format!("malformed host or port; {fix_form}")))?;
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+    let authority: http::uri::Authority = host_port
+        .parse()
+        .map_err(|_| problem("url", url, format!("malformed host or port; {fix_form}")))?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = match authority.port_u16() {
         Some(p) => p,
-        None if host_port.ends_with(':') => return Err(problem("url", url, "empty port; write host:port")),
+        None if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && !p.ends_with(']')) =>
+        {
+            return Err(problem(
+                "url",
+                url,
+                format!("malformed host or port (ports are 1-65535); {fix_form}"),
+            ));
+        }
+        None if host_port.ends_with(':') => {
+            return Err(problem("url", url, "empty port; write host:port"));
+        }
         None => match scheme {
             Scheme::Http => 80,
             Scheme::Https => 443,
         },
     };
     let path = Template::parse(&path_s).map_err(|e| problem("url", url, e.to_string()))?;
-    http::uri::PathAndQuery::try_from(path.sample())
-        .map_err(|_| problem("url", url, "the path has characters that must be percent-encoded"))?;
-    Ok((Target { url: url.to_string(), scheme, host, port }, authority, path))
+    http::uri::PathAndQuery::try_from(path.sample()).map_err(|_| {
+        problem(
+            "url",
+            url,
+            "the path has characters that must be percent-encoded",
+        )
+    })?;
+    Ok((
+        Target {
+            url: url.to_string(),
+            scheme,
+            host,
+            port,
+        },
+        authority,
+        path,
+    ))
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Target:      {} {}", self.request.method, self.target.redacted_url())?;
+        writeln!(
+            f,
+            "Target:      {} {}",
+            self.request.method,
+            self.target.redacted_url()
+        )?;
         let proto = match self.protocol {
             Protocol::Http1 if self.keepalive => "HTTP/1.1, keep-alive".to_string(),
             Protocol::Http1 => "HTTP/1.1, new connection per request".to_string(),
-            Protocol::Http2 { streams } => format!("HTTP/2, up to {streams} streams per connection"),
+            Protocol::Http2 { streams } => {
+                format!("HTTP/2, up to {streams} streams per connection")
+            }
         };
         writeln!(f, "Protocol:    {proto}")?;
         writeln!(f, "Load model:  {}", self.load)?;
         writeln!(f, "Concurrency: {}", self.load.vus())?;
         match self.load.duration() {
             Some(d) => writeln!(f, "Duration:    {}", humantime::format_duration(d))?,
-            None => writeln!(f, "Duration:    until {} requests", self.load.max_requests().unwrap_or(0))?,
+            None => writeln!(
+                f,
+                "Duration:    until {} requests",
+                self.load.max_requests().unwrap_or(0)
+            )?,
         }
         writeln!(f, "Threads:     {}", self.threads)?;
         writeln!(
@@ -397,13 +576,27 @@ impl fmt::Display for Plan {
             humantime::format_duration(self.connect_timeout)
         )?;
         for (name, value) in &self.request.headers {
-            let shown = if crate::results::redact::is_secret_header(name.as_str()) { "[redacted]".to_string() } else { value.to_string() };
+            let shown = if crate::results::redact::is_secret_header(name.as_str()) {
+                "[redacted]".to_string()
+            } else {
+                value.to_string()
+            };
             writeln!(f, "Header:      {name}: {shown}")?;
         }
         if !self.request.body.is_empty() {
             writeln!(f, "Body:        {} bytes", self.request.body.sample().len())?;
         }
         Ok(())
+    }
+}
+
+impl Plan {
+    /// Streams per HTTP/2 connection (1 for HTTP/1.1).
+    pub fn protocol_streams(&self) -> usize {
+        match self.protocol {
+            Protocol::Http1 => 1,
+            Protocol::Http2 { streams } => streams as usize,
+        }
     }
 }
 
@@ -421,9 +614,23 @@ mod tests {
     #[test]
     fn defaults() {
         let p = build(&args("http://127.0.0.1:8080/x?y=1"), None).unwrap();
-        assert_eq!(p.load, LoadModel::Closed { vus: 50, duration: Some(DEFAULT_DURATION), max_requests: None });
+        assert_eq!(
+            p.load,
+            LoadModel::Closed {
+                vus: 50,
+                duration: Some(DEFAULT_DURATION),
+                max_requests: None
+            }
+        );
         assert_eq!(p.target.port, 8080);
-        assert_eq!(p.request.http1.fixed().unwrap(), format!("GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\n\r\n", env!("CARGO_PKG_VERSION")).as_bytes());
+        assert_eq!(
+            p.request.http1.fixed().unwrap(),
+            format!(
+                "GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes()
+        );
     }
 
     #[test]
@@ -448,18 +655,43 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_field() {
-        let cases: &[(&str, fn(&mut RunArgs), &str)] = &[
+        type Edit = fn(&mut RunArgs);
+        let cases: &[(&str, Edit, &str)] = &[
             ("ftp://h/", |_| {}, "unsupported scheme `ftp`"),
             ("not a url", |_| {}, "write a full URL"),
             ("http://h:99999/", |_| {}, "malformed host or port"),
             ("http://h/", |a| a.concurrency = Some(0), "concurrency = 0"),
-            ("http://h/", |a| a.duration = Some("-5s".into()), "duration = -5s"),
-            ("http://h/", |a| a.duration = Some("soon".into()), "not a duration"),
-            ("http://h/", |a| a.headers = vec!["NoColon".into()], "`Name: value`"),
-            ("http://h/", |a| a.headers = vec!["Bad Name: x".into()], "header names are tokens"),
-            ("http://h/", |a| a.body_file = Some("/nonexistent/kaioken".into()), "body_file = /nonexistent/kaioken"),
+            (
+                "http://h/",
+                |a| a.duration = Some("-5s".into()),
+                "duration = -5s",
+            ),
+            (
+                "http://h/",
+                |a| a.duration = Some("soon".into()),
+                "not a duration",
+            ),
+            (
+                "http://h/",
+                |a| a.headers = vec!["NoColon".into()],
+                "`Name: value`",
+            ),
+            (
+                "http://h/",
+                |a| a.headers = vec!["Bad Name: x".into()],
+                "header names are tokens",
+            ),
+            (
+                "http://h/",
+                |a| a.body_file = Some("/nonexistent/kaioken".into()),
+                "body_file = /nonexistent/kaioken",
+            ),
             ("http://h/${NOPE}", |_| {}, "unknown variable ${NOPE}"),
-            ("http://h/", |a| a.max_requests = Some("lots".into()), "max_requests = lots"),
+            (
+                "http://h/",
+                |a| a.max_requests = Some("lots".into()),
+                "max_requests = lots",
+            ),
         ];
         for (url, edit, want) in cases {
             let mut a = args(url);
@@ -476,7 +708,10 @@ mod tests {
         assert_eq!(parse_count("n", "1m").unwrap(), 1_000_000);
         assert_eq!(parse_count("n", "0").unwrap(), 0);
         assert!(parse_count("n", "-1").is_err());
-        assert_eq!(parse_duration("d", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("d", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
         assert_eq!(parse_duration("d", "0").unwrap(), Duration::ZERO);
     }
 
@@ -488,15 +723,5 @@ mod tests {
         let p = build(&a, None).unwrap();
         assert!(p.request.http1.fixed().is_none());
         assert_eq!(p.request.method, Method::POST);
-    }
-}
-
-impl Plan {
-    /// Streams per HTTP/2 connection (1 for HTTP/1.1).
-    pub fn protocol_streams(&self) -> usize {
-        match self.protocol {
-            Protocol::Http1 => 1,
-            Protocol::Http2 { streams } => streams as usize,
-        }
     }
 }

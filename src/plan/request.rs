@@ -60,7 +60,11 @@ impl Request {
             head.push_str(&format!("host: {authority}\r\n"));
         }
         if !has_ua {
-            head.push_str(concat!("user-agent: kaioken/", env!("CARGO_PKG_VERSION"), "\r\n"));
+            head.push_str(concat!(
+                "user-agent: kaioken/",
+                env!("CARGO_PKG_VERSION"),
+                "\r\n"
+            ));
         }
         for (name, value) in &headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -68,7 +72,8 @@ impl Request {
         if !keepalive {
             head.push_str("connection: close\r\n");
         }
-        let send_length = !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
+        let send_length =
+            !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
         // Every piece was validated alone; the concatenation holds only known variables.
         let head_t = Template::parse(&head).expect("validated pieces");
         let http1 = Http1Request::new(head_t, body.clone(), send_length);
@@ -83,7 +88,10 @@ impl Request {
             scheme,
             authority,
         };
-        if req.path.is_static() && req.body.is_static() && req.headers.iter().all(|(_, v)| v.is_static()) {
+        if req.path.is_static()
+            && req.body.is_static()
+            && req.headers.iter().all(|(_, v)| v.is_static())
+        {
             let (uri, headers, body) = req.h2_parts(&Vars::default(), &mut Vec::new());
             req.h2_fixed = Some(H2Fixed { uri, headers, body });
         }
@@ -129,7 +137,11 @@ impl Request {
     }
 
     /// Builds the HTTP/2 request for these variable values.
-    pub fn h2_request(&self, vars: &Vars, scratch: &mut Vec<u8>) -> (http::Request<()>, Option<Bytes>) {
+    pub fn h2_request(
+        &self,
+        vars: &Vars,
+        scratch: &mut Vec<u8>,
+    ) -> (http::Request<()>, Option<Bytes>) {
         let (uri, headers, body) = match &self.h2_fixed {
             Some(f) => (f.uri.clone(), f.headers.clone(), f.body.clone()),
             None => self.h2_parts(vars, scratch),

@@ -82,9 +82,13 @@ impl Interval {
     /// Adds `other` into `self` (histograms and counters).
     pub fn merge(&mut self, other: &Interval) {
         self.latency.add(&other.latency).expect(SAME_BOUNDS);
-        self.service_time.add(&other.service_time).expect(SAME_BOUNDS);
+        self.service_time
+            .add(&other.service_time)
+            .expect(SAME_BOUNDS);
         self.ttfb.add(&other.ttfb).expect(SAME_BOUNDS);
-        self.connect_time.add(&other.connect_time).expect(SAME_BOUNDS);
+        self.connect_time
+            .add(&other.connect_time)
+            .expect(SAME_BOUNDS);
         self.responses += other.responses;
         self.successful += other.successful;
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
@@ -135,7 +139,14 @@ impl Recorder {
     }
 
     /// Records a response.
-    pub fn response(&mut self, status: u16, latency: Duration, service: Duration, ttfb: Duration, bytes: u64) {
+    pub fn response(
+        &mut self,
+        status: u16,
+        latency: Duration,
+        service: Duration,
+        ttfb: Duration,
+        bytes: u64,
+    ) {
         let iv = &mut self.current;
         Self::record_hist(&mut iv.latency, latency, &mut iv.saturated);
         Self::record_hist(&mut iv.service_time, service, &mut iv.saturated);

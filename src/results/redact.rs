@@ -6,17 +6,32 @@ const MASK: &str = "[redacted]";
 /// Header names whose values are credentials.
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    matches!(n.as_str(), "authorization" | "proxy-authorization" | "cookie" | "set-cookie")
-        || ["token", "secret", "password", "api-key", "apikey", "session"]
-            .iter()
-            .any(|s| n.contains(s))
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "token", "secret", "password", "api-key", "apikey", "session",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 fn is_secret_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["token", "secret", "password", "passwd", "key", "signature", "sig", "auth", "session", "credential"]
-        .iter()
-        .any(|s| n.contains(s))
+    [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "key",
+        "signature",
+        "sig",
+        "auth",
+        "session",
+        "credential",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
 }
 
 /// Redacts a URL's password and secret-looking query values.

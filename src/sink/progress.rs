@@ -12,7 +12,11 @@ use crate::sink::summary::{fmt_count, fmt_us};
 /// Runs until the snapshot says `done` or the sender is dropped.
 pub async fn run(mut rx: watch::Receiver<Snapshot>, total: Option<Duration>) {
     let tty = std::io::stderr().is_terminal();
-    let every = if tty { Duration::from_millis(200) } else { Duration::from_secs(5) };
+    let every = if tty {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(5)
+    };
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {

@@ -15,7 +15,7 @@ pub fn fmt_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -40,7 +40,11 @@ fn fmt_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.2} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
 }
 
 fn latency_block(out: &mut String, title: &str, l: &LatencyStats) {
@@ -53,7 +57,12 @@ fn latency_block(out: &mut String, title: &str, l: &LatencyStats) {
     outln!(
         out,
         "  p50 {:>9}  p75 {:>9}  p90 {:>9}  p95 {:>9}  p99 {:>9}  p99.9 {:>9}",
-        f(l.p50), f(l.p75), f(l.p90), f(l.p95), f(l.p99), f(l.p999)
+        f(l.p50),
+        f(l.p75),
+        f(l.p90),
+        f(l.p95),
+        f(l.p99),
+        f(l.p999)
     );
     outln!(
         out,
@@ -70,10 +79,31 @@ pub fn render(r: &Results) -> String {
     let s = &r.summary;
     let m = &r.metadata;
     let mut out = String::new();
-    outln!(out, "\nkaioken {} — {} {} ({})", m.version, m.target.method, m.target.url, m.target.protocol);
-    let dur = m.load.duration_secs.map_or("until max requests".to_string(), |d| format!("{d}s"));
-    outln!(out, "Load: {} model, {} VUs, {dur}, {} threads\n", m.load.model, m.load.concurrency, m.load.threads);
-    outln!(out, "Requests     {:>14}   in {:.2}s", fmt_count(s.total_requests), s.duration_secs);
+    outln!(
+        out,
+        "\nkaioken {} — {} {} ({})",
+        m.version,
+        m.target.method,
+        m.target.url,
+        m.target.protocol
+    );
+    let dur = m
+        .load
+        .duration_secs
+        .map_or("until max requests".to_string(), |d| format!("{d}s"));
+    outln!(
+        out,
+        "Load: {} model, {} VUs, {dur}, {} threads\n",
+        m.load.model,
+        m.load.concurrency,
+        m.load.threads
+    );
+    outln!(
+        out,
+        "Requests     {:>14}   in {:.2}s",
+        fmt_count(s.total_requests),
+        s.duration_secs
+    );
     outln!(out, "Throughput   {:>14.1} req/s", s.requests_per_sec);
     outln!(
         out,
@@ -82,9 +112,18 @@ pub fn render(r: &Results) -> String {
         fmt_count(s.failed),
         s.error_rate * 100.0
     );
-    outln!(out, "Received     {:>14}   Connections opened {}", fmt_bytes(s.bytes_received), fmt_count(s.connections_opened));
+    outln!(
+        out,
+        "Received     {:>14}   Connections opened {}",
+        fmt_bytes(s.bytes_received),
+        fmt_count(s.connections_opened)
+    );
     if s.interrupted > 0 {
-        outln!(out, "Interrupted  {:>14}   (in flight when the graceful stop ended; not counted)", fmt_count(s.interrupted));
+        outln!(
+            out,
+            "Interrupted  {:>14}   (in flight when the graceful stop ended; not counted)",
+            fmt_count(s.interrupted)
+        );
     }
     out.push('\n');
     let kind = match r.latency_us.kind.as_str() {

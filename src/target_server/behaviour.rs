@@ -70,13 +70,17 @@ impl Behaviour {
             fix,
         };
         let delay_fix = "write 10ms, uniform:5ms-20ms or exp:10ms";
-        let dur = |s: &str, v: &str| parse_duration("--delay", s).map_err(|_| err("--delay", v, delay_fix));
+        let dur = |s: &str, v: &str| {
+            parse_duration("--delay", s).map_err(|_| err("--delay", v, delay_fix))
+        };
         let delay = match a.delay.as_deref() {
             None => Delay::None,
             Some(v) => match v.split_once(':') {
                 None => Delay::Fixed(dur(v, v)?),
                 Some(("uniform", r)) => {
-                    let (lo, hi) = r.split_once('-').ok_or_else(|| err("--delay", v, delay_fix))?;
+                    let (lo, hi) = r
+                        .split_once('-')
+                        .ok_or_else(|| err("--delay", v, delay_fix))?;
                     let (lo, hi) = (dur(lo, v)?, dur(hi, v)?);
                     if hi < lo {
                         return Err(err("--delay", v, "the upper bound must be ≥ the lower"));
@@ -88,10 +92,18 @@ impl Behaviour {
             },
         };
         if !(0.0..=1.0).contains(&a.error_rate) {
-            return Err(err("--error-rate", &a.error_rate.to_string(), "must be within [0, 1]"));
+            return Err(err(
+                "--error-rate",
+                &a.error_rate.to_string(),
+                "must be within [0, 1]",
+            ));
         }
         if !(100..=599).contains(&a.status) {
-            return Err(err("--status", &a.status.to_string(), "must be an HTTP status in 100..=599"));
+            return Err(err(
+                "--status",
+                &a.status.to_string(),
+                "must be an HTTP status in 100..=599",
+            ));
         }
         let stall = match a.stall.as_deref() {
             None => None,
@@ -117,7 +129,8 @@ impl Behaviour {
     /// Exactly `error_rate` of requests fail, spread evenly: request n fails when
     /// ⌊(n+1)·rate⌋ > ⌊n·rate⌋.
     pub fn is_error(&self, n: u64) -> bool {
-        self.error_rate > 0.0 && ((n + 1) as f64 * self.error_rate).floor() > (n as f64 * self.error_rate).floor()
+        self.error_rate > 0.0
+            && ((n + 1) as f64 * self.error_rate).floor() > (n as f64 * self.error_rate).floor()
     }
 
     /// When a request arriving at `now` must be held until.
@@ -139,15 +152,25 @@ impl Body {
     pub fn full(b: Bytes) -> Body {
         Body {
             known_size: Some(b.len() as u64),
-            parts: if b.is_empty() { VecDeque::new() } else { VecDeque::from([b]) },
+            parts: if b.is_empty() {
+                VecDeque::new()
+            } else {
+                VecDeque::from([b])
+            },
         }
     }
 
     /// Splits the body into up to 4 chunks.
     pub fn chunked(b: Bytes) -> Body {
         let step = b.len().div_ceil(4).max(1);
-        let parts = (0..b.len()).step_by(step).map(|i| b.slice(i..(i + step).min(b.len()))).collect();
-        Body { parts, known_size: None }
+        let parts = (0..b.len())
+            .step_by(step)
+            .map(|i| b.slice(i..(i + step).min(b.len())))
+            .collect();
+        Body {
+            parts,
+            known_size: None,
+        }
     }
 }
 
@@ -155,7 +178,10 @@ impl http_body::Body for Body {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Poll::Ready(self.get_mut().parts.pop_front().map(|b| Ok(Frame::data(b))))
     }
 
@@ -201,7 +227,10 @@ mod tests {
             assert!(d >= Duration::from_millis(5) && d <= Duration::from_millis(20));
         }
         let b = behaviour(|a| a.delay = Some("exp:10ms".into())).unwrap();
-        let mean = (0..20_000).map(|n| b.delay.sample(n).as_secs_f64()).sum::<f64>() / 20_000.0;
+        let mean = (0..20_000)
+            .map(|n| b.delay.sample(n).as_secs_f64())
+            .sum::<f64>()
+            / 20_000.0;
         assert!((mean - 0.010).abs() < 0.0005, "{mean}");
         assert!(behaviour(|a| a.delay = Some("gauss:1ms".into())).is_err());
         assert!(behaviour(|a| a.status = 42).is_err());
@@ -214,7 +243,10 @@ mod tests {
         let s = Duration::from_secs;
         assert_eq!(b.stall_until(t0, t0 + s(3)), None);
         assert_eq!(b.stall_until(t0, t0 + s(4)), Some(t0 + s(6)));
-        assert_eq!(b.stall_until(t0, t0 + Duration::from_millis(5999)), Some(t0 + s(6)));
+        assert_eq!(
+            b.stall_until(t0, t0 + Duration::from_millis(5999)),
+            Some(t0 + s(6))
+        );
         assert_eq!(b.stall_until(t0, t0 + s(6)), None);
     }
 }

@@ -47,7 +47,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -73,7 +77,10 @@ impl AsyncWrite for Stream {
 #[derive(Clone)]
 pub struct Connector {
     pub addrs: Arc<[SocketAddr]>,
-    pub tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    pub tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     pub connect_timeout: Duration,
 }
 
@@ -85,17 +92,17 @@ impl Connector {
             let tcp = TcpStream::connect(addr)
                 .await
                 .map_err(|e| ErrorKind::from_connect_io(&e))?;
-            tcp.set_nodelay(true).map_err(|e| ErrorKind::from_connect_io(&e))?;
+            tcp.set_nodelay(true)
+                .map_err(|e| ErrorKind::from_connect_io(&e))?;
             match &self.tls {
                 None => Ok(Stream::Plain(tcp)),
                 Some((connector, name)) => {
-                    let tls = connector
-                        .connect(name.clone(), tcp)
-                        .await
-                        .map_err(|e| match ErrorKind::from_io(&e) {
+                    let tls = connector.connect(name.clone(), tcp).await.map_err(|e| {
+                        match ErrorKind::from_io(&e) {
                             ErrorKind::Reset | ErrorKind::Closed => ErrorKind::Reset,
                             _ => ErrorKind::Tls,
-                        })?;
+                        }
+                    })?;
                     Ok(Stream::Tls(Box::new(tls)))
                 }
             }

@@ -28,7 +28,10 @@ impl From<h2::Error> for ErrorKind {
 
 /// Performs the HTTP/2 handshake and spawns the connection driver on the current runtime.
 /// `max_streams` caps our concurrent streams on this connection.
-pub async fn handshake(stream: Stream, max_streams: usize) -> Result<SendRequest<Bytes>, ErrorKind> {
+pub async fn handshake(
+    stream: Stream,
+    max_streams: usize,
+) -> Result<SendRequest<Bytes>, ErrorKind> {
     let (send, conn) = h2::client::Builder::new()
         .initial_window_size(1 << 20)
         .initial_connection_window_size(1 << 24)

@@ -41,8 +41,14 @@ impl Http1Conn {
 
     /// Sends `request` and reads its whole response. On error the connection must be dropped.
     pub async fn exchange(&mut self, request: &[u8], is_head: bool) -> Result<Exchange, ErrorKind> {
-        self.stream.write_all(request).await.map_err(|e| ErrorKind::from_io(&e))?;
-        self.stream.flush().await.map_err(|e| ErrorKind::from_io(&e))?;
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(|e| ErrorKind::from_io(&e))?;
+        self.stream
+            .flush()
+            .await
+            .map_err(|e| ErrorKind::from_io(&e))?;
 
         let mut bytes: u64 = 0;
         let mut first_byte: Option<Instant> = None;

@@ -81,17 +81,17 @@ pub fn parse_head(buf: &[u8], request_is_head: bool) -> Result<Option<Head>, Dec
             }
         }
     }
-    let framing = if request_is_head || (100..200).contains(&status) || status == 204 || status == 304
-    {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if let Some(n) = length {
-        Framing::Length(n)
-    } else {
-        keep_alive = false;
-        Framing::Close
-    };
+    let framing =
+        if request_is_head || (100..200).contains(&status) || status == 204 || status == 304 {
+            Framing::Empty
+        } else if chunked {
+            Framing::Chunked
+        } else if let Some(n) = length {
+            Framing::Length(n)
+        } else {
+            keep_alive = false;
+            Framing::Close
+        };
     Ok(Some(Head {
         status,
         framing,
@@ -220,19 +220,16 @@ impl BodyDecoder {
 fn feed_chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, bool), DecodeError> {
     let mut i = 0;
     while i < input.len() {
-        match *state {
-            Chunk::Data { left } => {
-                let take = left.min((input.len() - i) as u64);
-                i += take as usize;
-                let left = left - take;
-                *state = if left == 0 {
-                    Chunk::DataEnd { seen_cr: false }
-                } else {
-                    Chunk::Data { left }
-                };
-                continue;
-            }
-            _ => {}
+        if let Chunk::Data { left } = *state {
+            let take = left.min((input.len() - i) as u64);
+            i += take as usize;
+            let left = left - take;
+            *state = if left == 0 {
+                Chunk::DataEnd { seen_cr: false }
+            } else {
+                Chunk::Data { left }
+            };
+            continue;
         }
         let b = input[i];
         i += 1;
@@ -343,8 +340,14 @@ mod tests {
     fn chunked_wins_over_length_and_no_body_statuses() {
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.framing, Framing::Chunked);
-        assert_eq!(head("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::Empty);
-        assert_eq!(head("HTTP/1.1 304 Not Modified\r\n\r\n").framing, Framing::Empty);
+        assert_eq!(
+            head("HTTP/1.1 204 No Content\r\n\r\n").framing,
+            Framing::Empty
+        );
+        assert_eq!(
+            head("HTTP/1.1 304 Not Modified\r\n\r\n").framing,
+            Framing::Empty
+        );
         let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true)
             .unwrap()
             .unwrap();
@@ -371,7 +374,11 @@ mod tests {
     }
 
     /// Feeds `body` in pieces split at `cuts`; returns (consumed, done).
-    fn feed_split(framing: Framing, body: &[u8], cuts: &[usize]) -> Result<(usize, bool), DecodeError> {
+    fn feed_split(
+        framing: Framing,
+        body: &[u8],
+        cuts: &[usize],
+    ) -> Result<(usize, bool), DecodeError> {
         let mut d = BodyDecoder::new(framing);
         let mut consumed = 0;
         let mut start = 0;
@@ -399,7 +406,10 @@ mod tests {
     #[test]
     fn chunked_body_with_extension_and_trailer() {
         let body = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\nNEXT";
-        assert_eq!(feed_split(Framing::Chunked, body, &[]), Ok((body.len() - 4, true)));
+        assert_eq!(
+            feed_split(Framing::Chunked, body, &[]),
+            Ok((body.len() - 4, true))
+        );
     }
 
     #[test]
@@ -416,7 +426,10 @@ mod tests {
 
     #[test]
     fn length_body_stops_at_boundary() {
-        assert_eq!(feed_split(Framing::Length(3), b"abcdef", &[1]), Ok((3, true)));
+        assert_eq!(
+            feed_split(Framing::Length(3), b"abcdef", &[1]),
+            Ok((3, true))
+        );
     }
 
     fn chunked_encode(parts: &[Vec<u8>]) -> Vec<u8> {

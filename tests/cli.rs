@@ -1,0 +1,170 @@
+//! The binary's contract: exit codes and one-line messages for bad input.
+
+mod support;
+use support::*;
+
+/// Bad input: exit 1, one line on stderr that names the problem, no panic or Debug dump.
+fn assert_one_line_error(args: &[&str], want: &str) {
+    let o = kaioken(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: stderr {err}");
+    assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("Error {"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_command_line_values_exit_1_with_one_line() {
+    assert_one_line_error(&["run", "http://[::1"], "url = http://[::1");
+    assert_one_line_error(&["run", "ftp://127.0.0.1/"], "unsupported scheme `ftp`");
+    assert_one_line_error(&["run", "127.0.0.1:8080"], "write a full URL");
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-c", "0"],
+        "concurrency = 0: must be at least 1",
+    );
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-d", "-5s"],
+        "duration = -5s: must not be negative",
+    );
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-d", "soon"],
+        "duration = soon: not a duration",
+    );
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-H", "NoColonHere"],
+        "--header = \"NoColonHere\"",
+    );
+    assert_one_line_error(
+        &[
+            "run",
+            "http://127.0.0.1:1/",
+            "--body-file",
+            "/nonexistent/body.json",
+        ],
+        "body_file = /nonexistent/body.json",
+    );
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-n", "many"],
+        "max_requests = many",
+    );
+    assert_one_line_error(&["run"], "give a URL");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = kaioken(&["run", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = kaioken(&["run", "http://127.0.0.1:1/", "-c", "abc"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn config_file_errors_exit_1_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let unknown = write(
+        "unknown.toml",
+        "[target]\nurl = \"http://127.0.0.1:1/\"\n[load]\nconcurency = 5\n",
+    );
+    assert_one_line_error(
+        &["run", "-f", &unknown],
+        "unknown key `concurency` (did you mean `concurrency`?)",
+    );
+    let o = kaioken(&["run", "-f", &unknown]);
+    assert!(stderr(&o).contains("unknown.toml:4:"), "{}", stderr(&o));
+
+    let malformed = write("bad.toml", "[target]\nurl = \"http://x/\"\n[load\n");
+    let o = kaioken(&["run", "-f", &malformed]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.toml:3:"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+
+    let unset = write(
+        "env.toml",
+        "[target]\nurl = \"http://127.0.0.1:1/\"\n[target.headers]\nAuthorization = \"Bearer ${KAIOKEN_SURELY_UNSET_TOKEN}\"\n",
+    );
+    assert_one_line_error(
+        &["run", "-f", &unset],
+        "KAIOKEN_SURELY_UNSET_TOKEN is not set",
+    );
+    let o = kaioken(&["run", "-f", &unset]);
+    assert!(
+        stderr(&o).contains("target.headers.Authorization"),
+        "{}",
+        stderr(&o)
+    );
+
+    assert_one_line_error(
+        &["run", "-f", "/nonexistent/k.toml"],
+        "cannot read config file /nonexistent/k.toml",
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(
+        &cfg,
+        "# comment with ${NOT_AN_ENV_LOOKUP}\n[target]\nurl = \"http://127.0.0.1:9/${REQUEST_ID}\"\nmethod = \"POST\"\n[target.headers]\nAuthorization = \"Bearer ${KAIOKEN_TEST_TOKEN:-s3cret}\"\n[load]\nconcurrency = 7\nduration = \"42s\"\n",
+    )
+    .unwrap();
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Configuration validated successfully!"),
+        "{out}"
+    );
+    assert!(
+        out.contains("POST http://127.0.0.1:9/${REQUEST_ID}"),
+        "{out}"
+    );
+    assert!(out.contains("Concurrency: 7"), "{out}");
+    assert!(out.contains("Duration:    42s"), "{out}");
+    assert!(out.contains("authorization: [redacted]"), "{out}");
+    assert!(!out.contains("s3cret"), "secret leaked: {out}");
+
+    // A flag overrides the file even when it equals the default.
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--dry-run", "-c", "50"]);
+    assert!(stdout(&o).contains("Concurrency: 50"), "{}", stdout(&o));
+}
+
+#[test]
+fn nothing_listening_is_counted_as_connect_refused_and_exits_1() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let o = kaioken(&["run", &url, "-c", "2", "-d", "1s", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("every request failed (connect_refused:"),
+        "{}",
+        stderr(&o)
+    );
+    let v = json(&o);
+    assert!(v["errors"]["connect_refused"].as_u64().unwrap() > 0);
+    assert_eq!(v["summary"]["successful"], 0);
+}
+
+#[test]
+fn remote_target_is_refused_without_a_tty_unless_yes() {
+    // TEST-NET-3 (RFC 5737): the refusal happens before any socket is opened.
+    let o = kaioken(&["run", "http://203.0.113.7/", "-d", "1s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not a loopback or private address; pass -y/--yes"),
+        "{}",
+        stderr(&o)
+    );
+}

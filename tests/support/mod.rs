@@ -1,0 +1,245 @@
+//! Real servers for integration tests, each on an ephemeral loopback port, stopped on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kaioken")
+}
+
+/// Runs the kaioken binary with `args`.
+pub fn kaioken(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kaioken")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+}
+
+/// `kaioken serve --port 0 ARGS...`, killed on drop.
+pub struct Target {
+    child: Child,
+    pub url: String,
+    pub addr: String,
+}
+
+impl Target {
+    pub fn start(args: &[&str]) -> Target {
+        let mut child = Command::new(bin())
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting kaioken serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("reading the serve banner");
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in banner {line:?}"))
+            .to_string();
+        let addr = url.trim_start_matches("http://").to_string();
+        Target {
+            child,
+            url: format!("{url}/"),
+            addr,
+        }
+    }
+
+    /// Requests served so far, counted by the server.
+    pub fn served(&self) -> u64 {
+        let body = http_get(&self.addr, "/__kaioken/stats");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("stats JSON");
+        v["requests"].as_u64().expect("requests count")
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal blocking HTTP/1.0 GET, for reading test servers' state.
+pub fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connecting to the test server");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real nginx (Debian's nginx-light) with one HTTP/1.1 port and one h2c port, logging every
+/// request to an access log so tests can count server-side.
+pub struct Nginx {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    pub h2_port: u16,
+}
+
+impl Nginx {
+    pub fn start() -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, h2_port) = (free_port(), free_port());
+        let conf = format!(
+            r#"worker_processes 1;
+error_log {d}/error.log;
+pid {d}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  log_format count "$request_method $request_uri $status";
+  access_log {d}/access.log count;
+  client_body_temp_path {d};
+  proxy_temp_path {d};
+  fastcgi_temp_path {d};
+  uwsgi_temp_path {d};
+  scgi_temp_path {d};
+  keepalive_requests 100000;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "hello from nginx\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{h2_port} http2;
+    location / {{ return 200 "hello from nginx h2\n"; }}
+  }}
+}}
+"#,
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is not installed: run the test command from README.md (it installs nginx-light)");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off; master_process off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting nginx");
+        let n = Nginx {
+            child,
+            dir,
+            port,
+            h2_port,
+        };
+        wait_listening(port);
+        wait_listening(h2_port);
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn h2_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.h2_port)
+    }
+
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.path().join("access.log")
+    }
+
+    /// Requests nginx has logged.
+    pub fn logged(&self) -> usize {
+        std::fs::read_to_string(self.access_log())
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listening on {port} after 10 s"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A raw TCP server that answers every request with `reply` and then, if `close`, closes.
+/// Returns its address; the thread lives as long as the test process.
+pub fn raw_server(reply: &'static [u8], close: bool) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut pending = Vec::new();
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if reply.is_empty() {
+                            // Stall: never answer.
+                            continue;
+                        }
+                        if conn.write_all(reply).is_err() {
+                            return;
+                        }
+                        if close {
+                            let _ = conn.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
