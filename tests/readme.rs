@@ -1,0 +1,89 @@
+//! README.md's quick-start examples are run as written, against a live built-in target that
+//! stands in for http://127.0.0.1:8080.
+
+mod support;
+use std::process::Command;
+use support::*;
+
+/// The `kaioken ...` lines of the block after `<!-- tested-examples -->`.
+fn readme_examples() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (_, after) = readme
+        .split_once("<!-- tested-examples -->")
+        .expect("README marks its tested examples");
+    let block = after
+        .split("```")
+        .nth(1)
+        .expect("a fenced block follows the marker");
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("kaioken ") && !l.starts_with("kaioken serve"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Splits a shell line into words, honouring single quotes (all the README uses).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[test]
+fn readme_examples_run_as_written() {
+    let t = Target::start(&["--delay", "uniform:1ms-3ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let examples = readme_examples();
+    assert!(examples.len() >= 8, "{examples:?}");
+    for line in &examples {
+        let line = line.replace("http://127.0.0.1:8080/", &t.url);
+        let args = words(&line);
+        // examples/ paths are relative to the repository; outputs go to a scratch dir.
+        let cwd = if line.contains("examples/") {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        } else {
+            dir.path()
+        };
+        let o = Command::new(bin())
+            .args(&args[1..])
+            .current_dir(cwd)
+            .env("TARGET_URL", &t.url)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{line}\n{}", stderr(&o));
+        if line.contains("--json") {
+            let v = json(&o);
+            assert_eq!(v["summary"]["total_requests"], 100, "{line}");
+        } else if line.contains("--dry-run") {
+            assert!(stdout(&o).contains("Configuration validated successfully!"));
+        } else {
+            assert!(stdout(&o).contains("Requests"), "{line}: {}", stdout(&o));
+        }
+        if line.contains("-o result.json") {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.path().join("result.json")).unwrap())
+                    .unwrap();
+            assert_eq!(v["schema"], "kaioken.result/v1");
+        }
+        if line.contains("-n 10k") {
+            assert!(stdout(&o).contains("10,000"), "{}", stdout(&o));
+        }
+    }
+}
