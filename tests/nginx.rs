@@ -128,3 +128,50 @@ fn request_id_is_rendered_uniquely_per_request() {
         "TIMESTAMP_MS is the current time: {ts} vs {now_ms}"
     );
 }
+
+#[test]
+fn https_with_insecure_over_http1_and_h2_via_alpn() {
+    let n = Nginx::start();
+    let o = kaioken(&[
+        "run",
+        &n.tls_url(),
+        "--insecure",
+        "-n",
+        "500",
+        "-c",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 500);
+    assert_eq!(v["metadata"]["target"]["protocol"], "http/1.1");
+    assert_eq!(v["summary"]["connections_opened"], 5);
+
+    let o = kaioken(&[
+        "run",
+        &n.tls_url(),
+        "--insecure",
+        "--http2",
+        "-n",
+        "500",
+        "-c",
+        "20",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 500);
+    assert_eq!(v["metadata"]["target"]["protocol"], "h2", "ALPN picked h2");
+    assert_eq!(n.logged(), 1000);
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_tls_error() {
+    let n = Nginx::start();
+    let o = kaioken(&["run", &n.tls_url(), "-n", "20", "-c", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["errors"]["tls"], 20, "{}", v["errors"]);
+    assert_eq!(n.logged(), 0);
+}

@@ -108,12 +108,21 @@ pub struct Nginx {
     dir: tempfile::TempDir,
     pub port: u16,
     pub h2_port: u16,
+    /// HTTPS with a self-signed certificate for 127.0.0.1; ALPN offers h2 and http/1.1.
+    pub tls_port: u16,
 }
 
 impl Nginx {
     pub fn start() -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let (port, h2_port) = (free_port(), free_port());
+        let (port, h2_port, tls_port) = (free_port(), free_port(), free_port());
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
         let conf = format!(
             r#"worker_processes 1;
 error_log {d}/error.log;
@@ -135,6 +144,12 @@ http {{
   server {{
     listen 127.0.0.1:{h2_port} http2;
     location / {{ return 200 "hello from nginx h2\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{tls_port} ssl http2;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    location / {{ return 200 "hello from nginx tls\n"; }}
   }}
 }}
 "#,
@@ -161,9 +176,11 @@ http {{
             dir,
             port,
             h2_port,
+            tls_port,
         };
         wait_listening(port);
         wait_listening(h2_port);
+        wait_listening(tls_port);
         n
     }
 
@@ -173,6 +190,10 @@ http {{
 
     pub fn h2_url(&self) -> String {
         format!("http://127.0.0.1:{}/", self.h2_port)
+    }
+
+    pub fn tls_url(&self) -> String {
+        format!("https://127.0.0.1:{}/", self.tls_port)
     }
 
     pub fn access_log(&self) -> PathBuf {
