@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""kaioken's benchmark suite: kaioken against wrk, oha and h2load on one machine, one nginx.
+
+Each case runs every tool in turn, alternating the order round by round (A B, B A, ...), and
+reports medians. Per run it measures, from the OS (wait4's rusage of the child):
+  - requests/s as the tool reports it (and the request count, to compute CPU per request),
+  - CPU time per request: (user + sys) / requests,
+  - peak RSS.
+Client and server share the machine, so CPU per request is the fair per-tool figure.
+
+Usage: bench/bench.py [--rounds N] [--seconds S] [--cases 1,2,3] [--out docs/BENCHMARKS.md]
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KAIOKEN = os.path.join(ROOT, "target", "release", "kaioken")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    """nginx with one worker, access log off, a tiny static response; h1 and h2c ports."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kaioken-bench-")
+        self.port, self.h2_port = free_port(), free_port()
+        conf = f"""worker_processes 1;
+worker_rlimit_nofile 40000;
+error_log {self.dir}/error.log;
+pid {self.dir}/nginx.pid;
+events {{ worker_connections 30000; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path {self.dir};
+  proxy_temp_path {self.dir};
+  fastcgi_temp_path {self.dir};
+  uwsgi_temp_path {self.dir};
+  scgi_temp_path {self.dir};
+  server {{ listen 127.0.0.1:{self.port} backlog=16384; location / {{ return 200 "ok\\n"; }} }}
+  server {{ listen 127.0.0.1:{self.h2_port} http2 backlog=16384; http2_max_concurrent_streams 128;
+           location / {{ return 200 "ok\\n"; }} }}
+}}
+"""
+        with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/nginx", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"),
+             "-g", "daemon off; master_process off;"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        for port in (self.port, self.h2_port):
+            deadline = time.time() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise SystemExit(f"nginx did not start on {port}")
+                    time.sleep(0.05)
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def h2_url(self):
+        return f"http://127.0.0.1:{self.h2_port}/"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_measured(cmd, env=None):
+    """Runs cmd; returns (stdout, stderr, cpu_seconds, peak_rss_kb)."""
+    out_f = tempfile.TemporaryFile()
+    err_f = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env)
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out_f.seek(0)
+    err_f.seek(0)
+    out, err = out_f.read().decode(errors="replace"), err_f.read().decode(errors="replace")
+    if proc.returncode not in (0,):
+        print(f"  ! {' '.join(cmd)} exited {proc.returncode}: {err.strip()[:300]}", file=sys.stderr)
+    return out, err, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+
+
+# Parsers: (requests, rps, errors) from each tool's output.
+
+def parse_kaioken(out, err):
+    v = json.loads(out)
+    s = v["summary"]
+    return s["total_requests"], s["requests_per_sec"], s["failed"], v
+
+
+def parse_wrk(out, err):
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    return n, rps, errors, None
+
+
+def parse_oha(out, err):
+    v = json.loads(out)
+    codes = v.get("statusCodeDistribution", {})
+    ok = sum(codes.values())
+    errors = sum(v.get("errorDistribution", {}).values())
+    rps = v["summary"]["requestsPerSec"]
+    return ok + errors, rps, errors + sum(n for c, n in codes.items() if int(c) >= 400), None
+
+
+def parse_h2load(out, err):
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    done, ok, failed, errored = int(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    return done, rps, failed + errored, None
+
+
+def kaioken_cmd(url, c, secs, *extra):
+    return [KAIOKEN, "run", url, "-c", str(c), "-d", f"{secs}s", "--json", "-y", "--threads", "2", *extra]
+
+
+def cases(ng, secs):
+    """Case number → (title, {tool: (cmd, parser)}). Thread counts match: 2 everywhere."""
+    h1, h2 = ng.url(), ng.h2_url()
+    return {
+        1: ("HTTP/1.1, c=50, keep-alive", {
+            "kaioken": (kaioken_cmd(h1, 50, secs), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", h1], parse_wrk),
+            "oha": (["oha", "--no-tui", "--output-format", "json", "-c", "50", "-z", f"{secs}s", h1], parse_oha),
+        }),
+        2: ("HTTP/1.1, c=1000, keep-alive", {
+            "kaioken": (kaioken_cmd(h1, 1000, secs), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c1000", f"-d{secs}s", h1], parse_wrk),
+            "oha": (["oha", "--no-tui", "--output-format", "json", "-c", "1000", "-z", f"{secs}s", h1], parse_oha),
+        }),
+        3: ("HTTP/1.1, c=10,000, keep-alive", {
+            "kaioken": (kaioken_cmd(h1, 10000, secs, "--connect-timeout", "30s"), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c10000", f"-d{secs}s", "--timeout", "30s", h1], parse_wrk),
+        }),
+        4: ("HTTP/2 (h2c), 10 connections × 10 streams", {
+            "kaioken": (kaioken_cmd(h2, 100, secs, "--http2", "--h2-streams", "10"), parse_kaioken),
+            "h2load": (["h2load", "-t2", "-c10", "-m10", "-D", str(secs), h2], parse_h2load),
+        }),
+        5: ("HTTP/1.1, c=50, a new connection per request", {
+            "kaioken": (kaioken_cmd(h1, 50, secs, "--disable-keepalive"), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", "-H", "Connection: close", h1], parse_wrk),
+        }),
+        6: ("Memory: case 1 for 5 s and for 60 s (kaioken)", {
+            "kaioken 5 s": (kaioken_cmd(h1, 50, 5), parse_kaioken),
+            "kaioken 60 s": (kaioken_cmd(h1, 50, 60), parse_kaioken),
+        }),
+    }
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+    def version(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (p.stdout or p.stderr).strip().splitlines()[0]
+        except Exception:  # noqa: BLE001 - a missing tool is reported, not fatal
+            return "not installed"
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": f"{mem_gib:.1f} GiB",
+        "kernel": platform.release(),
+        "kaioken": version([KAIOKEN, "--version"]),
+        "wrk": version(["wrk", "-v"]),
+        "oha": version(["oha", "--version"]),
+        "h2load": version(["h2load", "--version"]),
+        "nginx": version(["/usr/sbin/nginx", "-v"]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--cases", default="1,2,3,4,5,6")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    a = ap.parse_args()
+    wanted = [int(c) for c in a.cases.split(",") if c]
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(65536, hard), hard))
+
+    ng = Nginx()
+    results = {}
+    try:
+        all_cases = cases(ng, a.seconds)
+        for num in wanted:
+            title, tools = all_cases[num]
+            rounds = 1 if num == 6 else a.rounds
+            print(f"case {num}: {title}", file=sys.stderr)
+            runs = {t: [] for t in tools}
+            order = list(tools)
+            for r in range(rounds):
+                for tool in (order if r % 2 == 0 else order[::-1]):
+                    cmd, parse = tools[tool]
+                    out, err, cpu, rss = run_measured(cmd)
+                    try:
+                        n, rps, errors, _ = parse(out, err)
+                    except Exception as e:  # noqa: BLE001
+                        print(f"  ! cannot parse {tool} output: {e}: {out[:200]} {err[:200]}", file=sys.stderr)
+                        continue
+                    runs[tool].append({"requests": n, "rps": rps, "errors": errors,
+                                       "cpu_us_per_req": cpu * 1e6 / max(n, 1), "rss_mb": rss / 1024})
+                    print(f"  round {r + 1} {tool:>12}: {rps:>10.0f} req/s  "
+                          f"{cpu * 1e6 / max(n, 1):6.2f} µs CPU/req  {rss / 1024:7.1f} MB  errors {errors}",
+                          file=sys.stderr)
+                    time.sleep(0.5)
+            results[num] = (title, runs)
+    finally:
+        ng.stop()
+    write_report(a, results, machine())
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def write_report(a, results, mach):
+    lines = ["# Benchmarks", "",
+             "Generated by `./bench/run` (bench/bench.py). Medians over the rounds; tools alternate",
+             "order every round. CPU per request is the child's user+sys time (wait4 rusage) divided",
+             "by the requests it completed; client and server share the machine, so this is the fair",
+             "per-tool figure. nginx: 1 worker, access log off, `return 200 \"ok\\n\"`, loopback.", "",
+             f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Run at "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "", "## Machine", ""]
+    for k, v in mach.items():
+        lines.append(f"- {k}: {v}")
+    for num, (title, runs) in sorted(results.items()):
+        lines += ["", f"## Case {num}: {title}", "",
+                  "| tool | req/s | CPU µs/req | peak RSS MB | errors | kaioken req/s ÷ tool | tool CPU/req ÷ kaioken |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        k_rps = med(runs.get("kaioken", []), "rps")
+        k_cpu = med(runs.get("kaioken", []), "cpu_us_per_req")
+        for tool, rs in runs.items():
+            rps, cpu = med(rs, "rps"), med(rs, "cpu_us_per_req")
+            ratio = f"{k_rps / rps:.2f}" if tool != "kaioken" and rps else "—"
+            cratio = f"{cpu / k_cpu:.2f}" if tool != "kaioken" and k_cpu else "—"
+            lines.append(f"| {tool} | {rps:,.0f} | {cpu:.2f} | {med(rs, 'rss_mb'):.1f} | "
+                         f"{med(rs, 'errors'):.0f} | {ratio} | {cratio} |")
+    text = "\n".join(lines) + "\n"
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, a.out)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+//! Steady-state heap allocations per request, counted by a global allocator (a count, not a
+//! timing): the difference between a long and a short run against nginx, divided by the
+//! difference in requests, so setup costs cancel out.
+#![allow(unsafe_code)]
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kaioken::cli::RunArgs;
+use support::Nginx;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_for(url: &str, n: u64, extra: &[&str]) -> u64 {
+    let mut args = RunArgs {
+        url: Some(url.to_string()),
+        concurrency: Some(10),
+        max_requests: Some(n.to_string()),
+        json: true,
+        yes: true,
+        ..RunArgs::default()
+    };
+    for e in extra {
+        match *e {
+            "--http2" => args.http2 = true,
+            other => args.url = Some(format!("{url}{other}")),
+        }
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let exit = kaioken::cmd::run::run(&args).unwrap();
+    assert_eq!(exit, kaioken::cmd::Exit::Success);
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+fn per_request(url: &str, extra: &[&str]) -> f64 {
+    let short = allocations_for(url, 2_000, extra);
+    let long = allocations_for(url, 102_000, extra);
+    long.saturating_sub(short) as f64 / 100_000.0
+}
+
+#[test]
+fn http1_static_request_allocates_nothing_per_request() {
+    let n = Nginx::start();
+    let per = per_request(&n.url(), &[]);
+    eprintln!("HTTP/1.1 allocations per request: {per:.4}");
+    assert!(per <= 0.01, "{per} allocations per request");
+}
+
+#[test]
+fn http1_request_with_variables_allocates_nothing_per_request() {
+    let n = Nginx::start();
+    let per = per_request(&n.url(), &["item/${REQUEST_ID}"]);
+    eprintln!("HTTP/1.1 with ${{REQUEST_ID}}: {per:.4} allocations per request");
+    assert!(per <= 0.01, "{per} allocations per request");
+}
