@@ -42,6 +42,44 @@ pub struct RunArgs {
     #[arg(short = 'n', long = "max-requests", allow_hyphen_values = true)]
     pub max_requests: Option<String>,
 
+    /// Cap the whole run at R requests/s on a shared schedule of intended slots (latency is
+    /// measured from each slot: coordinated-omission correct)
+    #[arg(short = 'r', long, allow_hyphen_values = true)]
+    pub rate: Option<f64>,
+
+    /// Start the VUs linearly over this time
+    #[arg(long, allow_hyphen_values = true)]
+    pub ramp_up: Option<String>,
+
+    /// Run real load for this long before measuring; `--duration` is the measured part
+    #[arg(long, allow_hyphen_values = true)]
+    pub warmup: Option<String>,
+
+    /// Pause between a VU's requests
+    #[arg(long, allow_hyphen_values = true)]
+    pub think_time: Option<String>,
+
+    /// Open model: start R iterations per second whatever the server does
+    #[arg(long, allow_hyphen_values = true)]
+    pub arrival_rate: Option<f64>,
+
+    /// Open model: most VUs at once; an iteration that finds none free is dropped [default: 100]
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_vus: Option<i64>,
+
+    /// Burst mode: this many requests at once...
+    #[arg(long, allow_hyphen_values = true)]
+    pub burst_rate: Option<i64>,
+
+    /// ...every this long
+    #[arg(long, allow_hyphen_values = true)]
+    pub burst_delay: Option<String>,
+
+    /// Record latency as service time (actual send → last byte) instead of from the intended
+    /// send time
+    #[arg(long)]
+    pub no_latency_correction: bool,
+
     /// HTTP method [default: GET]
     #[arg(short = 'm', long)]
     pub method: Option<String>,

@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub p90_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    pub vus: u64,
+    pub dropped: u64,
     pub done: bool,
 }
 
@@ -39,6 +41,8 @@ pub struct Outcome {
     /// Start of load to the last thread's end.
     pub duration: Duration,
     pub interrupted: u64,
+    /// Sum over threads of each thread's peak VUs.
+    pub vus_max: u64,
 }
 
 pub struct Aggregator {
@@ -49,6 +53,8 @@ pub struct Aggregator {
     progress: Vec<u64>,
     ended: Option<Instant>,
     interrupted: u64,
+    /// Latest VU gauges per thread: (active, peak).
+    vus: Vec<(u64, u64)>,
     snapshot: watch::Sender<Snapshot>,
 }
 
@@ -63,6 +69,7 @@ impl Aggregator {
                 progress: vec![0; threads],
                 ended: None,
                 interrupted: 0,
+                vus: vec![(0, 0); threads],
                 snapshot: tx,
             },
             rx,
@@ -84,6 +91,7 @@ impl Aggregator {
     /// Merges one delivery; returns its interval for reuse.
     pub fn accept(&mut self, d: Delivery) -> (usize, Interval) {
         self.total.merge(&d.interval);
+        self.vus[d.thread] = (d.interval.vus, d.interval.vus_max);
         self.timeline.add(d.tick, &d.interval);
         match d.last {
             Some(f) => {
@@ -125,6 +133,8 @@ impl Aggregator {
             p90_us: t.latency.value_at_quantile(0.9),
             p99_us: t.latency.value_at_quantile(0.99),
             max_us: t.latency.max(),
+            vus: self.vus.iter().map(|v| v.0).sum(),
+            dropped: t.dropped,
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);
@@ -138,6 +148,7 @@ impl Aggregator {
             timeline: self.timeline.into_seconds(),
             duration: ended.saturating_duration_since(self.t0),
             interrupted: self.interrupted,
+            vus_max: self.vus.iter().map(|v| v.1).sum(),
         }
     }
 }

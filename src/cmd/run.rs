@@ -41,10 +41,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let connector = rt.block_on(build_connector(&mut plan, addrs))?;
     let plan = Arc::new(plan);
 
-    let started_at = SystemTime::now();
-    let t0 = Instant::now();
-    let (engine, feed) = engine::start(plan.clone(), connector, t0);
-    let (aggregator, snapshots) = Aggregator::new(t0, feed.threads);
+    let load_started = SystemTime::now();
+    let t_load = Instant::now();
+    let clock = engine::Clock {
+        t_load,
+        t0: t_load + plan.load.warmup,
+        start_unix: load_started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    };
+    let started_at = load_started + plan.load.warmup;
+    let (engine, feed) = engine::start(plan.clone(), connector, clock);
+    let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads);
     let outcome = rt.block_on(async {
         if plan.outputs.live == LiveView::Progress {
             tokio::spawn(sink::progress::run(snapshots, plan.load.duration()));
@@ -256,7 +264,9 @@ fn build_results(
             load: results::LoadMeta {
                 model: plan.load.name().to_string(),
                 concurrency: plan.load.vus(),
+                description: plan.load.to_string(),
                 duration_secs: plan.load.duration().map(|d| d.as_secs_f64()),
+                warmup_secs: plan.load.warmup.as_secs_f64(),
                 max_requests: plan.load.max_requests(),
                 threads: plan.threads,
                 keepalive: plan.keepalive,
@@ -287,12 +297,27 @@ fn build_results(
             duration_secs: secs,
             connections_opened: t.connections_opened,
             interrupted: o.interrupted,
+            dropped_iterations: t.dropped,
             saturated_values: t.saturated,
         },
         latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
         service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
         ttfb_us: LatencyStats::from_histogram("ttfb", &t.ttfb),
         connect_time_us: LatencyStats::from_histogram("connect_time", &t.connect_time),
+        schedule_lag_us: LatencyStats::from_histogram("schedule_lag", &t.schedule_lag),
+        load: results::LoadResult {
+            model: plan.load.name().to_string(),
+            latency: plan.load.latency_kind().name().to_string(),
+            target_rate: plan.load.target_rate(),
+            achieved_rate: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
+            max_vus: plan.load.vus(),
+            vus_max_reached: o.vus_max,
+            dropped_iterations: t.dropped,
+        },
         status_codes,
         errors,
         timeline: o.timeline.clone(),

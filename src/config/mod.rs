@@ -22,6 +22,83 @@ pub use error::ConfigError;
 pub struct RawConfig {
     pub target: Option<RawTarget>,
     pub load: Option<RawLoad>,
+    pub stages: Option<Vec<RawStage>>,
+    pub pattern: Option<RawPattern>,
+}
+
+/// `[[stages]]`: a linear ramp to `target` VUs or `target_rate` iterations/s.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: Option<EnvString>,
+    pub target: Option<f64>,
+    pub target_rate: Option<f64>,
+}
+
+/// `[pattern]`: irregular traffic (also what a kar98k YAML file maps onto).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPattern {
+    #[serde(alias = "base_tps")]
+    pub base_rate: Option<f64>,
+    #[serde(alias = "max_tps")]
+    pub max_rate: Option<f64>,
+    #[serde(alias = "floor_tps")]
+    pub floor_rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub timezone: Option<EnvString>,
+    pub interpolate: Option<bool>,
+    pub schedule: Option<RawSchedule>,
+    pub spikes: Option<RawSpikes>,
+    pub noise: Option<RawNoise>,
+}
+
+/// A schedule as `"9-17:1.5, 0-5:0.3"` or as a list of `{ hours, multiplier }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSchedule {
+    Text(String),
+    Rules(Vec<RawHourRule>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHourRule {
+    pub hours: Vec<i64>,
+    #[serde(alias = "tps_multiplier")]
+    pub multiplier: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpikes {
+    pub enabled: Option<bool>,
+    /// Mean spikes per second.
+    pub lambda: Option<f64>,
+    /// Mean gap between spikes (alternative to `lambda`).
+    pub interval: Option<EnvString>,
+    #[serde(alias = "spike_factor")]
+    pub factor: Option<Factor>,
+    pub ramp_up: Option<EnvString>,
+    pub hold: Option<EnvString>,
+    pub ramp_down: Option<EnvString>,
+    pub min_gap: Option<EnvString>,
+}
+
+/// A spike factor: fixed, or `[low, high]` drawn per spike.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Factor {
+    Fixed(f64),
+    Range(Vec<f64>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNoise {
+    pub enabled: Option<bool>,
+    pub amplitude: Option<f64>,
+    pub tau: Option<EnvString>,
 }
 
 /// `[target]`: what to send and how.
@@ -50,6 +127,15 @@ pub struct RawLoad {
     pub max_requests: Option<Count>,
     pub threads: Option<i64>,
     pub graceful_stop: Option<EnvString>,
+    pub rate: Option<f64>,
+    pub ramp_up: Option<EnvString>,
+    pub warmup: Option<EnvString>,
+    pub think_time: Option<EnvString>,
+    pub arrival_rate: Option<f64>,
+    pub max_vus: Option<i64>,
+    pub burst_rate: Option<i64>,
+    pub burst_delay: Option<EnvString>,
+    pub latency_correction: Option<bool>,
 }
 
 /// A count written as a number or as a string with a `k`/`m` suffix.

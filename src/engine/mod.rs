@@ -10,6 +10,7 @@
 //! aggregator drains; the interval comes back emptied for reuse.
 
 pub mod control;
+pub mod schedule;
 mod vu;
 mod worker;
 
@@ -93,8 +94,19 @@ impl EngineHandle {
     }
 }
 
-/// Starts the load at `t0` (all threads share it, so their ticks align).
-pub fn start(plan: Arc<Plan>, connector: Connector, t0: Instant) -> (EngineHandle, Feed) {
+/// When the load starts and its measured window begins.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Start of the load, warmup included: the load model's time zero.
+    pub t_load: Instant,
+    /// Start of the measured window (`t_load + warmup`); ticks count from here.
+    pub t0: Instant,
+    /// Unix time at `t_load`, for wall-clock schedules.
+    pub start_unix: f64,
+}
+
+/// Starts the load (all threads share the clock, so their ticks align).
+pub fn start(plan: Arc<Plan>, connector: Connector, clock: Clock) -> (EngineHandle, Feed) {
     let threads = plan.threads;
     let (tx, rx) = mpsc::unbounded_channel();
     let (control, control_rx) = watch::channel(RunState::Running);
@@ -108,9 +120,10 @@ pub fn start(plan: Arc<Plan>, connector: Connector, t0: Instant) -> (EngineHandl
             threads,
             plan: plan.clone(),
             connector: connector.clone(),
-            vus: share(plan.load.vus(), idx, threads),
             quota: plan.load.max_requests().map(|n| share(n, idx, threads)),
-            t0,
+            t_load: clock.t_load,
+            t0: clock.t0,
+            start_unix: clock.start_unix,
             control: control_rx.clone(),
             tx: tx.clone(),
             returns: ret_rx,

@@ -1,18 +1,22 @@
-//! One virtual user: take a slot, send, record, repeat.
+//! Virtual users: a [`Client`] (how a request goes out) driven by a load model's loop (when).
 //!
 //! This is the request path. It allocates nothing per request (buffers are reused, the
-//! static request is pre-rendered), takes no lock and sends on no channel; the recorder is
-//! a thread-local `RefCell` borrowed for the few nanoseconds of a record.
+//! static request is pre-rendered), takes no lock and sends on no channel; the recorder is a
+//! thread-local `RefCell` borrowed for the few nanoseconds of a record.
 
 use std::cell::{Cell, RefCell};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::h2::client::SendRequest;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::worker::Shared;
+use crate::plan::Protocol;
+use crate::plan::load_model::Shape;
 use crate::plan::template::Vars;
+use crate::transport::connect::Stream;
 use crate::transport::http1::Http1Conn;
 use crate::transport::{ErrorKind, Exchange, h2};
 
@@ -25,73 +29,12 @@ fn vars(shared: &Shared) -> Vars {
     }
 }
 
-/// Records the outcome of one request that started (was due) at `start`.
-fn record(shared: &Shared, start: Instant, outcome: Result<Exchange, ErrorKind>) {
-    let end = Instant::now();
-    let elapsed = end - start;
-    let mut rec = shared.recorder.borrow_mut();
-    match outcome {
-        Ok(ex) => rec.response(
-            ex.status,
-            elapsed,
-            elapsed,
-            ex.first_byte.saturating_duration_since(start),
-            ex.bytes,
-        ),
-        Err(kind) => rec.error(kind, elapsed),
-    }
-}
-
 /// Opens a connection and records its setup time.
-async fn connect(shared: &Shared) -> Result<crate::transport::connect::Stream, ErrorKind> {
+async fn connect(shared: &Shared) -> Result<Stream, ErrorKind> {
     let c0 = Instant::now();
     let stream = shared.connector.connect(shared.next_connection()).await?;
     shared.recorder.borrow_mut().connected(c0.elapsed());
     Ok(stream)
-}
-
-pub(super) async fn http1_loop(shared: &Shared) {
-    let plan = &shared.plan;
-    let req = &plan.request;
-    let is_head = req.is_head();
-    let dynamic = req.http1.fixed().is_none();
-    let mut conn: Option<Http1Conn> = None;
-    let (mut out, mut scratch) = (Vec::new(), Vec::new());
-    loop {
-        let start = Instant::now();
-        if !shared.may_start(start) {
-            break;
-        }
-        shared.in_flight.set(shared.in_flight.get() + 1);
-        let outcome = async {
-            if conn.is_none() {
-                conn = Some(Http1Conn::new(connect(shared).await?));
-            }
-            let bytes: &[u8] = if dynamic {
-                req.http1.render_into(&vars(shared), &mut out, &mut scratch);
-                &out
-            } else {
-                req.http1.fixed().unwrap_or_default()
-            };
-            let c = conn.as_mut().expect("connected above");
-            match tokio::time::timeout(plan.timeout, c.exchange(bytes, is_head)).await {
-                Ok(r) => r,
-                Err(_) => Err(ErrorKind::Timeout),
-            }
-        }
-        .await;
-        if !matches!(
-            outcome,
-            Ok(Exchange {
-                keep_alive: true,
-                ..
-            })
-        ) {
-            conn = None;
-        }
-        record(shared, start, outcome);
-        shared.in_flight.set(shared.in_flight.get() - 1);
-    }
 }
 
 /// One HTTP/2 connection shared by up to `streams` VUs of a thread.
@@ -116,8 +59,7 @@ impl H2Slot {
             }
             self.connecting.set(true);
             let r = async {
-                let stream = connect(shared).await?;
-                h2::handshake(stream, shared.plan.protocol_streams()).await
+                h2::handshake(connect(shared).await?, shared.plan.protocol_streams()).await
             }
             .await;
             self.connecting.set(false);
@@ -139,44 +81,251 @@ impl H2Slot {
     }
 }
 
-pub(super) async fn h2_loop(shared: &Shared, slot: &H2Slot) {
-    let plan = &shared.plan;
-    let req = &plan.request;
-    let dynamic = !req.is_static();
-    let mut scratch = Vec::new();
-    let mut current: Option<(u64, SendRequest<Bytes>)> = None;
-    loop {
+/// How one VU's requests go out. Adding a protocol adds a variant here.
+pub(super) enum Client {
+    Http1 {
+        conn: Option<Http1Conn>,
+        out: Vec<u8>,
+        scratch: Vec<u8>,
+    },
+    H2 {
+        slot: Rc<H2Slot>,
+        current: Option<(u64, SendRequest<Bytes>)>,
+        scratch: Vec<u8>,
+    },
+}
+
+impl Client {
+    /// A client for the thread's VU number `local` (HTTP/2 VUs share slots by number).
+    pub fn new(shared: &Shared, local: u64) -> Client {
+        match shared.plan.protocol {
+            Protocol::Http1 => Client::Http1 {
+                conn: None,
+                out: Vec::new(),
+                scratch: Vec::new(),
+            },
+            Protocol::Http2 { streams } => Client::H2 {
+                slot: shared.h2_slot(local / streams),
+                current: None,
+                scratch: Vec::new(),
+            },
+        }
+    }
+
+    async fn send(&mut self, shared: &Shared) -> Result<Exchange, ErrorKind> {
+        let plan = &shared.plan;
+        let req = &plan.request;
+        match self {
+            Client::Http1 { conn, out, scratch } => {
+                let outcome = async {
+                    if conn.is_none() {
+                        *conn = Some(Http1Conn::new(connect(shared).await?));
+                    }
+                    let bytes: &[u8] = match req.http1.fixed() {
+                        Some(b) => b,
+                        None => {
+                            req.http1.render_into(&vars(shared), out, scratch);
+                            out
+                        }
+                    };
+                    let c = conn.as_mut().expect("connected above");
+                    match tokio::time::timeout(plan.timeout, c.exchange(bytes, req.is_head())).await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ErrorKind::Timeout),
+                    }
+                }
+                .await;
+                if !matches!(
+                    outcome,
+                    Ok(Exchange {
+                        keep_alive: true,
+                        ..
+                    })
+                ) {
+                    *conn = None;
+                }
+                outcome
+            }
+            Client::H2 {
+                slot,
+                current,
+                scratch,
+            } => {
+                let outcome = async {
+                    if current.is_none() {
+                        *current = Some(slot.get(shared).await?);
+                    }
+                    let (_, send) = current.as_mut().expect("set above");
+                    let v = if req.is_static() {
+                        Vars::default()
+                    } else {
+                        vars(shared)
+                    };
+                    let (request, body) = req.h2_request(&v, scratch);
+                    match tokio::time::timeout(plan.timeout, h2::exchange(send, request, body))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ErrorKind::Timeout),
+                    }
+                }
+                .await;
+                // A timed-out stream leaves the connection usable; other failures do not.
+                if let Err(kind) = outcome
+                    && kind != ErrorKind::Timeout
+                    && let Some((g, _)) = current.take()
+                {
+                    slot.fail(g);
+                }
+                outcome
+            }
+        }
+    }
+
+    /// Sends one request that was due at `intended` and records it.
+    pub async fn request(&mut self, shared: &Shared, intended: Instant) {
         let start = Instant::now();
-        if !shared.may_start(start) {
+        shared.in_flight.set(shared.in_flight.get() + 1);
+        let outcome = self.send(shared).await;
+        shared.in_flight.set(shared.in_flight.get() - 1);
+        shared.record(intended, start, outcome);
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+/// A closed-model VU with global index `j`: active while the VU curve is above `j`; with
+/// `-r`, each request takes the thread's next slot of the shared schedule.
+pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
+    let Shape::Closed {
+        vus, think_time, ..
+    } = &shared.plan.load.shape
+    else {
+        return;
+    };
+    loop {
+        let now = Instant::now();
+        let t = now.saturating_duration_since(shared.t_load);
+        match vus.first_above(j as f64, t) {
+            None => break,
+            Some(at) if at > t => {
+                shared.sleep_until(shared.t_load + at).await;
+                continue;
+            }
+            Some(_) => {}
+        }
+        let intended = match &shared.slots {
+            Some(slots) => {
+                let Some(off) = slots.borrow_mut().next_arrival() else {
+                    break;
+                };
+                let due = shared.t_load + secs(off);
+                if !shared.may_start(due) {
+                    break;
+                }
+                shared.sleep_until(due).await;
+                due
+            }
+            None => {
+                if !shared.may_start(now) {
+                    break;
+                }
+                now
+            }
+        };
+        client.request(shared, intended).await;
+        if !think_time.is_zero() {
+            shared.sleep_until(Instant::now() + *think_time).await;
+        }
+    }
+}
+
+/// A VU of the open model: waits in its mailbox for an iteration's intended time.
+pub(super) struct Mailbox {
+    job: Cell<Option<Instant>>,
+    closing: Cell<bool>,
+    wake: Notify,
+}
+
+impl Mailbox {
+    pub fn new() -> Rc<Mailbox> {
+        Rc::new(Mailbox {
+            job: Cell::new(None),
+            closing: Cell::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn give(&self, due: Instant) {
+        self.job.set(Some(due));
+        self.wake.notify_one();
+    }
+
+    pub fn close(&self) {
+        self.closing.set(true);
+        self.wake.notify_one();
+    }
+}
+
+pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: Client) {
+    loop {
+        match mailbox.job.take() {
+            Some(due) => {
+                client.request(shared, due).await;
+                shared.idle.borrow_mut().push(mailbox.clone());
+            }
+            None if mailbox.closing.get() => break,
+            None => mailbox.wake.notified().await,
+        }
+    }
+}
+
+/// Hands each due iteration of this thread's schedule to a free VU, starting VUs up to the
+/// thread's share of `max_vus` and counting the rest as dropped.
+pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
+    let mut schedule = shared.schedule();
+    let mut spawned = 0u64;
+    let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
+    while let Some(off) = schedule.next_arrival() {
+        let due = shared.t_load + secs(off);
+        if shared.past_end(due) {
             break;
         }
-        shared.in_flight.set(shared.in_flight.get() + 1);
-        let outcome = async {
-            if current.is_none() {
-                current = Some(slot.get(shared).await?);
-            }
-            let (_, send) = current.as_mut().expect("set above");
-            let v = if dynamic {
-                vars(shared)
-            } else {
-                Vars::default()
-            };
-            let (request, body) = req.h2_request(&v, &mut scratch);
-            match tokio::time::timeout(plan.timeout, h2::exchange(send, request, body)).await {
-                Ok(r) => r,
-                Err(_) => Err(ErrorKind::Timeout),
-            }
+        shared.sleep_until(due).await;
+        if shared.stopping.get() {
+            break;
         }
-        .await;
-        if let Err(kind) = outcome {
-            // Stream-level problems leave the connection usable; the rest do not.
-            if !matches!(kind, ErrorKind::Timeout)
-                && let Some((g, _)) = current.take()
-            {
-                slot.fail(g);
+        let idle = shared.idle.borrow_mut().pop();
+        let mailbox = match idle {
+            Some(m) => m,
+            None if spawned < max_vus => {
+                let m = Mailbox::new();
+                mailboxes.push(m.clone());
+                let client = Client::new(&shared, spawned);
+                spawned += 1;
+                shared.vu_started();
+                let (s, mb) = (shared.clone(), m.clone());
+                tokio::task::spawn_local(async move {
+                    open_vu(&s, mb, client).await;
+                    s.vu_finished();
+                });
+                m
             }
+            None => {
+                shared.dropped(due);
+                continue;
+            }
+        };
+        if !shared.may_start(due) {
+            shared.idle.borrow_mut().push(mailbox);
+            break;
         }
-        record(shared, start, outcome);
-        shared.in_flight.set(shared.in_flight.get() - 1);
+        mailbox.give(due);
+    }
+    for m in &mailboxes {
+        m.close();
     }
 }

@@ -8,20 +8,27 @@ use std::time::Instant;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::LocalSet;
 
-use super::vu;
+use super::schedule::Schedule;
+use super::vu::{self, Client, H2Slot, Mailbox};
 use super::{Delivery, Final, RunState, TICK};
-use crate::plan::{Plan, Protocol};
+use crate::plan::Plan;
+use crate::plan::load_model::Shape;
 use crate::record::{Interval, Recorder};
 use crate::transport::connect::Connector;
+use crate::transport::{ErrorKind, Exchange};
 
 pub(super) struct Worker {
     pub idx: usize,
     pub threads: usize,
     pub plan: Arc<Plan>,
     pub connector: Connector,
-    pub vus: u64,
     pub quota: Option<u64>,
+    /// Start of the load (warmup included); the load model's curves start here.
+    pub t_load: Instant,
+    /// Start of the measured window.
     pub t0: Instant,
+    /// Unix time at `t_load`, for wall-clock schedules.
+    pub start_unix: f64,
     pub control: watch::Receiver<RunState>,
     pub tx: mpsc::UnboundedSender<Delivery>,
     pub returns: std::sync::mpsc::Receiver<Interval>,
@@ -33,25 +40,41 @@ pub(super) struct Shared {
     pub connector: Connector,
     pub recorder: RefCell<Recorder>,
     pub stopping: Cell<bool>,
-    /// Requests this thread may still start (`u64::MAX`: unlimited).
-    pub quota: Cell<u64>,
+    /// Requests this thread may still start in the measured window (`u64::MAX`: unlimited).
+    quota: Cell<u64>,
     pub in_flight: Cell<u64>,
     /// Per-thread request counter for `${REQUEST_ID}`.
-    pub counter: Cell<u64>,
-    pub thread_idx: u64,
-    pub threads: u64,
-    pub deadline: Option<Instant>,
+    counter: Cell<u64>,
+    thread_idx: u64,
+    threads: u64,
+    pub t_load: Instant,
+    pub t0: Instant,
+    start_unix: f64,
+    deadline: Option<Instant>,
+    /// Latency from the intended time (true) or from the actual send (false).
+    correction: bool,
     /// Connections opened by this thread (for round-robin over addresses).
-    pub connections: Cell<usize>,
-    active_vus: Cell<u64>,
+    connections: Cell<usize>,
+    /// Closed model with `-r`: this thread's share of the slots.
+    pub slots: Option<RefCell<Schedule>>,
+    /// Open model: VUs waiting for an iteration.
+    pub idle: RefCell<Vec<Rc<Mailbox>>>,
+    h2_slots: RefCell<Vec<Rc<H2Slot>>>,
+    /// Tasks still running (VUs, plus the dispatcher in open models).
+    active: Cell<u64>,
+    vus: Cell<u64>,
+    vus_max: Cell<u64>,
     all_done: Notify,
 }
 
 impl Shared {
-    /// Takes one request from the quota; false when the quota is spent or the run is ending.
-    pub fn may_start(&self, now: Instant) -> bool {
-        if self.stopping.get() || self.deadline.is_some_and(|d| now >= d) {
+    /// Whether a request due at `due` may start; takes it from the quota when it is measured.
+    pub fn may_start(&self, due: Instant) -> bool {
+        if self.stopping.get() || self.past_end(due) {
             return false;
+        }
+        if due < self.t0 {
+            return true; // warmup: not counted against -n
         }
         let q = self.quota.get();
         if q == 0 {
@@ -61,6 +84,52 @@ impl Shared {
             self.quota.set(q - 1);
         }
         true
+    }
+
+    pub fn past_end(&self, due: Instant) -> bool {
+        self.deadline.is_some_and(|d| due >= d)
+    }
+
+    pub async fn sleep_until(&self, at: Instant) {
+        if at > Instant::now() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
+
+    /// Records one finished request (nothing during warmup).
+    pub fn record(&self, intended: Instant, start: Instant, outcome: Result<Exchange, ErrorKind>) {
+        if intended < self.t0 {
+            return;
+        }
+        let end = Instant::now();
+        let service = end - start;
+        let latency = if self.correction {
+            end - intended
+        } else {
+            service
+        };
+        let lag = start.saturating_duration_since(intended);
+        let mut rec = self.recorder.borrow_mut();
+        match outcome {
+            Ok(ex) => rec.response(
+                ex.status,
+                latency,
+                service,
+                ex.first_byte.saturating_duration_since(start),
+                ex.bytes,
+            ),
+            Err(kind) => rec.error(kind, latency),
+        }
+        if self.correction {
+            rec.lag(lag);
+        }
+    }
+
+    /// An open-model iteration found no free VU.
+    pub fn dropped(&self, due: Instant) {
+        if due >= self.t0 {
+            self.recorder.borrow_mut().dropped();
+        }
     }
 
     /// The next `${REQUEST_ID}`: unique across threads without sharing a counter.
@@ -76,9 +145,36 @@ impl Shared {
         n
     }
 
-    fn vu_finished(&self) {
-        let left = self.active_vus.get() - 1;
-        self.active_vus.set(left);
+    /// The HTTP/2 connection slot `n` of this thread.
+    pub fn h2_slot(&self, n: u64) -> Rc<H2Slot> {
+        let mut slots = self.h2_slots.borrow_mut();
+        while slots.len() <= n as usize {
+            slots.push(Rc::new(H2Slot::default()));
+        }
+        slots[n as usize].clone()
+    }
+
+    /// This thread's share of the open model's arrivals.
+    pub fn schedule(&self) -> Schedule {
+        match &self.plan.load.shape {
+            Shape::Open { arrivals, .. } => {
+                Schedule::new(arrivals, self.thread_idx, self.threads, self.start_unix)
+            }
+            Shape::Closed { .. } => Schedule::constant(0.0, 0, 1),
+        }
+    }
+
+    pub fn vu_started(&self) {
+        self.active.set(self.active.get() + 1);
+        let v = self.vus.get() + 1;
+        self.vus.set(v);
+        self.vus_max.set(self.vus_max.get().max(v));
+    }
+
+    pub fn vu_finished(&self) {
+        self.vus.set(self.vus.get().saturating_sub(1));
+        let left = self.active.get() - 1;
+        self.active.set(left);
         if left == 0 {
             self.all_done.notify_one();
         }
@@ -101,9 +197,10 @@ impl Worker {
             threads,
             plan,
             connector,
-            vus,
             quota,
+            t_load,
             t0,
+            start_unix,
             mut control,
             tx,
             returns,
@@ -112,6 +209,14 @@ impl Worker {
         // Completions in the graceful-stop tail belong to the run's last tick, so the
         // timeline has exactly `duration` seconds.
         let last_tick = deadline.map_or(u64::MAX, |d| tick_index(t0, d).max(1));
+        let slots = match &plan.load.shape {
+            Shape::Closed { rate: Some(r), .. } => Some(RefCell::new(Schedule::constant(
+                *r,
+                idx as u64,
+                threads as u64,
+            ))),
+            _ => None,
+        };
         let shared = Rc::new(Shared {
             plan: plan.clone(),
             connector,
@@ -122,9 +227,18 @@ impl Worker {
             counter: Cell::new(0),
             thread_idx: idx as u64,
             threads: threads as u64,
+            t_load,
+            t0,
+            start_unix,
             deadline,
+            correction: plan.load.latency_kind() == crate::plan::LatencyKind::FromIntendedSend,
             connections: Cell::new(0),
-            active_vus: Cell::new(vus),
+            slots,
+            idle: RefCell::new(Vec::new()),
+            h2_slots: RefCell::new(Vec::new()),
+            active: Cell::new(0),
+            vus: Cell::new(0),
+            vus_max: Cell::new(0),
             all_done: Notify::new(),
         });
 
@@ -139,7 +253,9 @@ impl Worker {
                     let at = tick.tick().await;
                     let k = tick_index(t0, at.into_std()).min(last_tick);
                     let spare = returns.try_recv().unwrap_or_default();
-                    let interval = shared.recorder.borrow_mut().take(spare);
+                    let mut interval = shared.recorder.borrow_mut().take(spare);
+                    interval.vus = shared.vus.get();
+                    interval.vus_max = shared.vus_max.get();
                     if tx
                         .send(Delivery {
                             thread: idx,
@@ -155,47 +271,39 @@ impl Worker {
             })
         };
 
-        let mut handles = Vec::with_capacity(vus as usize);
-        match plan.protocol {
-            Protocol::Http1 => {
-                for _ in 0..vus {
+        // Start the load: closed VUs by global index (j ≡ idx mod threads), or the dispatcher.
+        let mut handles = Vec::new();
+        match &plan.load.shape {
+            Shape::Closed { .. } => {
+                let total = plan.load.vus();
+                let mine = (idx as u64..total).step_by(threads);
+                for (local, j) in mine.enumerate() {
                     let s = shared.clone();
+                    let client = Client::new(&s, local as u64);
+                    s.vu_started();
                     handles.push(tokio::task::spawn_local(async move {
-                        vu::http1_loop(&s).await;
+                        vu::closed_vu(&s, j, client).await;
                         s.vu_finished();
                     }));
                 }
             }
-            Protocol::Http2 { streams } => {
-                let slots = vus.div_ceil(streams).max(1);
-                let pool: Rc<Vec<vu::H2Slot>> =
-                    Rc::new((0..slots).map(|_| vu::H2Slot::default()).collect());
-                for v in 0..vus {
-                    let s = shared.clone();
-                    let pool = pool.clone();
-                    handles.push(tokio::task::spawn_local(async move {
-                        vu::h2_loop(&s, &pool[(v / streams) as usize]).await;
-                        s.vu_finished();
-                    }));
-                }
+            Shape::Open { max_vus, .. } => {
+                let mine = super::share(*max_vus, idx, threads);
+                let s = shared.clone();
+                s.active.set(s.active.get() + 1);
+                handles.push(tokio::task::spawn_local(async move {
+                    vu::dispatch(s.clone(), mine).await;
+                    s.vu_finished();
+                }));
             }
         }
 
-        // Wait for the VUs; once the run is ending, give in-flight requests the graceful
+        // Wait for the load to end; once it is ending, give in-flight requests the graceful
         // period, then abandon them.
         let mut interrupted = 0;
-        if vus > 0 {
+        if shared.active.get() > 0 {
             let ending = async {
-                let end_signal = async {
-                    loop {
-                        if *control.borrow_and_update() != RunState::Running {
-                            return;
-                        }
-                        if control.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                };
+                let end_signal = wait_for(&mut control, |s| s != RunState::Running);
                 match deadline {
                     Some(d) => tokio::select! {
                         _ = tokio::time::sleep_until(d.into()) => {}
@@ -204,20 +312,13 @@ impl Worker {
                     None => end_signal.await,
                 }
                 shared.stopping.set(true);
-                let grace = tokio::time::sleep(plan.graceful_stop);
-                let abort = async {
-                    loop {
-                        if *control.borrow_and_update() == RunState::Abort {
-                            return;
-                        }
-                        if control.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                    }
-                };
+                // Idle open-model VUs must not wait for work that will never come.
+                for m in shared.idle.borrow_mut().drain(..) {
+                    m.close();
+                }
                 tokio::select! {
-                    _ = grace => {}
-                    _ = abort => {}
+                    _ = tokio::time::sleep(plan.graceful_stop) => {}
+                    _ = wait_for(&mut control, |s| s == RunState::Abort) => {}
                 }
             };
             tokio::select! {
@@ -232,7 +333,9 @@ impl Worker {
         }
         let ended = Instant::now();
         flusher.abort();
-        let interval = shared.recorder.borrow_mut().take(Interval::default());
+        let mut interval = shared.recorder.borrow_mut().take(Interval::default());
+        interval.vus = shared.vus.get();
+        interval.vus_max = shared.vus_max.get();
         // The aggregator may already be gone if the process is exiting; nothing to do then.
         let _gone = tx.send(Delivery {
             thread: idx,
@@ -243,11 +346,23 @@ impl Worker {
     }
 }
 
-/// The index of the tick boundary at or after `at` (ticks are 1-based from t0).
+/// Resolves once the control state satisfies `f` (never, if the sender is gone).
+async fn wait_for(control: &mut watch::Receiver<RunState>, f: impl Fn(RunState) -> bool) {
+    loop {
+        if f(*control.borrow_and_update()) {
+            return;
+        }
+        if control.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The index of the tick boundary nearest `at` (ticks are 1-based from t0; a tick's
+/// scheduled instant is exact, so rounding only absorbs float noise).
 fn tick_index(t0: Instant, at: Instant) -> u64 {
     let ns = at.saturating_duration_since(t0).as_nanos();
     let tick = TICK.as_nanos();
-    // A tick that fired a hair early still belongs to its boundary.
     ((ns + tick / 2) / tick) as u64
 }
 

@@ -1,79 +1,271 @@
-//! Load models: when requests are due. Only the closed model exists so far; the open,
-//! rate-limited, staged, burst and irregular models extend [`LoadModel`].
+//! Load models: when requests are due, and what "latency" then measures.
 //!
-//! Adding a model: a variant here, its validation in `plan::build`, its schedule in
-//! `engine`, its parameters in `Results::metadata.load`, and a test of its timing.
+//! Every model is described by piecewise-linear [`Curve`]s of time, measured from the start
+//! of the load (warmup included): a VU count for closed models, a request rate for open ones.
+//! The engine turns a rate curve into send times by inverting its cumulative area, so the
+//! number of requests sent always matches the area under the curve, at any rate.
+//!
+//! Adding a model: a [`Shape`] or [`Arrivals`] variant here, its validation in
+//! `plan::build`, its schedule in `engine::schedule`, its name and parameters in the results'
+//! `load` section, and a test of its timing.
 
 use std::fmt;
 use std::time::Duration;
 
-/// How load is offered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoadModel {
-    /// `vus` users each send a request as soon as their previous one completes.
+use super::pattern::PatternSpec;
+
+/// One linear piece: the value goes from `from` to `to` over `dur`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    pub dur: Duration,
+    pub from: f64,
+    pub to: f64,
+}
+
+impl Segment {
+    pub fn flat(dur: Duration, v: f64) -> Segment {
+        Segment {
+            dur,
+            from: v,
+            to: v,
+        }
+    }
+}
+
+/// A piecewise-linear function of time. After the last segment the value is 0.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Curve {
+    pub segments: Vec<Segment>,
+}
+
+impl Curve {
+    pub fn new(segments: Vec<Segment>) -> Curve {
+        Curve { segments }
+    }
+
+    /// The value at `t`.
+    pub fn value_at(&self, t: Duration) -> f64 {
+        let mut start = Duration::ZERO;
+        for s in &self.segments {
+            let end = start.saturating_add(s.dur);
+            if t < end {
+                let x = if s.dur.is_zero() {
+                    1.0
+                } else {
+                    (t - start).as_secs_f64() / s.dur.as_secs_f64()
+                };
+                return s.from + (s.to - s.from) * x;
+            }
+            start = end;
+        }
+        0.0
+    }
+
+    pub fn max(&self) -> f64 {
+        self.segments
+            .iter()
+            .flat_map(|s| [s.from, s.to])
+            .fold(0.0, f64::max)
+    }
+
+    /// The first time ≥ `from` at which the value exceeds `level` (a VU with index `level`
+    /// is active while the VU curve is above its index). `None`: never again.
+    pub fn first_above(&self, level: f64, from: Duration) -> Option<Duration> {
+        let mut start = Duration::ZERO;
+        for s in &self.segments {
+            let end = start.saturating_add(s.dur);
+            if end > from {
+                let t0 = from.max(start);
+                let v0 = self.value_at(t0);
+                if v0 > level {
+                    return Some(t0);
+                }
+                if s.to > level && s.to > s.from {
+                    // Linear: solve from + (to − from)·x = level, just past it.
+                    let x = (level - s.from) / (s.to - s.from);
+                    let t = start + s.dur.mul_f64(x.clamp(0.0, 1.0)) + Duration::from_micros(1);
+                    return Some(t.max(t0).min(end));
+                }
+            }
+            start = end;
+        }
+        None
+    }
+}
+
+/// When open-model iterations arrive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrivals {
+    /// Iterations per second over time (constant rate: one segment).
+    Rate(Curve),
+    /// `size` iterations at once, every `every`.
+    Burst { size: u64, every: Duration },
+    /// kar98k's irregular traffic: rate(t) from a seeded pattern.
+    Pattern(Box<PatternSpec>),
+}
+
+/// The shape of the load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// VUs send as soon as their previous request (and think time) is over.
     Closed {
-        vus: u64,
-        /// `None`: no time limit (only with `max_requests`).
-        duration: Option<Duration>,
-        /// `None`: no request limit.
-        max_requests: Option<u64>,
+        /// Active VUs over time: VU `j` runs while the curve is above `j`.
+        vus: Curve,
+        think_time: Duration,
+        /// `-r`: a shared schedule of intended slots `t0 + k/rate` caps the whole run.
+        rate: Option<f64>,
     },
+    /// Iterations arrive on a schedule whatever the server does; a free VU takes each one,
+    /// a new VU starts when none is free (up to `max_vus`), and beyond that it is dropped.
+    Open { arrivals: Arrivals, max_vus: u64 },
+}
+
+/// How load is offered, over which time window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadModel {
+    pub shape: Shape,
+    /// Measured duration, after the warmup. `None`: until `max_requests` or stopped.
+    pub duration: Option<Duration>,
+    /// Real load that is not recorded; the curves' time 0 is the start of the warmup.
+    pub warmup: Duration,
+    pub max_requests: Option<u64>,
+    /// `--no-latency-correction` turns this off: latency is then the service time.
+    pub correction: bool,
 }
 
 impl LoadModel {
     /// The model's name as written in results.
     pub fn name(&self) -> &'static str {
-        match self {
-            LoadModel::Closed { .. } => "closed",
+        match &self.shape {
+            Shape::Closed { rate: None, .. } => "closed",
+            Shape::Closed { rate: Some(_), .. } => "closed_rate",
+            Shape::Open {
+                arrivals: Arrivals::Rate(_),
+                ..
+            } => "open",
+            Shape::Open {
+                arrivals: Arrivals::Burst { .. },
+                ..
+            } => "burst",
+            Shape::Open {
+                arrivals: Arrivals::Pattern(_),
+                ..
+            } => "irregular",
         }
     }
 
+    /// The most VUs the model may run at once.
     pub fn vus(&self) -> u64 {
-        match self {
-            LoadModel::Closed { vus, .. } => *vus,
+        match &self.shape {
+            Shape::Closed { vus, .. } => vus.max().ceil() as u64,
+            Shape::Open { max_vus, .. } => *max_vus,
         }
     }
 
     pub fn duration(&self) -> Option<Duration> {
-        match self {
-            LoadModel::Closed { duration, .. } => *duration,
-        }
+        self.duration
     }
 
     pub fn max_requests(&self) -> Option<u64> {
-        match self {
-            LoadModel::Closed { max_requests, .. } => *max_requests,
+        self.max_requests
+    }
+
+    /// Whether requests have an intended send time other than "when the VU is free".
+    pub fn has_schedule(&self) -> bool {
+        !matches!(self.shape, Shape::Closed { rate: None, .. })
+    }
+
+    /// Which latency the model records.
+    pub fn latency_kind(&self) -> LatencyKind {
+        if self.has_schedule() && self.correction {
+            LatencyKind::FromIntendedSend
+        } else {
+            LatencyKind::ServiceTime
         }
     }
 
-    /// Which latency the model records: closed models have no intended send time, so their
-    /// latency is the service time.
-    pub fn latency_kind(&self) -> LatencyKind {
-        match self {
-            LoadModel::Closed { .. } => LatencyKind::ServiceTime,
+    /// The mean rate asked for over the measured window, where the model defines one.
+    pub fn target_rate(&self) -> Option<f64> {
+        let d = self.duration?;
+        let from = self.warmup;
+        match &self.shape {
+            Shape::Closed { rate, .. } => *rate,
+            Shape::Open {
+                arrivals: Arrivals::Rate(c),
+                ..
+            } => {
+                // Mean of the curve over [warmup, warmup + duration], numerically.
+                let steps = 1000u32;
+                let mean = (0..steps)
+                    .map(|i| c.value_at(from + d.mul_f64((f64::from(i) + 0.5) / f64::from(steps))))
+                    .sum::<f64>()
+                    / f64::from(steps);
+                Some(mean)
+            }
+            Shape::Open {
+                arrivals: Arrivals::Burst { size, every },
+                ..
+            } => Some(*size as f64 / every.as_secs_f64()),
+            Shape::Open {
+                arrivals: Arrivals::Pattern(_),
+                ..
+            } => None,
         }
     }
 }
 
 impl fmt::Display for LoadModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadModel::Closed {
+        let dur = |d: Duration| humantime::format_duration(d).to_string();
+        match &self.shape {
+            Shape::Closed {
                 vus,
-                duration,
-                max_requests,
+                think_time,
+                rate,
             } => {
-                write!(f, "closed, {vus} VUs")?;
-                match duration {
-                    Some(d) => write!(f, ", {}", humantime::format_duration(*d))?,
-                    None => write!(f, ", no time limit")?,
+                write!(f, "closed, up to {} VUs", vus.max().ceil())?;
+                if vus.segments.len() > 1 {
+                    write!(f, " in {} stages", vus.segments.len())?;
                 }
-                if let Some(n) = max_requests {
-                    write!(f, ", stop after {n} requests")?;
+                if let Some(r) = rate {
+                    write!(f, ", rate-limited to {r} req/s")?;
                 }
-                Ok(())
+                if !think_time.is_zero() {
+                    write!(f, ", think time {}", dur(*think_time))?;
+                }
+            }
+            Shape::Open { arrivals, max_vus } => {
+                match arrivals {
+                    Arrivals::Rate(c)
+                        if c.segments.len() <= 2 && c.max() == c.value_at(self.warmup) =>
+                    {
+                        write!(f, "open, {} req/s", c.max())?
+                    }
+                    Arrivals::Rate(c) => write!(
+                        f,
+                        "open, ramping rate in {} stages, up to {} req/s",
+                        c.segments.len(),
+                        c.max()
+                    )?,
+                    Arrivals::Burst { size, every } => {
+                        write!(f, "burst, {size} requests every {}", dur(*every))?
+                    }
+                    Arrivals::Pattern(p) => write!(f, "irregular, {p}")?,
+                }
+                write!(f, ", up to {max_vus} VUs")?;
             }
         }
+        match self.duration {
+            Some(d) => write!(f, ", {}", dur(d))?,
+            None => write!(f, ", no time limit")?,
+        }
+        if !self.warmup.is_zero() {
+            write!(f, " after {} warmup", dur(self.warmup))?;
+        }
+        if let Some(n) = self.max_requests {
+            write!(f, ", stop after {n} requests")?;
+        }
+        Ok(())
     }
 }
 
@@ -92,5 +284,43 @@ impl LatencyKind {
             LatencyKind::ServiceTime => "service_time",
             LatencyKind::FromIntendedSend => "from_intended_send",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn stages_ramp_up_and_down() {
+        // 0 → 40 over 4 s, hold 4 s, 40 → 0 over 4 s.
+        let c = Curve::new(vec![
+            Segment {
+                dur: s(4),
+                from: 0.0,
+                to: 40.0,
+            },
+            Segment::flat(s(4), 40.0),
+            Segment {
+                dur: s(4),
+                from: 40.0,
+                to: 0.0,
+            },
+        ]);
+        assert_eq!(c.value_at(s(2)), 20.0);
+        assert_eq!(c.value_at(s(6)), 40.0);
+        assert_eq!(c.value_at(s(10)), 20.0);
+        assert_eq!(c.value_at(s(12)), 0.0);
+        assert_eq!(c.max(), 40.0);
+        // VU 10 starts a hair after 1 s and is never active after the curve drops below it.
+        let t = c.first_above(10.0, Duration::ZERO).unwrap();
+        assert!(t > s(1) && t < s(1) + Duration::from_millis(1), "{t:?}");
+        assert_eq!(c.first_above(10.0, s(5)), Some(s(5)));
+        assert_eq!(c.first_above(10.0, s(11)), None);
+        assert_eq!(c.first_above(40.0, Duration::ZERO), None);
     }
 }

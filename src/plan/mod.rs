@@ -4,7 +4,9 @@
 //! every value and returns every problem at once, before any socket opens. The engine only
 //! ever sees a [`Plan`]; `--dry-run` prints it.
 
+mod build_load;
 pub mod load_model;
+pub mod pattern;
 pub mod request;
 pub mod template;
 
@@ -15,7 +17,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use crate::cli::{Format, RunArgs};
-use crate::config::{Count, RawConfig, RawLoad, RawTarget};
+use crate::config::{RawConfig, RawLoad, RawTarget};
 pub use load_model::{LatencyKind, LoadModel};
 pub use request::Request;
 use template::Template;
@@ -282,47 +284,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         (None, None) => Template::default(),
     };
 
-    // Load.
-    let vus = args
-        .concurrency
-        .map(|c| c as i64)
-        .or(fl.concurrency)
-        .unwrap_or(DEFAULT_CONCURRENCY as i64);
-    if vus < 1 {
-        errs.push(problem("concurrency", vus, "must be at least 1"));
-    }
-    let max_requests = match (&args.max_requests, &fl.max_requests) {
-        (Some(s), _) => check!(parse_count("max_requests", s)),
-        (None, Some(Count::Text(s))) => check!(parse_count("max_requests", s)),
-        (None, Some(Count::Number(n))) if *n < 0 => {
-            errs.push(problem("max_requests", n, "must be ≥ 0 (0 = unlimited)"));
-            None
-        }
-        (None, Some(Count::Number(n))) => Some(*n as u64),
-        (None, None) => None,
-    }
-    .filter(|n| *n > 0);
-    let duration = match args
-        .duration
-        .clone()
-        .or_else(|| fl.duration.as_ref().map(|d| d.0.clone()))
-    {
-        Some(d) => match check!(parse_duration("duration", &d)) {
-            Some(Duration::ZERO) if max_requests.is_none() => {
-                errs.push(problem(
-                    "duration",
-                    d,
-                    "a run needs an end: give a duration > 0 or -n/--max-requests",
-                ));
-                None
-            }
-            Some(Duration::ZERO) | None => None,
-            Some(d) => Some(d),
-        },
-        // With -n alone, run until the count is reached.
-        None if max_requests.is_some() => None,
-        None => Some(DEFAULT_DURATION),
-    };
+    let load = build_load::build_load(args, file, &mut errs);
     let timeout = dur_opt(
         &mut errs,
         "timeout",
@@ -378,6 +340,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     }
     let (target, authority, path) = parsed.expect("no errors means the URL parsed");
     let method = method.expect("no errors means the method parsed");
+    let load = load.expect("no errors means the load model was built");
+    let vus_cap = load.vus().max(1);
     let scheme = match target.scheme {
         Scheme::Http => http::uri::Scheme::HTTP,
         Scheme::Https => http::uri::Scheme::HTTPS,
@@ -394,16 +358,12 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         } else {
             Protocol::Http1
         },
-        load: LoadModel::Closed {
-            vus: vus as u64,
-            duration,
-            max_requests,
-        },
+        load,
         timeout,
         connect_timeout,
         keepalive,
         insecure: args.insecure || ft.insecure.unwrap_or(false),
-        threads: (threads as usize).min(vus as usize).max(1),
+        threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
         outputs: Outputs {
             file: args.output.clone(),
@@ -614,14 +574,11 @@ mod tests {
     #[test]
     fn defaults() {
         let p = build(&args("http://127.0.0.1:8080/x?y=1"), None).unwrap();
-        assert_eq!(
-            p.load,
-            LoadModel::Closed {
-                vus: 50,
-                duration: Some(DEFAULT_DURATION),
-                max_requests: None
-            }
-        );
+        assert_eq!(p.load.name(), "closed");
+        assert_eq!(p.load.vus(), 50);
+        assert_eq!(p.load.duration(), Some(DEFAULT_DURATION));
+        assert_eq!(p.load.max_requests(), None);
+        assert_eq!(p.load.latency_kind(), LatencyKind::ServiceTime);
         assert_eq!(p.target.port, 8080);
         assert_eq!(
             p.request.http1.fixed().unwrap(),

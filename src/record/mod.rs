@@ -39,6 +39,8 @@ pub struct Interval {
     pub ttfb: Histogram<u64>,
     /// TCP (+TLS) connection establishment.
     pub connect_time: Histogram<u64>,
+    /// Actual send − intended send (only in models with a schedule).
+    pub schedule_lag: Histogram<u64>,
     /// Requests that got a response (any status).
     pub responses: u64,
     /// Responses with status < 400.
@@ -49,6 +51,11 @@ pub struct Interval {
     pub connections_opened: u64,
     /// Values above the histogram's upper bound, recorded at the bound.
     pub saturated: u64,
+    /// Open-model iterations that found no free VU.
+    pub dropped: u64,
+    /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
+    pub vus: u64,
+    pub vus_max: u64,
 }
 
 impl Default for Interval {
@@ -58,6 +65,7 @@ impl Default for Interval {
             service_time: new_histogram(),
             ttfb: new_histogram(),
             connect_time: new_histogram(),
+            schedule_lag: new_histogram(),
             responses: 0,
             successful: 0,
             status: Box::new([0; STATUS_SLOTS]),
@@ -65,6 +73,9 @@ impl Default for Interval {
             bytes_received: 0,
             connections_opened: 0,
             saturated: 0,
+            dropped: 0,
+            vus: 0,
+            vus_max: 0,
         }
     }
 }
@@ -89,6 +100,9 @@ impl Interval {
         self.connect_time
             .add(&other.connect_time)
             .expect(SAME_BOUNDS);
+        self.schedule_lag
+            .add(&other.schedule_lag)
+            .expect(SAME_BOUNDS);
         self.responses += other.responses;
         self.successful += other.successful;
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
@@ -100,6 +114,7 @@ impl Interval {
         self.bytes_received += other.bytes_received;
         self.connections_opened += other.connections_opened;
         self.saturated += other.saturated;
+        self.dropped += other.dropped;
     }
 
     /// Empties the interval for reuse without freeing its memory.
@@ -108,6 +123,7 @@ impl Interval {
         self.service_time.reset();
         self.ttfb.reset();
         self.connect_time.reset();
+        self.schedule_lag.reset();
         self.responses = 0;
         self.successful = 0;
         self.status.fill(0);
@@ -115,6 +131,9 @@ impl Interval {
         self.bytes_received = 0;
         self.connections_opened = 0;
         self.saturated = 0;
+        self.dropped = 0;
+        self.vus = 0;
+        self.vus_max = 0;
     }
 }
 
@@ -171,6 +190,16 @@ impl Recorder {
         let iv = &mut self.current;
         Self::record_hist(&mut iv.connect_time, connect_time, &mut iv.saturated);
         iv.connections_opened += 1;
+    }
+
+    /// Records how late a request was sent relative to its intended time.
+    pub fn lag(&mut self, lag: Duration) {
+        let iv = &mut self.current;
+        Self::record_hist(&mut iv.schedule_lag, lag, &mut iv.saturated);
+    }
+
+    pub fn dropped(&mut self) {
+        self.current.dropped += 1;
     }
 
     /// Swaps out the current interval for `empty` (which must be cleared).

@@ -35,6 +35,9 @@ pub struct Results {
     pub service_time_us: LatencyStats,
     pub ttfb_us: LatencyStats,
     pub connect_time_us: LatencyStats,
+    /// Actual − intended send time; empty in the closed model (nothing is scheduled).
+    pub schedule_lag_us: LatencyStats,
+    pub load: LoadResult,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
@@ -66,13 +69,35 @@ pub struct TargetMeta {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadMeta {
     pub model: String,
+    /// Max VUs of the model.
     pub concurrency: u64,
+    /// The model in words, as `--dry-run` prints it.
+    pub description: String,
     /// Requested duration in seconds; null when the run was bounded by max_requests only.
     pub duration_secs: Option<f64>,
     pub max_requests: Option<u64>,
+    pub warmup_secs: f64,
     pub threads: usize,
     pub keepalive: bool,
     pub timeout_secs: f64,
+}
+
+/// What the load model asked for and what it got over the measured window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadResult {
+    /// `closed`, `closed_rate`, `open`, `burst` or `irregular`.
+    pub model: String,
+    /// What `latency_us` measures: `service_time` or `from_intended_send`.
+    pub latency: String,
+    /// Mean requests/s asked for, where the model defines it.
+    pub target_rate: Option<f64>,
+    pub achieved_rate: f64,
+    /// The most VUs the model may run.
+    pub max_vus: u64,
+    /// The most VUs that ran (sum of each thread's peak).
+    pub vus_max_reached: u64,
+    /// Open-model iterations that found no free VU.
+    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +125,7 @@ pub struct Summary {
     pub connections_opened: u64,
     /// Requests still in flight when the graceful-stop period ended; not counted above.
     pub interrupted: u64,
+    pub dropped_iterations: u64,
     /// Histogram values above one hour, recorded as one hour.
     pub saturated_values: u64,
 }
