@@ -47,6 +47,7 @@ pub struct Outcome {
 
 pub struct Aggregator {
     t0: Instant,
+    last_tick: u64,
     total: Interval,
     timeline: Timeline,
     /// Latest tick delivered by each thread (`u64::MAX` once it has ended).
@@ -59,11 +60,20 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    pub fn new(t0: Instant, threads: usize) -> (Aggregator, watch::Receiver<Snapshot>) {
+    /// `duration`: the measured duration, if bounded. Workers label everything after it
+    /// with its last tick, so that tick is complete only when each thread has ended.
+    pub fn new(
+        t0: Instant,
+        threads: usize,
+        duration: Option<Duration>,
+    ) -> (Aggregator, watch::Receiver<Snapshot>) {
+        let last_tick =
+            duration.map_or(u64::MAX, |d| (d.as_nanos() / TICK.as_nanos()).max(1) as u64);
         let (tx, rx) = watch::channel(Snapshot::default());
         (
             Aggregator {
                 t0,
+                last_tick,
                 total: Interval::default(),
                 timeline: Timeline::default(),
                 progress: vec![0; threads],
@@ -92,14 +102,18 @@ impl Aggregator {
     pub fn accept(&mut self, d: Delivery) -> (usize, Interval) {
         self.total.merge(&d.interval);
         self.vus[d.thread] = (d.interval.vus, d.interval.vus_max);
-        self.timeline.add(d.tick, &d.interval);
+        self.timeline
+            .add(d.thread, self.progress.len(), d.tick, &d.interval);
         match d.last {
             Some(f) => {
                 self.progress[d.thread] = u64::MAX;
                 self.ended = Some(self.ended.map_or(f.ended, |e| e.max(f.ended)));
                 self.interrupted += f.interrupted;
             }
-            None => self.progress[d.thread] = self.progress[d.thread].max(d.tick),
+            None => {
+                let done_through = d.tick.min(self.last_tick.saturating_sub(1));
+                self.progress[d.thread] = self.progress[d.thread].max(done_through);
+            }
         }
         let complete_through = self.progress.iter().copied().min().unwrap_or(0);
         self.timeline

@@ -16,6 +16,9 @@ const TICKS_PER_SECOND: u64 = 1_000 / TICK.as_millis() as u64;
 struct Open {
     requests: u64,
     errors: u64,
+    dropped: u64,
+    /// Latest active-VU gauge per thread within this second.
+    vus: Vec<u64>,
     latency: Histogram<u64>,
 }
 
@@ -32,7 +35,7 @@ fn second_of(tick: u64) -> u64 {
 }
 
 impl Timeline {
-    pub fn add(&mut self, tick: u64, iv: &Interval) {
+    pub fn add(&mut self, thread: usize, threads: usize, tick: u64, iv: &Interval) {
         let s = second_of(tick);
         if let Some(c) = self.closed.iter_mut().rev().find(|c| c.second == s) {
             // A thread's final interval can be labelled with a tick whose second another
@@ -50,10 +53,14 @@ impl Timeline {
         let open = self.open.entry(s).or_insert_with(|| Open {
             requests: 0,
             errors: 0,
+            dropped: 0,
+            vus: vec![0; threads],
             latency: spare.pop().unwrap_or_else(new_histogram),
         });
         open.requests += iv.requests();
         open.errors += iv.failed();
+        open.dropped += iv.dropped;
+        open.vus[thread] = iv.vus;
         open.latency
             .add(&iv.latency)
             .expect("every histogram of a run has the same bounds");
@@ -93,6 +100,8 @@ impl Timeline {
                 p90_us: h.value_at_quantile(0.9),
                 p99_us: h.value_at_quantile(0.99),
                 max_us: h.max(),
+                vus: open.vus.iter().sum(),
+                dropped: open.dropped,
             });
             open.latency.reset();
             self.spare.push(open.latency);
@@ -133,9 +142,9 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Timeline::default();
         for k in 1..=10 {
-            t.add(k, &iv(2));
+            t.add(0, 1, k, &iv(2));
         }
-        t.add(31, &iv(5));
+        t.add(0, 1, 31, &iv(5));
         t.close_through(10, t0, None);
         assert_eq!(t.closed.len(), 1);
         assert_eq!(t.closed[0].requests, 20);

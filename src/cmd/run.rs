@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     };
     let started_at = load_started + plan.load.warmup;
     let (engine, feed) = engine::start(plan.clone(), connector, clock);
-    let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads);
+    let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
     let outcome = rt.block_on(async {
         if plan.outputs.live == LiveView::Progress {
             tokio::spawn(sink::progress::run(snapshots, plan.load.duration()));
@@ -73,8 +73,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             () = signals => unreachable!("the signal handler never returns"),
         }
     });
+    let stopped_early = engine.state() != RunState::Running;
     engine.join();
     let ended_at = SystemTime::now();
+    let mut outcome = outcome;
+    // A scheduled run may end a hair before its deadline (nothing more was due): it still
+    // covered the whole window it was asked to measure, which is what rates divide by.
+    if !stopped_early && let Some(d) = plan.load.duration() {
+        outcome.duration = outcome.duration.max(d);
+    }
 
     let results = build_results(&plan, &outcome, started_at, ended_at);
     write_outputs(&plan, &results)?;

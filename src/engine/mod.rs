@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod schedule;
+mod timer;
 mod vu;
 mod worker;
 

@@ -12,6 +12,7 @@ use ::h2::client::SendRequest;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use super::timer::PreciseTimer;
 use super::worker::Shared;
 use crate::plan::Protocol;
 use crate::plan::load_model::Shape;
@@ -206,16 +207,19 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
     else {
         return;
     };
+    let mut active = false;
+    let timer = shared.slots.as_ref().map(|_| PreciseTimer::new());
     loop {
         let now = Instant::now();
         let t = now.saturating_duration_since(shared.t_load);
         match vus.first_above(j as f64, t) {
             None => break,
             Some(at) if at > t => {
+                shared.set_vu_active(&mut active, false);
                 shared.sleep_until(shared.t_load + at).await;
                 continue;
             }
-            Some(_) => {}
+            Some(_) => shared.set_vu_active(&mut active, true),
         }
         let intended = match &shared.slots {
             Some(slots) => {
@@ -226,7 +230,9 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
                 if !shared.may_start(due) {
                     break;
                 }
-                shared.sleep_until(due).await;
+                if let Some(t) = &timer {
+                    t.sleep_until(due).await;
+                }
                 due
             }
             None => {
@@ -241,6 +247,7 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
             shared.sleep_until(Instant::now() + *think_time).await;
         }
     }
+    shared.set_vu_active(&mut active, false);
 }
 
 /// A VU of the open model: waits in its mailbox for an iteration's intended time.
@@ -271,6 +278,8 @@ impl Mailbox {
 }
 
 pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: Client) {
+    let mut active = false;
+    shared.set_vu_active(&mut active, true);
     loop {
         match mailbox.job.take() {
             Some(due) => {
@@ -281,12 +290,14 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
             None => mailbox.wake.notified().await,
         }
     }
+    shared.set_vu_active(&mut active, false);
 }
 
 /// Hands each due iteration of this thread's schedule to a free VU, starting VUs up to the
 /// thread's share of `max_vus` and counting the rest as dropped.
 pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
     let mut schedule = shared.schedule();
+    let timer = PreciseTimer::new();
     let mut spawned = 0u64;
     let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
     while let Some(off) = schedule.next_arrival() {
@@ -294,7 +305,7 @@ pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
         if shared.past_end(due) {
             break;
         }
-        shared.sleep_until(due).await;
+        timer.sleep_until(due).await;
         if shared.stopping.get() {
             break;
         }
@@ -306,11 +317,11 @@ pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
                 mailboxes.push(m.clone());
                 let client = Client::new(&shared, spawned);
                 spawned += 1;
-                shared.vu_started();
+                shared.task_started();
                 let (s, mb) = (shared.clone(), m.clone());
                 tokio::task::spawn_local(async move {
                     open_vu(&s, mb, client).await;
-                    s.vu_finished();
+                    s.task_finished();
                 });
                 m
             }

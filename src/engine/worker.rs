@@ -53,6 +53,8 @@ pub(super) struct Shared {
     deadline: Option<Instant>,
     /// Latency from the intended time (true) or from the actual send (false).
     correction: bool,
+    /// Whether requests have intended times (then schedule lag is recorded).
+    scheduled: bool,
     /// Connections opened by this thread (for round-robin over addresses).
     connections: Cell<usize>,
     /// Closed model with `-r`: this thread's share of the slots.
@@ -120,7 +122,7 @@ impl Shared {
             ),
             Err(kind) => rec.error(kind, latency),
         }
-        if self.correction {
+        if self.scheduled {
             rec.lag(lag);
         }
     }
@@ -164,15 +166,27 @@ impl Shared {
         }
     }
 
-    pub fn vu_started(&self) {
+    /// A task (VU or dispatcher) the worker must wait for.
+    pub fn task_started(&self) {
         self.active.set(self.active.get() + 1);
-        let v = self.vus.get() + 1;
-        self.vus.set(v);
-        self.vus_max.set(self.vus_max.get().max(v));
     }
 
-    pub fn vu_finished(&self) {
-        self.vus.set(self.vus.get().saturating_sub(1));
+    /// Moves a VU in or out of the active-VU gauge.
+    pub fn set_vu_active(&self, state: &mut bool, active: bool) {
+        if *state == active {
+            return;
+        }
+        *state = active;
+        if active {
+            let v = self.vus.get() + 1;
+            self.vus.set(v);
+            self.vus_max.set(self.vus_max.get().max(v));
+        } else {
+            self.vus.set(self.vus.get().saturating_sub(1));
+        }
+    }
+
+    pub fn task_finished(&self) {
         let left = self.active.get() - 1;
         self.active.set(left);
         if left == 0 {
@@ -232,6 +246,7 @@ impl Worker {
             start_unix,
             deadline,
             correction: plan.load.latency_kind() == crate::plan::LatencyKind::FromIntendedSend,
+            scheduled: plan.load.has_schedule(),
             connections: Cell::new(0),
             slots,
             idle: RefCell::new(Vec::new()),
@@ -280,20 +295,20 @@ impl Worker {
                 for (local, j) in mine.enumerate() {
                     let s = shared.clone();
                     let client = Client::new(&s, local as u64);
-                    s.vu_started();
+                    s.task_started();
                     handles.push(tokio::task::spawn_local(async move {
                         vu::closed_vu(&s, j, client).await;
-                        s.vu_finished();
+                        s.task_finished();
                     }));
                 }
             }
             Shape::Open { max_vus, .. } => {
                 let mine = super::share(*max_vus, idx, threads);
                 let s = shared.clone();
-                s.active.set(s.active.get() + 1);
+                s.task_started();
                 handles.push(tokio::task::spawn_local(async move {
                     vu::dispatch(s.clone(), mine).await;
-                    s.vu_finished();
+                    s.task_finished();
                 }));
             }
         }
@@ -304,14 +319,19 @@ impl Worker {
         if shared.active.get() > 0 {
             let ending = async {
                 let end_signal = wait_for(&mut control, |s| s != RunState::Running);
+                // At the deadline nothing new is due (`may_start` checks each due time), but a
+                // request due just before it and woken late must still go: only a stop
+                // command cuts the schedule short.
                 match deadline {
                     Some(d) => tokio::select! {
                         _ = tokio::time::sleep_until(d.into()) => {}
-                        _ = end_signal => {}
+                        _ = end_signal => shared.stopping.set(true),
                     },
-                    None => end_signal.await,
+                    None => {
+                        end_signal.await;
+                        shared.stopping.set(true);
+                    }
                 }
-                shared.stopping.set(true);
                 // Idle open-model VUs must not wait for work that will never come.
                 for m in shared.idle.borrow_mut().drain(..) {
                     m.close();

@@ -206,7 +206,7 @@ pub fn build_load(
     if open && rate.is_some() {
         errs.push("rate", rate.unwrap_or(0.0), "--rate caps a closed model; an open model's rate is --arrival-rate (or the stages/pattern)");
     }
-    if open && !vu_stages.is_empty() {
+    if open && !vu_stages.is_empty() && rate_stages.is_empty() {
         errs.push(
             "stages",
             "target",

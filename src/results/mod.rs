@@ -186,6 +186,10 @@ pub struct Second {
     pub p90_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Active VUs at the end of the second.
+    pub vus: u64,
+    /// Open-model iterations dropped in this second.
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,12 +48,17 @@ pub async fn run(mut rx: watch::Receiver<Snapshot>, total: Option<Duration>) {
 pub fn line(s: &Snapshot, total: Option<Duration>) -> String {
     let elapsed = s.elapsed.as_secs_f64();
     let of = total.map_or(String::new(), |t| format!("/{:.0}s", t.as_secs_f64()));
-    format!(
-        "[{elapsed:5.1}s{of}] {} requests | {:.0} req/s | p50 {} | p99 {} | errors {}",
+    let mut line = format!(
+        "[{elapsed:5.1}s{of}] {} requests | {:.0} req/s | p50 {} | p99 {} | errors {} | VUs {}",
         fmt_count(s.requests),
         s.current_rps,
         fmt_us(s.p50_us),
         fmt_us(s.p99_us),
         fmt_count(s.failed),
-    )
+        s.vus,
+    );
+    if s.dropped > 0 {
+        line.push_str(&format!(" | dropped {}", fmt_count(s.dropped)));
+    }
+    line
 }

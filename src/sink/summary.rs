@@ -87,17 +87,31 @@ pub fn render(r: &Results) -> String {
         m.target.url,
         m.target.protocol
     );
-    let dur = m
-        .load
-        .duration_secs
-        .map_or("until max requests".to_string(), |d| format!("{d}s"));
     outln!(
         out,
-        "Load: {} model, {} VUs, {dur}, {} threads\n",
-        m.load.model,
-        m.load.concurrency,
+        "Load: {} ({} threads)",
+        m.load.description,
         m.load.threads
     );
+    let l = &r.load;
+    if let Some(target) = l.target_rate {
+        outln!(
+            out,
+            "Rate: target {target:.1}/s, achieved {:.1}/s ({:+.2}%)",
+            l.achieved_rate,
+            (l.achieved_rate / target - 1.0) * 100.0
+        );
+    }
+    if l.model != "closed" && l.model != "closed_rate" {
+        outln!(
+            out,
+            "VUs:  {} of {} at most; dropped iterations {}",
+            l.vus_max_reached,
+            l.max_vus,
+            fmt_count(l.dropped_iterations)
+        );
+    }
+    out.push('\n');
     outln!(
         out,
         "Requests     {:>14}   in {:.2}s",
@@ -131,6 +145,20 @@ pub fn render(r: &Results) -> String {
         _ => "from intended send time (coordinated-omission corrected)",
     };
     latency_block(&mut out, &format!("Latency ({kind})"), &r.latency_us);
+    if r.latency_us.kind != "service_time" || r.schedule_lag_us.count > 0 {
+        latency_block(
+            &mut out,
+            "Service time (actual send → last byte)",
+            &r.service_time_us,
+        );
+    }
+    if r.schedule_lag_us.count > 0 {
+        latency_block(
+            &mut out,
+            "Schedule lag (actual − intended send)",
+            &r.schedule_lag_us,
+        );
+    }
     if r.connect_time_us.count > 0 {
         latency_block(&mut out, "Connect time", &r.connect_time_us);
     }

@@ -1,0 +1,320 @@
+//! Load models against the built-in target: the load asked for is the load sent, and latency
+//! includes the time a request waited because the server stalled (coordinated omission).
+
+mod support;
+use serde_json::Value;
+use support::*;
+
+fn run(target: &Target, args: &[&str]) -> Value {
+    let mut a = vec!["run", target.url.as_str(), "--json"];
+    a.extend_from_slice(args);
+    let o = kaioken(&a);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    json(&o)
+}
+
+fn within(value: f64, expected: f64, tolerance: f64) -> bool {
+    (value - expected).abs() <= expected * tolerance
+}
+
+fn secs_us(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap() / 1e6
+}
+
+#[test]
+fn arrival_rate_2000_for_5s_is_exact_per_second() {
+    let t = Target::start(&[]);
+    let v = run(
+        &t,
+        &["--arrival-rate", "2000", "-d", "5s", "--max-vus", "200"],
+    );
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(total, 10_000.0, 0.01), "{total}");
+    let tl = v["timeline"].as_array().unwrap();
+    assert_eq!(tl.len(), 5);
+    for s in tl {
+        let n = s["requests"].as_f64().unwrap();
+        assert!(within(n, 2000.0, 0.03), "second {}: {n}", s["second"]);
+    }
+    assert_eq!(v["load"]["model"], "open");
+    assert_eq!(v["load"]["latency"], "from_intended_send");
+    assert_eq!(v["latency_us"]["kind"], "from_intended_send");
+    assert_eq!(v["load"]["target_rate"], 2000.0);
+    assert_eq!(v["load"]["dropped_iterations"], 0);
+    assert_eq!(t.served() as f64, total);
+}
+
+/// wrk2's stall probe: everything due in seconds [4, 6) is held until second 6, so 20% of
+/// requests wait uniformly 0–2 s: p90 ≈ 1.0 s and p99 ≈ 1.9 s from the intended time.
+fn assert_stall_truth(v: &Value) {
+    let l = &v["latency_us"];
+    let (p90, p99) = (secs_us(l, "p90"), secs_us(l, "p99"));
+    assert!(within(p90, 1.0, 0.10), "p90 {p90} s, want 1.0 ± 10%");
+    assert!(within(p99, 1.9, 0.05), "p99 {p99} s, want 1.9 ± 5%");
+}
+
+#[test]
+fn stall_probe_closed_rate_limited() {
+    let t = Target::start(&["--stall", "4s+2s"]);
+    let v = run(&t, &["-r", "200", "-c", "20", "-d", "10s"]);
+    assert_eq!(v["load"]["model"], "closed_rate");
+    assert_stall_truth(&v);
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(total, 2000.0, 0.02), "{total}");
+}
+
+#[test]
+fn stall_probe_without_correction_hides_the_stall() {
+    let t = Target::start(&["--stall", "4s+2s"]);
+    let v = run(
+        &t,
+        &[
+            "-r",
+            "200",
+            "-c",
+            "20",
+            "-d",
+            "10s",
+            "--no-latency-correction",
+        ],
+    );
+    assert_eq!(v["latency_us"]["kind"], "service_time");
+    // Only the 20 requests in flight at the stall waited; the percentiles do not show it.
+    let p90 = secs_us(&v["latency_us"], "p90");
+    assert!(p90 < 0.1, "service-time p90 {p90} s");
+    // The corrected figure is still reported as schedule lag.
+    assert!(secs_us(&v["schedule_lag_us"], "p99") > 1.0);
+}
+
+#[test]
+fn stall_probe_open_model() {
+    let t = Target::start(&["--stall", "4s+2s"]);
+    let v = run(
+        &t,
+        &["--arrival-rate", "200", "--max-vus", "1000", "-d", "10s"],
+    );
+    assert_stall_truth(&v);
+    assert_eq!(v["load"]["dropped_iterations"], 0);
+    // The open model needs a VU per stalled request: ~400 of them.
+    let vus = v["load"]["vus_max_reached"].as_u64().unwrap();
+    assert!((350..=460).contains(&vus), "{vus}");
+}
+
+#[test]
+fn rate_limit_5000_for_3s() {
+    let t = Target::start(&[]);
+    let v = run(&t, &["-r", "5000", "-c", "50", "-d", "3s"]);
+    let achieved = v["load"]["achieved_rate"].as_f64().unwrap();
+    assert!(within(achieved, 5000.0, 0.02), "{achieved}");
+    assert_eq!(v["load"]["target_rate"], 5000.0);
+}
+
+#[test]
+fn vu_stages_ramp_down_to_zero() {
+    let t = Target::start(&["--delay", "10ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("stages.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[target]\nurl = \"{}\"\n[[stages]]\nduration = \"2s\"\ntarget = 40\n[[stages]]\nduration = \"2s\"\ntarget = 40\n[[stages]]\nduration = \"2s\"\ntarget = 0\n",
+            t.url
+        ),
+    )
+    .unwrap();
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["metadata"]["load"]["duration_secs"], 6.0);
+    let tl = v["timeline"].as_array().unwrap();
+    assert_eq!(tl.len(), 6, "{tl:?}");
+    let req = |i: usize| tl[i]["requests"].as_f64().unwrap();
+    let vus = |i: usize| tl[i]["vus"].as_u64().unwrap();
+    // 10 ms per request: ~100 req/s per VU.
+    assert_eq!(vus(2), 40);
+    assert!(within(req(3), 4000.0, 0.25), "hold: {}", req(3));
+    assert!(
+        (17..=23).contains(&vus(4)),
+        "at 5 s halfway down: {}",
+        vus(4)
+    );
+    assert!(
+        req(5) < 0.4 * req(3),
+        "last stage falls towards zero: {} vs {}",
+        req(5),
+        req(3)
+    );
+    assert!(
+        req(0) < 0.4 * req(3),
+        "first stage ramps up from zero: {}",
+        req(0)
+    );
+    assert_eq!(vus(5), 0, "the last stage reaches zero VUs");
+    assert_eq!(v["load"]["vus_max_reached"], 40);
+}
+
+#[test]
+fn ramping_arrival_rate_matches_the_area() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ramp.toml");
+    std::fs::write(&cfg, format!("[target]\nurl = \"{}\"\n[load]\nmax_vus = 100\n[[stages]]\nduration = \"4s\"\ntarget_rate = 1000\n", t.url)).unwrap();
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(total, 2000.0, 0.02), "{total}");
+    let tl: Vec<f64> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["requests"].as_f64().unwrap())
+        .collect();
+    // Area of 250·t over each second: 125, 375, 625, 875.
+    for (got, want) in tl.iter().zip([125.0, 375.0, 625.0, 875.0]) {
+        assert!(within(*got, want, 0.06), "{tl:?}");
+    }
+    assert_eq!(v["load"]["model"], "open");
+}
+
+#[test]
+fn warmup_is_not_measured() {
+    let t = Target::start(&[]);
+    let v = run(
+        &t,
+        &["--warmup", "2s", "-d", "3s", "-r", "1000", "-c", "10"],
+    );
+    let secs = v["summary"]["duration_secs"].as_f64().unwrap();
+    assert!((3.0..3.3).contains(&secs), "{secs}");
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 3);
+    let measured = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(measured, 3000.0, 0.02), "{measured}");
+    let served = t.served() as f64;
+    assert!(
+        within(served, 5000.0, 0.02),
+        "the warmup sent real load: {served}"
+    );
+    assert_eq!(v["metadata"]["load"]["warmup_secs"], 2.0);
+}
+
+#[test]
+fn bursts_send_n_at_once_every_delay() {
+    let t = Target::start(&[]);
+    let v = run(
+        &t,
+        &["--burst-rate", "50", "--burst-delay", "500ms", "-d", "2s"],
+    );
+    assert_eq!(v["summary"]["total_requests"], 200);
+    assert_eq!(v["load"]["model"], "burst");
+    assert_eq!(t.served(), 200);
+}
+
+#[test]
+fn too_few_vus_drop_iterations() {
+    let t = Target::start(&["--delay", "50ms"]);
+    let v = run(&t, &["--arrival-rate", "400", "--max-vus", "4", "-d", "2s"]);
+    let dropped = v["load"]["dropped_iterations"].as_u64().unwrap();
+    let sent = v["summary"]["total_requests"].as_u64().unwrap();
+    // 4 VUs × 20 req/s each = 80/s of 400/s.
+    assert!((120..=200).contains(&sent), "{sent}");
+    assert_eq!(
+        dropped + sent,
+        800,
+        "every iteration is either sent or dropped"
+    );
+    assert_eq!(v["summary"]["dropped_iterations"], dropped);
+}
+
+#[test]
+fn think_time_and_ramp_up() {
+    let t = Target::start(&[]);
+    let v = run(&t, &["-c", "10", "-d", "2s", "--think-time", "100ms"]);
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    // 10 VUs × ~10 req/s × 2 s.
+    assert!(within(total, 200.0, 0.1), "{total}");
+    let v = run(
+        &t,
+        &[
+            "-c",
+            "20",
+            "-d",
+            "2s",
+            "--ramp-up",
+            "2s",
+            "--think-time",
+            "100ms",
+        ],
+    );
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    // Linear ramp: half the VU-seconds of a flat run (≈ 200).
+    assert!(within(total, 200.0, 0.15), "{total}");
+}
+
+fn assert_bad(args: &[&str], toml: Option<&str>, want: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a: Vec<String> = vec!["run".into(), "http://127.0.0.1:9/".into()];
+    if let Some(text) = toml {
+        let p = dir.path().join("k.toml");
+        std::fs::write(&p, text).unwrap();
+        a.push("-f".into());
+        a.push(p.display().to_string());
+    }
+    a.extend(args.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = kaioken(&a);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(want),
+        "{args:?} {toml:?}: {err:?} lacks {want:?}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn bad_load_model_input() {
+    assert_bad(&["-r", "-5"], None, "rate = -5: must be a number > 0");
+    assert_bad(&["--arrival-rate", "0"], None, "arrival_rate = 0");
+    assert_bad(
+        &["--arrival-rate", "10", "--max-vus", "0"],
+        None,
+        "max_vus = 0: must be at least 1",
+    );
+    assert_bad(
+        &["--burst-rate", "5"],
+        None,
+        "needs both --burst-rate N and --burst-delay D",
+    );
+    assert_bad(
+        &[],
+        Some("[[stages]]\ntarget = 5\n"),
+        "stages[0].duration = (missing)",
+    );
+    assert_bad(
+        &[],
+        Some(
+            "[[stages]]\nduration = \"1s\"\ntarget = 5\n[[stages]]\nduration = \"1s\"\ntarget_rate = 5\n",
+        ),
+        "target and target_rate mixed",
+    );
+    assert_bad(
+        &[],
+        Some("[pattern]\nbase_rate = 10\n[pattern.spikes]\nlambda = 0.1\nfactor = 0.5\n"),
+        "pattern.spikes.factor",
+    );
+    assert_bad(
+        &[],
+        Some("[pattern]\nbase_rate = 10\n[pattern.noise]\namplitude = 1.5\n"),
+        "pattern.noise.amplitude = 1.5: must be within [0, 1)",
+    );
+    assert_bad(
+        &[],
+        Some("[pattern]\nbase_rate = 10\nschedule = \"9-17\"\n"),
+        "pattern.schedule",
+    );
+    assert_bad(
+        &[],
+        Some("[pattern]\nbase_rate = 10\ntimezone = \"Mars/Olympus\"\n"),
+        "pattern.timezone = Mars/Olympus: not a known IANA time zone",
+    );
+}
