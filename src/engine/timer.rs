@@ -81,6 +81,14 @@ impl PreciseTimer {
     }
 }
 
+/// Registers the timerfd with the current runtime's reactor.
+#[allow(unsafe_code)]
+fn register(fd: OwnedFd) -> Option<AsyncFd<OwnedFd>> {
+    // SAFETY: an `OwnedFd` is an open descriptor that it alone closes, and its `as_raw_fd`
+    // returns that same descriptor for as long as the `AsyncFd` owns it.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
