@@ -30,7 +30,7 @@ impl PreciseTimer {
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
         )
         .ok()
-        .and_then(|fd| AsyncFd::new(fd).ok());
+        .and_then(register);
         let anchor = Instant::now();
         let ts = rustix::time::clock_gettime(ClockId::Monotonic);
         PreciseTimer {
