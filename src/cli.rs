@@ -23,6 +23,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start the built-in target in-process and run a 10-second load test against it.
     Demo(DemoArgs),
+    /// Print the planned rate curve of an open model (pattern or rate stages) as CSV, with a
+    /// summary on stderr, without sending traffic.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -208,6 +211,25 @@ pub struct TargetBehaviour {
     /// Server worker threads [default: number of CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Config file (TOML with [pattern] or rate stages, or kar98k YAML)
+    #[arg(short = 'f', long)]
+    pub config: PathBuf,
+
+    /// How much of the curve to plan [default: the config's duration, or 1h]
+    #[arg(short = 'd', long, allow_hyphen_values = true)]
+    pub duration: Option<String>,
+
+    /// Interval between CSV rows
+    #[arg(long, default_value = "1s", allow_hyphen_values = true)]
+    pub step: String,
+
+    /// Wall-clock start for time-of-day schedules (RFC 3339) [default: now]
+    #[arg(long)]
+    pub start: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

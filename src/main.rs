@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::serve(args),
         Command::Demo(args) => cmd::demo::demo(args),
+        Command::Simulate(args) => cmd::simulate::simulate(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -318,3 +318,112 @@ fn bad_load_model_input() {
         "pattern.timezone = Mars/Olympus: not a known IANA time zone",
     );
 }
+
+/// The planned requests `kaioken simulate` prints for a config.
+fn planned(cfg: &std::path::Path, duration: &str) -> f64 {
+    let o = kaioken(&[
+        "simulate",
+        "-f",
+        cfg.to_str().unwrap(),
+        "-d",
+        duration,
+        "--step",
+        "1s",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = stdout(&o).lines().count();
+    assert!(rows >= 2, "CSV header and rows");
+    let err = stderr(&o);
+    let n = err
+        .split(" planned requests")
+        .next()
+        .unwrap()
+        .rsplit(", ")
+        .next()
+        .unwrap();
+    n.trim().parse().unwrap_or_else(|_| panic!("{err}"))
+}
+
+#[test]
+fn irregular_pattern_sends_what_simulate_plans() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("p.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[target]\nurl = \"{}\"\n[load]\nduration = \"4s\"\nmax_vus = 200\n[pattern]\nbase_rate = 300\nmax_rate = 2000\nseed = 9\n[pattern.spikes]\nlambda = 0.5\nfactor = 3.0\nramp_up = \"500ms\"\nhold = \"1s\"\nramp_down = \"500ms\"\n[pattern.noise]\namplitude = 0.2\ntau = \"1s\"\n",
+            t.url
+        ),
+    )
+    .unwrap();
+    let plan = planned(&cfg, "4s");
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["load"]["model"], "irregular");
+    let sent = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(sent, plan, 0.02), "sent {sent}, planned {plan}");
+}
+
+#[test]
+fn kar98k_yaml_runs_and_simulates() {
+    let t = Target::start(&[]);
+    let yaml = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kar98k.yaml");
+    let o = std::process::Command::new(bin())
+        .args(["run", "-f", yaml, "-d", "2s", "--json"])
+        .env("TARGET_URL", &t.url)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["load"]["model"], "irregular");
+    let sent = v["summary"]["total_requests"].as_f64().unwrap();
+    // base 100/s (×1.5 in office hours, spikes ×3): between 150 and 1000 in 2 s.
+    assert!((150.0..=2000.0).contains(&sent), "{sent}");
+    assert_eq!(t.served() as f64, sent);
+    assert!(planned(std::path::Path::new(yaml), "1h") > 0.0);
+}
+
+#[test]
+fn pattern_runs_until_stopped_when_no_duration_is_given() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("p.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[target]\nurl = \"{}\"\n[pattern]\nbase_rate = 100\nseed = 1\n",
+            t.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("r.json");
+    let child = std::process::Command::new(bin())
+        .args([
+            "run",
+            "-f",
+            cfg.to_str().unwrap(),
+            "--no-tui",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v["metadata"]["load"]["duration_secs"], Value::Null);
+    let sent = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!((150.0..=300.0).contains(&sent), "{sent}");
+}

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod run;
 pub mod serve;
+pub mod simulate;
 
 use std::process::ExitCode;
 

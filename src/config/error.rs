@@ -35,27 +35,32 @@ impl ConfigError {
             Some(p) if !p.is_empty() && p != "." => format!("{p}: "),
             _ => String::new(),
         };
-        let message = match unknown_field(&raw) {
-            Some((field, expected)) => {
-                let nearest = expected
-                    .iter()
-                    .min_by_key(|c| strsim::damerau_levenshtein(&field, c))
-                    .filter(|c| strsim::damerau_levenshtein(&field, c) <= 3.max(field.len() / 3));
-                match nearest {
-                    Some(n) => format!("unknown key `{field}` (did you mean `{n}`?)"),
-                    None => format!(
-                        "unknown key `{field}` (valid keys: {})",
-                        expected.join(", ")
-                    ),
-                }
-            }
-            None => raw,
-        };
+        let message = nearest_key_message(&raw);
         ConfigError::Invalid {
             location,
             key,
             message,
         }
+    }
+}
+
+/// Rewrites serde's unknown-field message to name the nearest valid key.
+pub(super) fn nearest_key_message(raw: &str) -> String {
+    match unknown_field(raw) {
+        Some((field, expected)) => {
+            let nearest = expected
+                .iter()
+                .min_by_key(|c| strsim::damerau_levenshtein(&field, c))
+                .filter(|c| strsim::damerau_levenshtein(&field, c) <= 3.max(field.len() / 3));
+            match nearest {
+                Some(n) => format!("unknown key `{field}` (did you mean `{n}`?)"),
+                None => format!(
+                    "unknown key `{field}` (valid keys: {})",
+                    expected.join(", ")
+                ),
+            }
+        }
+        None => raw.to_string(),
     }
 }
 

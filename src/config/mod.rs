@@ -7,6 +7,7 @@
 
 pub mod env;
 mod error;
+mod kar98k;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -153,7 +154,11 @@ impl RawConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => kar98k::parse(&text, &origin),
+            _ => Self::parse(&text, &origin),
+        }
     }
 
     /// Parses config text; `origin` names it in errors.
