@@ -88,19 +88,22 @@ http {{
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_measured(cmd, env=None):
-    """Runs cmd; returns (stdout, stderr, cpu_seconds, peak_rss_kb)."""
-    out_f = tempfile.TemporaryFile()
-    err_f = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, stdin=subprocess.DEVNULL, env=env)
-    _, status, ru = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out_f.seek(0)
-    err_f.seek(0)
-    out, err = out_f.read().decode(errors="replace"), err_f.read().decode(errors="replace")
-    if proc.returncode not in (0,):
+def run_measured(cmd):
+    """Runs cmd under GNU time; returns (stdout, stderr, cpu_seconds, peak_rss_kb).
+
+    GNU time (a small C program) forks the tool and reports its user+sys time and peak RSS.
+    Measuring a child forked from this Python process directly would count Python's own
+    resident size in the child's ru_maxrss high-water mark.
+    """
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
+        proc = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%U %S %M", *cmd],
+                              stdin=subprocess.DEVNULL, capture_output=True)
+        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        fields = tf.read().strip().splitlines()[-1].split()
+    user, sys_, rss = float(fields[0]), float(fields[1]), int(fields[2])
+    if proc.returncode != 0:
         print(f"  ! {' '.join(cmd)} exited {proc.returncode}: {err.strip()[:300]}", file=sys.stderr)
-    return out, err, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+    return out, err, user + sys_, rss
 
 
 # Parsers: (requests, rps, errors) from each tool's output.
@@ -170,6 +173,11 @@ def cases(ng, secs):
             "kaioken": (kaioken_cmd(h1, 50, secs, "--disable-keepalive"), parse_kaioken),
             "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", "-H", "Connection: close", h1], parse_wrk),
         }),
+        7: ("Scheduler precision: open model at 1k, 10k and 50k req/s for 10 s", {
+            "kaioken 1k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "1000", "--max-vus", "1000"), parse_kaioken),
+            "kaioken 10k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "10000", "--max-vus", "1000"), parse_kaioken),
+            "kaioken 50k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "50000", "--max-vus", "1000"), parse_kaioken),
+        }),
         6: ("Memory: case 1 for 5 s and for 60 s (kaioken)", {
             "kaioken 5 s": (kaioken_cmd(h1, 50, 5), parse_kaioken),
             "kaioken 60 s": (kaioken_cmd(h1, 50, 60), parse_kaioken),
@@ -213,9 +221,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--cases", default="1,2,3,4,5,6")
+    ap.add_argument("--cases", default="1,2,3,4,5,6,7")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the report from the raw figures of the last run (docs/benchmarks.json)")
     a = ap.parse_args()
+    raw_path = os.path.join(os.path.dirname(a.out), "benchmarks.json")
+    if a.render_only:
+        with open(raw_path) as f:
+            raw = json.load(f)
+        results = {int(k): (v[0], v[1]) for k, v in raw["results"].items()}
+        a.rounds, a.seconds = raw["rounds"], raw["seconds"]
+        write_report(a, results, raw["machine"], raw["when"])
+        return
     wanted = [int(c) for c in a.cases.split(",") if c]
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -227,7 +245,7 @@ def main():
         all_cases = cases(ng, a.seconds)
         for num in wanted:
             title, tools = all_cases[num]
-            rounds = 1 if num == 6 else a.rounds
+            rounds = {6: 1, 7: 3}.get(num, a.rounds)
             print(f"case {num}: {title}", file=sys.stderr)
             runs = {t: [] for t in tools}
             order = list(tools)
@@ -236,12 +254,18 @@ def main():
                     cmd, parse = tools[tool]
                     out, err, cpu, rss = run_measured(cmd)
                     try:
-                        n, rps, errors, _ = parse(out, err)
+                        n, rps, errors, doc = parse(out, err)
                     except Exception as e:  # noqa: BLE001
                         print(f"  ! cannot parse {tool} output: {e}: {out[:200]} {err[:200]}", file=sys.stderr)
                         continue
-                    runs[tool].append({"requests": n, "rps": rps, "errors": errors,
-                                       "cpu_us_per_req": cpu * 1e6 / max(n, 1), "rss_mb": rss / 1024})
+                    row = {"requests": n, "rps": rps, "errors": errors,
+                           "cpu_us_per_req": cpu * 1e6 / max(n, 1), "rss_mb": rss / 1024}
+                    if doc is not None and doc["load"].get("target_rate"):
+                        row["achieved_ratio"] = doc["load"]["achieved_rate"] / doc["load"]["target_rate"]
+                        lag = doc["schedule_lag_us"]
+                        row.update(lag_p50=lag["p50"], lag_p99=lag["p99"], lag_max=lag["max"],
+                                   dropped=doc["load"]["dropped_iterations"])
+                    runs[tool].append(row)
                     print(f"  round {r + 1} {tool:>12}: {rps:>10.0f} req/s  "
                           f"{cpu * 1e6 / max(n, 1):6.2f} µs CPU/req  {rss / 1024:7.1f} MB  errors {errors}",
                           file=sys.stderr)
@@ -249,7 +273,10 @@ def main():
             results[num] = (title, runs)
     finally:
         ng.stop()
-    write_report(a, results, machine())
+    mach, when = machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    with open(raw_path, "w") as f:
+        json.dump({"results": results, "machine": mach, "when": when, "rounds": a.rounds, "seconds": a.seconds}, f, indent=1)
+    write_report(a, results, mach, when)
 
 
 def med(runs, key):
@@ -257,17 +284,29 @@ def med(runs, key):
     return statistics.median(vals) if vals else float("nan")
 
 
-def write_report(a, results, mach):
+def write_report(a, results, mach, when):
     lines = ["# Benchmarks", "",
              "Generated by `./bench/run` (bench/bench.py). Medians over the rounds; tools alternate",
-             "order every round. CPU per request is the child's user+sys time (wait4 rusage) divided",
+             "order every round. CPU per request is the tool's user+sys time (GNU time) divided",
              "by the requests it completed; client and server share the machine, so this is the fair",
              "per-tool figure. nginx: 1 worker, access log off, `return 200 \"ok\\n\"`, loopback.", "",
              f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Run at "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "", "## Machine", ""]
+             f"{when}.", "", "## Machine", ""]
     for k, v in mach.items():
         lines.append(f"- {k}: {v}")
     for num, (title, runs) in sorted(results.items()):
+        if num == 7:
+            lines += ["", f"## Case {num}: {title}", "",
+                      "Open model (`--arrival-rate R --max-vus 1000`), medians of 3 runs. Schedule lag is",
+                      "actual − intended send time; latency is measured from the intended time, so lag is",
+                      "inside every latency figure.", "",
+                      "| rate | achieved ÷ target | lag p50 µs | lag p99 µs | lag max µs | dropped | CPU µs/req |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
+            for tool, rs in runs.items():
+                lines.append(f"| {tool.split()[1]} | {med(rs, 'achieved_ratio'):.4f} | {med(rs, 'lag_p50'):.0f} | "
+                             f"{med(rs, 'lag_p99'):.0f} | {med(rs, 'lag_max'):.0f} | {med(rs, 'dropped'):.0f} | "
+                             f"{med(rs, 'cpu_us_per_req'):.2f} |")
+            continue
         lines += ["", f"## Case {num}: {title}", "",
                   "| tool | req/s | CPU µs/req | peak RSS MB | errors | kaioken req/s ÷ tool | tool CPU/req ÷ kaioken |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
@@ -275,10 +314,15 @@ def write_report(a, results, mach):
         k_cpu = med(runs.get("kaioken", []), "cpu_us_per_req")
         for tool, rs in runs.items():
             rps, cpu = med(rs, "rps"), med(rs, "cpu_us_per_req")
-            ratio = f"{k_rps / rps:.2f}" if tool != "kaioken" and rps else "—"
-            cratio = f"{cpu / k_cpu:.2f}" if tool != "kaioken" and k_cpu else "—"
+            has_k = "kaioken" in runs and tool != "kaioken"
+            ratio = f"{k_rps / rps:.2f}" if has_k and rps else "—"
+            cratio = f"{cpu / k_cpu:.2f}" if has_k and k_cpu else "—"
             lines.append(f"| {tool} | {rps:,.0f} | {cpu:.2f} | {med(rs, 'rss_mb'):.1f} | "
                          f"{med(rs, 'errors'):.0f} | {ratio} | {cratio} |")
+    notes = os.path.join(ROOT, "bench", "notes.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += ["", f.read().rstrip()]
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     tmp = a.out + ".tmp"

@@ -71,6 +71,9 @@ fn readme_examples_run_as_written() {
         if line.contains("--json") {
             let v = json(&o);
             assert_eq!(v["summary"]["total_requests"], 100, "{line}");
+        } else if line.starts_with("kaioken simulate") {
+            assert!(stdout(&o).starts_with("t_secs,rate,"), "{}", stdout(&o));
+            assert!(stderr(&o).contains("planned requests"), "{}", stderr(&o));
         } else if line.contains("--dry-run") {
             assert!(stdout(&o).contains("Configuration validated successfully!"));
         } else {

@@ -209,17 +209,32 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
     };
     let mut active = false;
     let timer = shared.slots.as_ref().map(|_| PreciseTimer::new());
+    // Until when this VU is known to be active: the stage curve is consulted only when its
+    // level may have crossed `j`, not on every request.
+    let mut active_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let t = now.saturating_duration_since(shared.t_load);
-        match vus.first_above(j as f64, t) {
-            None => break,
-            Some(at) if at > t => {
-                shared.set_vu_active(&mut active, false);
-                shared.sleep_until(shared.t_load + at).await;
-                continue;
+        if active_until.is_none_or(|u| now >= u) {
+            let t = now.saturating_duration_since(shared.t_load);
+            match vus.first_above(j as f64, t) {
+                None => break,
+                Some(at) if at > t => {
+                    shared.set_vu_active(&mut active, false);
+                    active_until = None;
+                    shared.sleep_until(shared.t_load + at).await;
+                    continue;
+                }
+                Some(_) => {
+                    shared.set_vu_active(&mut active, true);
+                    let until = vus.above_until(j as f64, t);
+                    active_until = Some(
+                        shared
+                            .t_load
+                            .checked_add(until)
+                            .unwrap_or(now + Duration::from_secs(86_400 * 365)),
+                    );
+                }
             }
-            Some(_) => shared.set_vu_active(&mut active, true),
         }
         let intended = match &shared.slots {
             Some(slots) => {

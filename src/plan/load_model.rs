@@ -93,6 +93,29 @@ impl Curve {
     }
 }
 
+impl Curve {
+    /// Assuming the value at `from` is above `level`: how long it stays above, as the time
+    /// at which it first drops to `level` or below (`Duration::MAX`: never). Lets a VU check
+    /// its stage once per crossing instead of once per request.
+    pub fn above_until(&self, level: f64, from: Duration) -> Duration {
+        let mut start = Duration::ZERO;
+        for s in &self.segments {
+            let end = start.saturating_add(s.dur);
+            if end > from && s.to <= level {
+                // Linear from above `level` to at or below it: the crossing point.
+                let x = if s.from > s.to {
+                    ((s.from - level) / (s.from - s.to)).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                return start.saturating_add(s.dur.mul_f64(x)).max(from);
+            }
+            start = end;
+        }
+        start
+    }
+}
+
 /// When open-model iterations arrive.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrivals {
@@ -322,5 +345,9 @@ mod tests {
         assert_eq!(c.first_above(10.0, s(5)), Some(s(5)));
         assert_eq!(c.first_above(10.0, s(11)), None);
         assert_eq!(c.first_above(40.0, Duration::ZERO), None);
+        // VU 10 stays active until the ramp-down reaches 10 at 11 s.
+        assert_eq!(c.above_until(10.0, s(2)), s(11));
+        let flat = Curve::new(vec![Segment::flat(Duration::MAX, 5.0)]);
+        assert_eq!(flat.above_until(3.0, s(1)), Duration::MAX);
     }
 }
