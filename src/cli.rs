@@ -143,9 +143,13 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
 
-    /// No live view: print a status line to stderr instead
+    /// No TUI: a status line on stderr instead (the TUI is the default when stdout is a terminal)
     #[arg(long)]
     pub no_tui: bool,
+
+    /// No DBZ flavour: no power levels or themes, a neutral look
+    #[arg(long)]
+    pub serious: bool,
 
     /// Print only the JSON result on stdout (implies --no-tui --format json)
     #[arg(long)]

@@ -14,7 +14,7 @@ use crate::results::Second;
 use timeline::Timeline;
 
 /// The live figures every live sink reads. Cheap to clone: no histograms.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Snapshot {
     /// Time since the start of the run, at the latest merged tick.
     pub elapsed: Duration,
@@ -27,10 +27,19 @@ pub struct Snapshot {
     pub mean_rps: f64,
     pub p50_us: u64,
     pub p90_us: u64,
+    pub p95_us: u64,
     pub p99_us: u64,
+    pub p999_us: u64,
     pub max_us: u64,
     pub vus: u64,
     pub dropped: u64,
+    pub connections_opened: u64,
+    /// Status codes seen, ascending, with counts.
+    pub status: Vec<(u16, u64)>,
+    /// Error kinds seen, with counts.
+    pub errors: Vec<(&'static str, u64)>,
+    /// The last (up to) 60 complete seconds, oldest first.
+    pub recent: Vec<Second>,
     pub done: bool,
 }
 
@@ -145,10 +154,26 @@ impl Aggregator {
             },
             p50_us: t.latency.value_at_quantile(0.5),
             p90_us: t.latency.value_at_quantile(0.9),
+            p95_us: t.latency.value_at_quantile(0.95),
             p99_us: t.latency.value_at_quantile(0.99),
+            p999_us: t.latency.value_at_quantile(0.999),
             max_us: t.latency.max(),
             vus: self.vus.iter().map(|v| v.0).sum(),
             dropped: t.dropped,
+            connections_opened: t.connections_opened,
+            status: t
+                .status
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| (c as u16, *n))
+                .collect(),
+            errors: crate::transport::ErrorKind::ALL
+                .iter()
+                .filter(|k| t.errors[k.index()] > 0)
+                .map(|k| (k.name(), t.errors[k.index()]))
+                .collect(),
+            recent: self.timeline.recent(60).to_vec(),
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);

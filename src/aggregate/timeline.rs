@@ -113,6 +113,11 @@ impl Timeline {
         self.closed.last().map_or(0.0, |s| s.rps)
     }
 
+    /// The last `n` complete seconds.
+    pub fn recent(&self, n: usize) -> &[Second] {
+        &self.closed[self.closed.len().saturating_sub(n)..]
+    }
+
     pub fn into_seconds(self) -> Vec<Second> {
         self.closed
     }

@@ -54,9 +54,31 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let (engine, feed) = engine::start(plan.clone(), connector, clock);
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
     let outcome = rt.block_on(async {
-        if plan.outputs.live == LiveView::Progress {
-            tokio::spawn(sink::progress::run(snapshots, plan.load.duration()));
-        }
+        let live = match plan.outputs.live {
+            LiveView::Progress => Some(tokio::spawn(sink::progress::run(
+                snapshots,
+                plan.load.duration(),
+            ))),
+            LiveView::Tui => {
+                let header = sink::tui::Header {
+                    target: format!("{} {}", plan.request.method, plan.target.redacted_url()),
+                    model: plan.load.to_string(),
+                    duration: plan.load.duration(),
+                    warmup: plan.load.warmup,
+                    max_vus: plan.load.vus(),
+                    target_rate: plan.load.target_rate(),
+                    latency_kind: plan.load.latency_kind().name(),
+                };
+                Some(tokio::spawn(sink::tui::run(
+                    snapshots,
+                    engine.control(),
+                    header,
+                    plan.outputs.serious,
+                    plan.outputs.file.clone(),
+                )))
+            }
+            LiveView::Quiet => None,
+        };
         let signals = async {
             shutdown_signal().await;
             eprintln!(
@@ -68,12 +90,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             engine.set(RunState::Abort);
             std::future::pending::<()>().await;
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             outcome = aggregator.run(feed) => outcome,
             () = signals => unreachable!("the signal handler never returns"),
+        };
+        // Let the live view draw its last frame and give the terminal back before the
+        // summary is printed; it ends on the final snapshot.
+        if let Some(view) = live {
+            let _ended = view.await;
         }
+        outcome
     });
-    let stopped_early = engine.state() != RunState::Running;
+    let stopped_early = matches!(engine.state(), RunState::Stopping | RunState::Abort);
     engine.join();
     let ended_at = SystemTime::now();
     let mut outcome = outcome;
@@ -341,7 +369,7 @@ fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {
     let written = if plan.outputs.json_stdout {
         writeln!(out, "{json}")
     } else {
-        write!(out, "{}", sink::summary::render(r))
+        write!(out, "{}", sink::summary::render(r, plan.outputs.serious))
     };
     match written {
         // A closed pipe (`| head`) is not an error of the run.

@@ -7,6 +7,9 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
     Running,
+    /// Send nothing until `Running` again; requests that fall due meanwhile are skipped, not
+    /// queued, so resuming does not release a burst.
+    Paused,
     /// Send nothing new; let in-flight requests finish within the graceful-stop period.
     Stopping,
     /// Stop now; in-flight requests are abandoned and counted as interrupted.

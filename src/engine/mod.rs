@@ -70,15 +70,29 @@ impl Feed {
     }
 }
 
+/// A cloneable sender of commands to the engine: the only way sinks and services steer it.
+#[derive(Clone)]
+pub struct Control(Arc<watch::Sender<RunState>>);
+
+impl Control {
+    pub fn set(&self, state: RunState) {
+        self.0.send_replace(state);
+    }
+}
+
 /// Controls a running engine.
 pub struct EngineHandle {
-    control: watch::Sender<RunState>,
+    control: Arc<watch::Sender<RunState>>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl EngineHandle {
     pub fn set(&self, state: RunState) {
         self.control.send_replace(state);
+    }
+
+    pub fn control(&self) -> Control {
+        Control(self.control.clone())
     }
 
     pub fn state(&self) -> RunState {
@@ -137,7 +151,7 @@ pub fn start(plan: Arc<Plan>, connector: Connector, clock: Clock) -> (EngineHand
     }
     (
         EngineHandle {
-            control,
+            control: Arc::new(control),
             threads: handles,
         },
         Feed {

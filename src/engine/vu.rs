@@ -236,12 +236,18 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
                 }
             }
         }
+        if shared.wait_if_paused().await {
+            continue;
+        }
         let intended = match &shared.slots {
             Some(slots) => {
                 let Some(off) = slots.borrow_mut().next_arrival() else {
                     break;
                 };
                 let due = shared.t_load + secs(off);
+                if shared.due_in_pause(due) {
+                    continue;
+                }
                 if !shared.may_start(due) {
                     break;
                 }
@@ -321,6 +327,10 @@ pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
             break;
         }
         timer.sleep_until(due).await;
+        // Paused when this fell due: skip it, and everything due during the pause.
+        if shared.wait_if_paused().await || shared.due_in_pause(due) {
+            continue;
+        }
         if shared.stopping.get() {
             break;
         }

@@ -67,6 +67,10 @@ pub(super) struct Shared {
     vus: Cell<u64>,
     vus_max: Cell<u64>,
     all_done: Notify,
+    paused: Cell<bool>,
+    resumed: Notify,
+    /// The latest pause, `[start, end)`: scheduled requests due inside it are skipped.
+    pause_window: Cell<(Option<Instant>, Option<Instant>)>,
 }
 
 impl Shared {
@@ -86,6 +90,34 @@ impl Shared {
             self.quota.set(q - 1);
         }
         true
+    }
+
+    /// Waits while the run is paused; true if it had to wait (so a scheduled request that
+    /// fell due meanwhile should be skipped).
+    pub async fn wait_if_paused(&self) -> bool {
+        if !self.paused.get() {
+            return false;
+        }
+        while self.paused.get() && !self.stopping.get() {
+            let resumed = self.resumed.notified();
+            if !self.paused.get() {
+                break;
+            }
+            tokio::select! {
+                _ = resumed => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+        }
+        true
+    }
+
+    /// Whether a scheduled request fell due while the run was paused.
+    pub fn due_in_pause(&self, due: Instant) -> bool {
+        match self.pause_window.get() {
+            (Some(start), None) => due >= start,
+            (Some(start), Some(end)) => due >= start && due < end,
+            _ => false,
+        }
     }
 
     pub fn past_end(&self, due: Instant) -> bool {
@@ -255,7 +287,32 @@ impl Worker {
             vus: Cell::new(0),
             vus_max: Cell::new(0),
             all_done: Notify::new(),
+            paused: Cell::new(false),
+            resumed: Notify::new(),
+            pause_window: Cell::new((None, None)),
         });
+
+        // Pause and resume: mirror the control state into the thread's own flag.
+        let pauser = {
+            let shared = shared.clone();
+            let mut control = control.clone();
+            tokio::task::spawn_local(async move {
+                loop {
+                    let paused = *control.borrow_and_update() == RunState::Paused;
+                    let was = shared.paused.replace(paused);
+                    if paused && !was {
+                        shared.pause_window.set((Some(Instant::now()), None));
+                    } else if !paused && was {
+                        let (start, _) = shared.pause_window.get();
+                        shared.pause_window.set((start, Some(Instant::now())));
+                        shared.resumed.notify_waiters();
+                    }
+                    if control.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
 
         // Interval hand-off, aligned to t0 + k·TICK on every thread.
         let flusher = {
@@ -318,7 +375,9 @@ impl Worker {
         let mut interrupted = 0;
         if shared.active.get() > 0 {
             let ending = async {
-                let end_signal = wait_for(&mut control, |s| s != RunState::Running);
+                let end_signal = wait_for(&mut control, |s| {
+                    matches!(s, RunState::Stopping | RunState::Abort)
+                });
                 // At the deadline nothing new is due (`may_start` checks each due time), but a
                 // request due just before it and woken late must still go: only a stop
                 // command cuts the schedule short.
@@ -353,6 +412,7 @@ impl Worker {
         }
         let ended = Instant::now();
         flusher.abort();
+        pauser.abort();
         let mut interval = shared.recorder.borrow_mut().take(Interval::default());
         interval.vus = shared.vus.get();
         interval.vus_max = shared.vus_max.get();

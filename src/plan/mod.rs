@@ -11,6 +11,7 @@ pub mod request;
 pub mod template;
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -97,10 +98,14 @@ pub struct Outputs {
     /// `--json`: the JSON document alone on stdout.
     pub json_stdout: bool,
     pub live: LiveView,
+    /// `--serious`: no ranks, themes or quotes.
+    pub serious: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveView {
+    /// The full-screen TUI (stdout is a terminal).
+    Tui,
     /// Periodic status on stderr.
     Progress,
     /// Nothing but the final output.
@@ -371,9 +376,12 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
             json_stdout,
             live: if json_stdout {
                 LiveView::Quiet
-            } else {
+            } else if args.no_tui || !std::io::stdout().is_terminal() {
                 LiveView::Progress
+            } else {
+                LiveView::Tui
             },
+            serious: args.serious,
         },
         confirm_remote: !args.yes,
     })

@@ -3,3 +3,4 @@
 
 pub mod progress;
 pub mod summary;
+pub mod tui;

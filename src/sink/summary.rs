@@ -75,7 +75,7 @@ fn latency_block(out: &mut String, title: &str, l: &LatencyStats) {
 }
 
 /// Renders the summary.
-pub fn render(r: &Results) -> String {
+pub fn render(r: &Results, serious: bool) -> String {
     let s = &r.summary;
     let m = &r.metadata;
     let mut out = String::new();
@@ -118,7 +118,16 @@ pub fn render(r: &Results) -> String {
         fmt_count(s.total_requests),
         s.duration_secs
     );
-    outln!(out, "Throughput   {:>14.1} req/s", s.requests_per_sec);
+    if serious {
+        outln!(out, "Throughput   {:>14.1} req/s", s.requests_per_sec);
+    } else {
+        outln!(
+            out,
+            "Throughput   {:>14.1} req/s   Power level: {}",
+            s.requests_per_sec,
+            super::tui::power_level(s.requests_per_sec)
+        );
+    }
     outln!(
         out,
         "Successful   {:>14}   Failed {} ({:.2}%)",

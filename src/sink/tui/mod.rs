@@ -1,0 +1,245 @@
+//! The live TUI (ratatui): the default view when stdout is a terminal.
+//!
+//! It reads only the aggregator's snapshots and sends only [`RunState`] commands through the
+//! engine's control channel. It redraws at most every 100 ms. The terminal is restored on
+//! every exit path: normal end, Ctrl-C (a key in raw mode), error, and panic (ratatui's
+//! `init` installs a panic hook that restores first).
+
+mod app;
+mod theme;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use tokio::sync::{mpsc, watch};
+
+pub use app::{Action, App, Header, Phase};
+pub use theme::{THEMES, power_level};
+
+use crate::aggregate::Snapshot;
+use crate::engine::Control;
+
+/// Restores the terminal when dropped.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Reads keys on a blocking thread until `stop` is set.
+fn key_reader(tx: mpsc::UnboundedSender<char>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        if !event::poll(Duration::from_millis(50)).unwrap_or(false) {
+            continue;
+        }
+        let Ok(Event::Key(k)) = event::read() else {
+            continue;
+        };
+        if k.kind != KeyEventKind::Press {
+            continue;
+        }
+        let c = match k.code {
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => '\x03',
+            KeyCode::Char(c) => c,
+            KeyCode::Esc => '\x1b',
+            _ => continue,
+        };
+        if tx.send(c).is_err() {
+            break;
+        }
+    }
+}
+
+/// Where `s` saves a snapshot: next to the `-o` file, or in the working directory.
+fn snapshot_path(output: Option<&Path>) -> PathBuf {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = format!("kaioken-snapshot-{stamp}.json");
+    match output.and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+        _ => PathBuf::from(name),
+    }
+}
+
+/// Runs the TUI until the engine is done.
+pub async fn run(
+    mut rx: watch::Receiver<Snapshot>,
+    control: Control,
+    header: Header,
+    serious: bool,
+    output: Option<PathBuf>,
+) {
+    let mut terminal = ratatui::init();
+    let _restore = Restore;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (key_tx, mut keys) = mpsc::unbounded_channel();
+    let reader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || key_reader(key_tx, stop))
+    };
+    let mut app = App::new(header, serious);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(c) = keys.recv() => {
+                match app.key(c, Instant::now()) {
+                    Action::Control(state) => control.set(state),
+                    Action::Save => {
+                        let path = snapshot_path(output.as_deref());
+                        let json = serde_json::to_vec_pretty(&*rx.borrow()).unwrap_or_default();
+                        app.message = Some(match crate::results::atomic_write::write(&path, &json) {
+                            Ok(()) => format!("saved {}", path.display()),
+                            Err(e) => e.to_string(),
+                        });
+                    }
+                    Action::None => {}
+                }
+            }
+            changed = rx.changed() => {
+                if changed.is_err() || rx.borrow().done {
+                    break;
+                }
+                continue;
+            }
+        }
+        let snap = rx.borrow().clone();
+        // A failed draw (terminal gone) must not stop the run; the summary still prints.
+        if terminal
+            .draw(|f| view::render(f, &app, &snap, Instant::now()))
+            .is_err()
+        {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _joined = reader.join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Second;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            elapsed: Duration::from_secs(5),
+            requests: 123_456,
+            successful: 123_000,
+            failed: 456,
+            current_rps: 24_680.0,
+            mean_rps: 24_691.0,
+            p50_us: 1_234,
+            p90_us: 2_345,
+            p95_us: 3_456,
+            p99_us: 7_890,
+            p999_us: 12_345,
+            max_us: 45_678,
+            vus: 50,
+            status: vec![(200, 123_000), (503, 456)],
+            errors: vec![("timeout", 7)],
+            recent: (0..5)
+                .map(|i| Second {
+                    second: i,
+                    requests: 24_000,
+                    rps: 24_000.0,
+                    p99_us: 7_000,
+                    ..Second::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    fn header() -> Header {
+        Header {
+            target: "GET http://127.0.0.1:8080/".into(),
+            model: "closed, up to 50 VUs, 10s".into(),
+            duration: Some(Duration::from_secs(10)),
+            warmup: Duration::ZERO,
+            max_vus: 50,
+            target_rate: None,
+            latency_kind: "service_time",
+        }
+    }
+
+    fn screen(app: &App, s: &Snapshot, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| view::render(f, app, s, Instant::now())).unwrap();
+        let buf = t.backend().buffer();
+        let mut out = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                out.push_str(buf[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn shows_the_snapshot_figures_at_80x24() {
+        let app = App::new(header(), false);
+        let out = screen(&app, &snapshot(), 80, 24);
+        for want in [
+            "GET http://127.0.0.1:8080/",
+            "RUNNING 5.0s / 10s",
+            "24680 req/s",
+            "1.23ms",
+            "7.89ms",
+            "12.35ms",
+            "45.68ms",
+            "200 123,000 (99.6%)",
+            "503 456",
+            "timeout 7",
+            "VUs 50 / 50",
+            "OVER 9000",
+            "service time",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn every_theme_renders_and_serious_has_no_rank() {
+        let mut app = App::new(header(), false);
+        for (i, theme) in THEMES.iter().enumerate() {
+            app.theme = i;
+            let out = screen(&app, &snapshot(), 100, 30);
+            assert!(
+                out.contains(theme.name),
+                "theme {} not named:\n{out}",
+                theme.name
+            );
+        }
+        let serious = App::new(header(), true);
+        let out = screen(&serious, &snapshot(), 100, 30);
+        assert!(
+            !out.contains("OVER 9000") && !out.contains("power") && !out.contains("theme"),
+            "{out}"
+        );
+        assert!(out.contains("24680 req/s"));
+    }
+
+    #[test]
+    fn paused_and_help_states_show() {
+        let mut app = App::new(header(), false);
+        let now = Instant::now();
+        app.key('p', now);
+        let out = screen(&app, &snapshot(), 80, 24);
+        assert!(out.contains("PAUSED"), "{out}");
+        app.key('?', now);
+        let out = screen(&app, &snapshot(), 80, 24);
+        assert!(out.contains("pause / resume"), "{out}");
+    }
+}

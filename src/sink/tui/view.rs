@@ -1,0 +1,338 @@
+//! Pure rendering: `(&App, &Snapshot)` → a frame. Every figure comes from the snapshot.
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline};
+
+use super::app::{App, Phase};
+use super::theme::{NEUTRAL, THEMES, Theme, power_level};
+use crate::aggregate::Snapshot;
+use crate::sink::summary::{fmt_count, fmt_us};
+
+pub fn theme(app: &App) -> Theme {
+    if app.serious {
+        NEUTRAL
+    } else {
+        THEMES[app.theme % THEMES.len()]
+    }
+}
+
+pub fn render(frame: &mut Frame, app: &App, s: &Snapshot, now: Instant) {
+    let th = theme(app);
+    let area = frame.area();
+    let [header, middle, chart, bottom, keys] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Length(8),
+        Constraint::Min(3),
+        Constraint::Length(6),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, header, app, s, th, now);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
+    render_throughput(frame, left, app, s, th);
+    render_latency(frame, right, app, s, th);
+    render_latency_chart(frame, chart, s, th);
+    let [status, errors, load] = Layout::horizontal([
+        Constraint::Percentage(34),
+        Constraint::Percentage(33),
+        Constraint::Percentage(33),
+    ])
+    .areas(bottom);
+    render_status(frame, status, s, th);
+    render_errors(frame, errors, s, th);
+    render_load(frame, load, app, s, th);
+    let mut key_line = vec![
+        Span::styled(" q", Style::new().fg(th.accent)),
+        Span::raw(" stop  "),
+        Span::styled("p", Style::new().fg(th.accent)),
+        Span::raw(" pause  "),
+    ];
+    if !app.serious {
+        key_line.push(Span::styled("t", Style::new().fg(th.accent)));
+        key_line.push(Span::raw(format!(" theme ({})  ", th.name)));
+    }
+    key_line.extend([
+        Span::styled("s", Style::new().fg(th.accent)),
+        Span::raw(" save snapshot  "),
+        Span::styled("?", Style::new().fg(th.accent)),
+        Span::raw(" help"),
+    ]);
+    if let Some(m) = &app.message {
+        key_line.push(Span::styled(format!("   {m}"), Style::new().fg(th.good)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(key_line)), keys);
+    if app.help {
+        render_help(frame, area, app, th);
+    }
+}
+
+fn block(title: &str, th: Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(th.dim))
+        .title(Span::styled(
+            format!(" {title} "),
+            Style::new().fg(th.accent).add_modifier(Modifier::BOLD),
+        ))
+}
+
+fn render_header(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme, now: Instant) {
+    let phase = app.phase(s.elapsed, s.done);
+    let title = if app.serious {
+        "kaioken".to_string()
+    } else {
+        "kaioken — power up!".to_string()
+    };
+    let b = block(&title, th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let [line1, line2] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    let phase_color = match phase {
+        Phase::Running | Phase::Done => th.good,
+        Phase::Paused | Phase::Warmup => th.warn,
+        Phase::Stopping => th.bad,
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                app.header.target.clone(),
+                Style::new().fg(th.text).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw("  "),
+            Span::styled(app.header.model.clone(), Style::new().fg(th.dim)),
+        ])),
+        line1,
+    );
+    let elapsed = s.elapsed.as_secs_f64();
+    let paused = app.paused_for(now);
+    let paused_txt = if paused.is_zero() {
+        String::new()
+    } else {
+        format!("  paused {:.1}s", paused.as_secs_f64())
+    };
+    let (ratio, label) = match app.header.duration {
+        Some(d) => (
+            (elapsed / d.as_secs_f64()).clamp(0.0, 1.0),
+            format!(
+                "{} {elapsed:.1}s / {:.0}s{paused_txt}",
+                phase.label(),
+                d.as_secs_f64()
+            ),
+        ),
+        None => (
+            0.0,
+            format!(
+                "{} {elapsed:.1}s (until stopped){paused_txt}",
+                phase.label()
+            ),
+        ),
+    };
+    frame.render_widget(
+        Gauge::default()
+            .gauge_style(Style::new().fg(phase_color))
+            .ratio(ratio)
+            .label(label),
+        line2,
+    );
+}
+
+fn render_throughput(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme) {
+    let b = block("Throughput", th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(inner);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("now   "),
+            Span::styled(
+                format!("{:.0} req/s", s.current_rps),
+                Style::new().fg(th.accent).add_modifier(Modifier::BOLD),
+            ),
+        ]),
+        Line::from(format!(
+            "mean  {:.0} req/s   total {}",
+            s.mean_rps,
+            fmt_count(s.requests)
+        )),
+    ];
+    if !app.serious {
+        lines.push(Line::from(vec![
+            Span::raw("power "),
+            Span::styled(
+                power_level(s.current_rps),
+                Style::new().fg(th.warn).add_modifier(Modifier::BOLD),
+            ),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), text);
+    let data: Vec<u64> = s.recent.iter().map(|r| r.rps.round() as u64).collect();
+    let width = spark.width as usize;
+    let data = &data[data.len().saturating_sub(width)..];
+    frame.render_widget(
+        Sparkline::default()
+            .data(data)
+            .style(Style::new().fg(th.chart)),
+        spark,
+    );
+}
+
+fn render_latency(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme) {
+    let kind = if app.header.latency_kind == "service_time" {
+        "service time"
+    } else {
+        "corrected: from intended send"
+    };
+    let b = block(&format!("Latency [{kind}]"), th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let row = |name: &str, v: u64| {
+        Line::from(vec![
+            Span::styled(format!("{name:<6}"), Style::new().fg(th.dim)),
+            Span::styled(fmt_us(v), Style::new().fg(th.text)),
+        ])
+    };
+    let lines = vec![
+        row("p50", s.p50_us),
+        row("p90", s.p90_us),
+        row("p95", s.p95_us),
+        row("p99", s.p99_us),
+        row("p99.9", s.p999_us),
+        row("max", s.max_us),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_latency_chart(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
+    let peak = s.recent.iter().map(|r| r.p99_us).max().unwrap_or(0);
+    let b = block(
+        &format!("p99 latency per second (peak {})", fmt_us(peak)),
+        th,
+    );
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let data: Vec<u64> = s.recent.iter().map(|r| r.p99_us).collect();
+    let data = &data[data.len().saturating_sub(inner.width as usize)..];
+    frame.render_widget(
+        Sparkline::default()
+            .data(data)
+            .style(Style::new().fg(th.warn)),
+        inner,
+    );
+}
+
+fn render_status(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
+    let b = block("Status codes", th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let total: u64 = s.status.iter().map(|(_, n)| n).sum();
+    let lines: Vec<Line> = s
+        .status
+        .iter()
+        .take(inner.height as usize)
+        .map(|(code, n)| {
+            let color = if *code < 400 {
+                th.good
+            } else if *code < 500 {
+                th.warn
+            } else {
+                th.bad
+            };
+            let share = if total > 0 {
+                *n as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            Line::from(vec![
+                Span::styled(format!("{code} "), Style::new().fg(color)),
+                Span::raw(format!("{} ({share:.1}%)", fmt_count(*n))),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_errors(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
+    let b = block("Errors", th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let lines: Vec<Line> = if s.errors.is_empty() {
+        vec![Line::styled("none", Style::new().fg(th.good))]
+    } else {
+        s.errors
+            .iter()
+            .take(inner.height as usize)
+            .map(|(k, n)| {
+                Line::from(vec![
+                    Span::styled(format!("{k} "), Style::new().fg(th.bad)),
+                    Span::raw(fmt_count(*n)),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_load(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme) {
+    let b = block("Load", th);
+    let inner = b.inner(area);
+    frame.render_widget(b, area);
+    let mut lines = vec![Line::from(format!(
+        "VUs {} / {}",
+        s.vus, app.header.max_vus
+    ))];
+    if let Some(r) = app.header.target_rate {
+        lines.push(Line::from(format!("rate {:.0} / {r:.0} /s", s.current_rps)));
+    }
+    if s.dropped > 0 || app.header.target_rate.is_some() {
+        lines.push(Line::from(vec![
+            Span::raw("dropped "),
+            Span::styled(
+                fmt_count(s.dropped),
+                Style::new().fg(if s.dropped > 0 { th.bad } else { th.good }),
+            ),
+        ]));
+    }
+    lines.push(Line::from(format!(
+        "conns {}  recv {}",
+        fmt_count(s.connections_opened),
+        bytes(s.bytes_received)
+    )));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        0..1_048_576 => format!("{:.1}K", b as f64 / 1024.0),
+        _ => format!("{:.1}M", b as f64 / 1_048_576.0),
+    }
+}
+
+fn render_help(frame: &mut Frame, area: Rect, app: &App, th: Theme) {
+    let w = 44.min(area.width);
+    let h = 10.min(area.height);
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, r);
+    let mut lines = vec![
+        Line::from("q / Esc / Ctrl-C  stop (outputs are written)"),
+        Line::from("                  twice: abandon in-flight"),
+        Line::from("p / space         pause / resume the load"),
+        Line::from("s                 save a JSON snapshot"),
+        Line::from("?                 toggle this help"),
+    ];
+    if !app.serious {
+        lines.insert(3, Line::from("t                 next theme"));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block("Keys", th)), r);
+}

@@ -1,0 +1,184 @@
+//! The live views, end to end: the TUI in a real pseudo-terminal (tmux), the headless status
+//! lines, and `--json` alone on stdout.
+
+mod support;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let session = format!("kaioken-test-{}-{}", std::process::id(), free_port());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                cmd,
+            ])
+            .status()
+            .expect(
+                "tmux is not installed: run the test command from README.md (it installs tmux)",
+            );
+        assert!(ok.success());
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn keys(&self, k: &str) {
+        assert!(
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Waits up to `limit` for the screen to satisfy `f`.
+    fn wait_for(&self, limit: Duration, f: impl Fn(&str) -> bool) -> Option<String> {
+        let end = Instant::now() + limit;
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// The live "now N req/s" figure on the TUI screen.
+fn live_rps(screen: &str) -> Option<f64> {
+    let line = screen.lines().find(|l| l.contains("now "))?;
+    line.split("now")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn wait_file(p: &Path, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if p.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.exists()
+}
+
+#[test]
+fn tui_shows_live_figures_pauses_and_quits_cleanly() {
+    let t = Target::start(&["--delay", "1ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let exit = dir.path().join("exit");
+    let cmd = format!(
+        "{} run {} -c 10 -d 60s -o {}; echo $? > {}; sleep 30",
+        bin(),
+        t.url,
+        out.display(),
+        exit.display()
+    );
+    let tmux = Tmux::start(&cmd);
+
+    // The TUI appears, then a non-zero live rate within 2 s.
+    tmux.wait_for(Duration::from_secs(5), |s| s.contains("Throughput"))
+        .expect("the TUI appears");
+    let shown = tmux.wait_for(Duration::from_secs(2), |s| {
+        live_rps(s).is_some_and(|r| r > 0.0)
+    });
+    assert!(
+        shown.is_some(),
+        "no live req/s within 2 s:\n{}",
+        tmux.screen()
+    );
+
+    // `p` really stops the load: the server's count stops growing.
+    tmux.keys("p");
+    tmux.wait_for(Duration::from_secs(2), |s| s.contains("PAUSED"))
+        .expect("PAUSED shown");
+    std::thread::sleep(Duration::from_millis(300));
+    let a = t.served();
+    std::thread::sleep(Duration::from_millis(1000));
+    let b = t.served();
+    assert_eq!(a, b, "requests were sent while paused");
+
+    // `p` again resumes.
+    tmux.keys("p");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(t.served() > b + 100, "the load resumed");
+
+    // `q` stops within 2 s, writes the JSON and gives the terminal back.
+    tmux.keys("q");
+    assert!(
+        wait_file(&exit, Duration::from_secs(2)),
+        "did not exit within 2 s after q:\n{}",
+        tmux.screen()
+    );
+    assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "0");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(v["summary"]["total_requests"].as_u64().unwrap() > 0);
+    let screen = tmux
+        .wait_for(Duration::from_secs(2), |s| s.contains("Requests"))
+        .expect("summary printed after the TUI");
+    assert!(
+        !screen.contains("┌ Throughput"),
+        "the alternate screen was left:\n{screen}"
+    );
+}
+
+#[test]
+fn headless_prints_periodic_status_lines() {
+    let t = Target::start(&[]);
+    let o = kaioken(&["run", &t.url, "-c", "2", "-d", "6s", "--no-tui"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("req/s")).collect();
+    // One line every 5 s when stderr is not a terminal, and a final one.
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("[  5.0s/6s]"), "{}", lines[0]);
+    assert!(lines[1].starts_with("[  6.0s/6s]"), "{}", lines[1]);
+    assert!(stdout(&o).contains("Requests"));
+}
+
+#[test]
+fn json_prints_only_json() {
+    let t = Target::start(&[]);
+    let o = kaioken(&["run", &t.url, "-n", "200", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = json(&o);
+    assert_eq!(v["summary"]["total_requests"], 200);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
