@@ -1,9 +1,11 @@
-//! Headless live view: on a terminal, one line rewritten in place every 200 ms; otherwise
-//! (CI logs) one plain line every 5 s so the log stays readable.
+//! Headless live view: on a terminal, an indicatif progress bar (elapsed / total, req/s, p99,
+//! errors) redrawn every 200 ms; otherwise (CI logs) one plain line every 5 s and a final one,
+//! so the log stays readable.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
 use crate::aggregate::Snapshot;
@@ -12,6 +14,7 @@ use crate::sink::summary::{fmt_count, fmt_us};
 /// Runs until the snapshot says `done` or the sender is dropped.
 pub async fn run(mut rx: watch::Receiver<Snapshot>, total: Option<Duration>) {
     let tty = std::io::stderr().is_terminal();
+    let bar = tty.then(|| new_bar(total));
     let every = if tty {
         Duration::from_millis(200)
     } else {
@@ -28,21 +31,48 @@ pub async fn run(mut rx: watch::Receiver<Snapshot>, total: Option<Duration>) {
             }
         }
         let s = rx.borrow().clone();
-        let line = line(&s, total);
-        let mut err = std::io::stderr().lock();
-        // A closed stderr must not stop the run.
-        let _ignored = if tty {
-            write!(err, "\r\x1b[2K{line}").and_then(|()| err.flush())
-        } else {
-            writeln!(err, "{line}")
-        };
+        match &bar {
+            Some(b) => {
+                // Whole tenths of a second: the bar's unit.
+                b.set_position((s.elapsed.as_millis() / 100) as u64);
+                b.set_message(format!(
+                    "{} req | {:.0} req/s | p99 {} | errors {}",
+                    fmt_count(s.requests),
+                    s.current_rps,
+                    fmt_us(s.p99_us),
+                    fmt_count(s.failed)
+                ));
+            }
+            None => {
+                // A closed stderr must not stop the run.
+                let _ignored = writeln!(std::io::stderr().lock(), "{}", line(&s, total));
+            }
+        }
         if s.done {
             break;
         }
     }
-    if tty {
-        let _ignored = writeln!(std::io::stderr());
+    if let Some(b) = bar {
+        b.finish();
     }
+}
+
+fn new_bar(total: Option<Duration>) -> ProgressBar {
+    let (bar, template) = match total {
+        Some(t) => (
+            ProgressBar::new((t.as_millis() / 100) as u64),
+            "{spinner} [{elapsed_precise}] [{wide_bar}] {percent:>3}% {msg}",
+        ),
+        None => (
+            ProgressBar::no_length(),
+            "{spinner} [{elapsed_precise}] until stopped {msg}",
+        ),
+    };
+    bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(5));
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 pub fn line(s: &Snapshot, total: Option<Duration>) -> String {
