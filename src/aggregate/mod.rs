@@ -84,7 +84,8 @@ impl Aggregator {
                 t0,
                 last_tick,
                 total: Interval::default(),
-                timeline: Timeline::default(),
+                // Bounded runs keep every second; unbounded ones the last hour.
+                timeline: Timeline::new(if duration.is_some() { usize::MAX } else { 3600 }),
                 progress: vec![0; threads],
                 ended: None,
                 interrupted: 0,
@@ -173,7 +174,7 @@ impl Aggregator {
                 .filter(|k| t.errors[k.index()] > 0)
                 .map(|k| (k.name(), t.errors[k.index()]))
                 .collect(),
-            recent: self.timeline.recent(60).to_vec(),
+            recent: self.timeline.recent(60),
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);

@@ -2,7 +2,7 @@
 //! histogram recycled) once every thread has delivered all of its ticks, so at most a couple
 //! of open seconds exist at any time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -22,11 +22,19 @@ struct Open {
     latency: Histogram<u64>,
 }
 
-#[derive(Default)]
 pub(super) struct Timeline {
     open: BTreeMap<u64, Open>,
-    closed: Vec<Second>,
+    closed: VecDeque<Second>,
     spare: Vec<Histogram<u64>>,
+    /// Most seconds kept: a run without an end keeps a rolling window so its memory stays
+    /// constant however long it runs.
+    cap: usize,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new(usize::MAX)
+    }
 }
 
 /// Tick k covers (k−1, k] tenths: it belongs to second (k−1) / 10.
@@ -35,6 +43,22 @@ fn second_of(tick: u64) -> u64 {
 }
 
 impl Timeline {
+    pub fn new(cap: usize) -> Timeline {
+        Timeline {
+            open: BTreeMap::new(),
+            closed: VecDeque::new(),
+            spare: Vec::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn push(&mut self, s: Second) {
+        if self.closed.len() >= self.cap {
+            self.closed.pop_front();
+        }
+        self.closed.push_back(s);
+    }
+
     pub fn add(&mut self, thread: usize, threads: usize, tick: u64, iv: &Interval) {
         let s = second_of(tick);
         if let Some(c) = self.closed.iter_mut().rev().find(|c| c.second == s) {
@@ -75,9 +99,9 @@ impl Timeline {
             }
             let (s, mut open) = self.open.pop_first().expect("checked non-empty");
             // Fill seconds with no traffic at all, so the timeline has no holes.
-            let next = self.closed.last().map_or(0, |c| c.second + 1);
+            let next = self.closed.back().map_or(0, |c| c.second + 1);
             for gap in next..s {
-                self.closed.push(Second {
+                self.push(Second {
                     second: gap,
                     ..Second::default()
                 });
@@ -91,7 +115,7 @@ impl Timeline {
             };
             let secs = span.as_secs_f64().max(1e-3);
             let h = &open.latency;
-            self.closed.push(Second {
+            self.push(Second {
                 second: s,
                 requests: open.requests,
                 errors: open.errors,
@@ -110,16 +134,20 @@ impl Timeline {
 
     /// Requests per second of the latest closed second.
     pub fn last_rps(&self) -> f64 {
-        self.closed.last().map_or(0.0, |s| s.rps)
+        self.closed.back().map_or(0.0, |s| s.rps)
     }
 
     /// The last `n` complete seconds.
-    pub fn recent(&self, n: usize) -> &[Second] {
-        &self.closed[self.closed.len().saturating_sub(n)..]
+    pub fn recent(&self, n: usize) -> Vec<Second> {
+        self.closed
+            .iter()
+            .skip(self.closed.len().saturating_sub(n))
+            .cloned()
+            .collect()
     }
 
     pub fn into_seconds(self) -> Vec<Second> {
-        self.closed
+        self.closed.into()
     }
 }
 
@@ -161,5 +189,22 @@ mod tests {
             (t.closed[3].rps - 10.0).abs() < 1e-9,
             "partial last second: 5 in 0.5 s"
         );
+    }
+}
+
+#[cfg(test)]
+mod cap_tests {
+    use super::*;
+
+    #[test]
+    fn an_unbounded_run_keeps_a_rolling_window() {
+        let t0 = Instant::now();
+        let mut t = Timeline::new(3);
+        for s in 0..10u64 {
+            t.add(0, 1, s * 10 + 1, &Interval::default());
+            t.close_through((s + 1) * 10, t0, None);
+        }
+        let secs: Vec<u64> = t.into_seconds().iter().map(|s| s.second).collect();
+        assert_eq!(secs, vec![7, 8, 9]);
     }
 }
