@@ -55,14 +55,13 @@ pub fn build_load(
     let s = |c: &Option<String>, f: &Option<crate::config::EnvString>| {
         c.clone().or_else(|| f.as_ref().map(|v| v.0.clone()))
     };
-    let vus = args
-        .concurrency
-        .map(|c| c as i64)
-        .or(fl.concurrency)
-        .unwrap_or(DEFAULT_CONCURRENCY as i64);
-    if vus < 1 {
-        errs.push("concurrency", vus, "must be at least 1");
-    }
+    let vus = super::count_at_least_one(
+        errs.0,
+        "concurrency",
+        args.concurrency,
+        fl.concurrency,
+        DEFAULT_CONCURRENCY,
+    );
     let max_requests = match (&args.max_requests, &fl.max_requests) {
         (Some(s), _) | (None, Some(Count::Text(s))) => errs.ok(parse_count("max_requests", s)),
         (None, Some(Count::Number(n))) if *n < 0 => {

@@ -317,24 +317,16 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    let threads = args
-        .threads
-        .map(|t| t as i64)
-        .or(fl.threads)
-        .unwrap_or(cpus);
-    if threads < 1 {
-        errs.push(problem("threads", threads, "must be at least 1"));
-    }
+    let threads = count_at_least_one(&mut errs, "threads", args.threads, fl.threads, cpus as u64);
 
     let http2 = args.http2 || ft.http2.unwrap_or(false);
-    let streams = args
-        .h2_streams
-        .map(|s| s as i64)
-        .or(ft.h2_streams)
-        .unwrap_or(DEFAULT_H2_STREAMS as i64);
-    if streams < 1 {
-        errs.push(problem("h2_streams", streams, "must be at least 1"));
-    }
+    let streams = count_at_least_one(
+        &mut errs,
+        "h2_streams",
+        args.h2_streams,
+        ft.h2_streams,
+        DEFAULT_H2_STREAMS,
+    );
     let keepalive = !(args.disable_keepalive || ft.disable_keepalive.unwrap_or(false));
     if http2 && !keepalive {
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
@@ -385,6 +377,21 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         },
         confirm_remote: !args.yes,
     })
+}
+
+/// A count from the command line or the file (the command line wins), at least 1.
+fn count_at_least_one(
+    errs: &mut Vec<PlanError>,
+    field: &str,
+    cli: Option<u64>,
+    file: Option<i64>,
+    default: u64,
+) -> i64 {
+    let n = cli.map(|c| c as i64).or(file).unwrap_or(default as i64);
+    if n < 1 {
+        errs.push(problem(field, n, "must be at least 1"));
+    }
+    n
 }
 
 fn dur_opt(
