@@ -427,3 +427,55 @@ fn pattern_runs_until_stopped_when_no_duration_is_given() {
     let sent = v["summary"]["total_requests"].as_f64().unwrap();
     assert!((150.0..=300.0).contains(&sent), "{sent}");
 }
+
+#[test]
+fn kar98k_yaml_bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let base = "controller:\n  base_tps: 10\n";
+    let cases = [
+        (
+            write(
+                "a.yaml",
+                &format!("targets:\n  - url: http://127.0.0.1:9/\n    weight: 0\n{base}"),
+            ),
+            "targets[0].weight: 0",
+        ),
+        (
+            write(
+                "b.yaml",
+                &format!(
+                    "targets:\n  - url: http://127.0.0.1:9/\n  - url: http://127.0.0.1:9/x\n{base}"
+                ),
+            ),
+            "2 targets given",
+        ),
+        (
+            write(
+                "c.yaml",
+                &format!("targets:\n  - url: http://127.0.0.1:9/\n    protocol: grpc\n{base}"),
+            ),
+            "`grpc` is not supported",
+        ),
+        (
+            write(
+                "d.yaml",
+                &format!(
+                    "targets:\n  - url: http://127.0.0.1:9/\n{base}pattern:\n  poison:\n    lambda: 1\n"
+                ),
+            ),
+            "did you mean `poisson`",
+        ),
+    ];
+    for (path, want) in cases {
+        let o = kaioken(&["run", "-f", &path, "--dry-run"]);
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(want), "{path}: {err:?} lacks {want:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

@@ -66,7 +66,9 @@ pub(super) fn nearest_key_message(raw: &str) -> String {
 
 /// Parses serde's "unknown field `x`, expected one of `a`, `b`" message.
 fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
-    let rest = msg.strip_prefix("unknown field `")?;
+    // YAML errors put the key path before the message; TOML's start with it.
+    let marker = "unknown field `";
+    let rest = &msg[msg.find(marker)? + marker.len()..];
     let (field, rest) = rest.split_once('`')?;
     let expected = rest
         .split('`')

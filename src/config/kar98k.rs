@@ -139,8 +139,17 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
             ),
         )
     })?;
-    // With one target its weight is the whole load; its name has nothing to label yet.
-    let _name_and_weight = (t.name, t.weight);
+    // With one target its weight is the whole load (but 0 would mean "send nothing"); its
+    // name has nothing to label until scenarios exist.
+    if t.weight == Some(0) {
+        return Err(invalid(
+            "targets[0].weight",
+            format!(
+                "0 ({}) sends nothing: give a weight > 0 or remove the target",
+                t.name.as_deref().unwrap_or("unnamed")
+            ),
+        ));
+    }
     let http2 = match t.protocol.as_deref().unwrap_or("http") {
         "http" | "http1" | "http/1.1" => false,
         "http2" | "h2" => true,
