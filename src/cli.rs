@@ -26,6 +26,13 @@ pub enum Command {
     /// Print the planned rate curve of an open model (pattern or rate stages) as CSV, with a
     /// summary on stderr, without sending traffic.
     Simulate(SimulateArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `kaioken man > kaioken.1; man -l kaioken.1`
+    Man,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::serve(args),
         Command::Demo(args) => cmd::demo::demo(args),
         Command::Simulate(args) => cmd::simulate::simulate(args),
+        Command::Completions { shell } => cmd::docs::completions(*shell),
+        Command::Man => cmd::docs::man(),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1,6 +1,7 @@
 //! Glue, one file per subcommand: the only module that imports every layer.
 
 pub mod demo;
+pub mod docs;
 pub mod run;
 pub mod serve;
 pub mod simulate;
