@@ -31,6 +31,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Re-render a saved JSON result in any format
+    Report(ReportArgs),
     /// Print the man page (roff) to stdout: `kaioken man > kaioken.1; man -l kaioken.1`
     Man,
 }
@@ -142,13 +144,14 @@ pub struct RunArgs {
     #[arg(short = 'f', long)]
     pub config: Option<PathBuf>,
 
-    /// Write the results to this file
+    /// Write the results to this file (repeatable; the format comes from the extension:
+    /// .json, .csv, .md)
     #[arg(short = 'o', long)]
-    pub output: Option<PathBuf>,
+    pub output: Vec<PathBuf>,
 
-    /// Output format of -o
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
+    /// Format of a single -o file, whatever its extension
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 
     /// No TUI: a status line on stderr instead (the TUI is the default when stdout is a terminal)
     #[arg(long)]
@@ -175,6 +178,23 @@ pub struct RunArgs {
 pub enum Format {
     #[default]
     Json,
+    /// The per-second timeline (plus FILE.summary.csv with the summary)
+    Csv,
+    /// Summary tables for a pull-request comment
+    #[value(alias = "markdown")]
+    Md,
+}
+
+impl Format {
+    /// The format a file name asks for.
+    pub fn from_path(p: &std::path::Path) -> Option<Format> {
+        match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "md" | "markdown" => Some(Format::Md),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -222,6 +242,20 @@ pub struct TargetBehaviour {
     /// Server worker threads [default: number of CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A result written by `kaioken run -o FILE.json`
+    pub result: PathBuf,
+
+    /// Output file(s); the format comes from the extension or --format
+    #[arg(short = 'o', long, required = true)]
+    pub output: Vec<PathBuf>,
+
+    /// Format of a single -o file
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::simulate(args),
         Command::Completions { shell } => cmd::docs::completions(*shell),
         Command::Man => cmd::docs::man(),
+        Command::Report(args) => cmd::report::report(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -34,7 +34,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         url: Some(format!("http://{addr}/")),
         concurrency: Some(args.concurrency),
         duration: Some(args.duration.clone()),
-        output: args.output.clone(),
+        output: args.output.iter().cloned().collect(),
         json: args.json,
         yes: true,
         ..RunArgs::default()

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod docs;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod simulate;

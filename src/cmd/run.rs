@@ -74,7 +74,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                     engine.control(),
                     header,
                     plan.outputs.serious,
-                    plan.outputs.file.clone(),
+                    plan.outputs.files.first().map(|(p, _)| p.clone()),
                 )))
             }
             LiveView::Quiet => None,
@@ -361,13 +361,10 @@ fn build_results(
 }
 
 fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {
-    let json = r.to_json();
-    if let Some(path) = &plan.outputs.file {
-        results::atomic_write::write(path, json.as_bytes())?;
-    }
+    sink::report::write_all(&plan.outputs.files, r)?;
     let mut out = std::io::stdout().lock();
     let written = if plan.outputs.json_stdout {
-        writeln!(out, "{json}")
+        writeln!(out, "{}", r.to_json())
     } else {
         write!(out, "{}", sink::summary::render(r, plan.outputs.serious))
     };

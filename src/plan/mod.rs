@@ -93,8 +93,8 @@ pub enum Protocol {
 /// How results leave the process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outputs {
-    pub file: Option<PathBuf>,
-    pub format: Format,
+    /// Result files and their formats.
+    pub files: Vec<(PathBuf, Format)>,
     /// `--json`: the JSON document alone on stdout.
     pub json_stdout: bool,
     pub live: LiveView,
@@ -332,6 +332,14 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
 
+    let files = match output_formats(&args.output, args.format) {
+        Ok(f) => f,
+        Err(e) => {
+            errs.push(e);
+            Vec::new()
+        }
+    };
+
     if !errs.is_empty() {
         return Err(PlanErrors(errs));
     }
@@ -363,8 +371,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
         outputs: Outputs {
-            file: args.output.clone(),
-            format: args.format,
+            files,
             json_stdout,
             live: if json_stdout {
                 LiveView::Quiet
@@ -377,6 +384,33 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         },
         confirm_remote: !args.yes,
     })
+}
+
+/// Pairs each `-o` file with its format: `--format` for a single file, else the extension.
+pub fn output_formats(
+    files: &[PathBuf],
+    format: Option<Format>,
+) -> Result<Vec<(PathBuf, Format)>, PlanError> {
+    if let Some(f) = format
+        && files.len() > 1
+    {
+        return Err(problem(
+            "--format",
+            format!("{f:?}").to_lowercase(),
+            "applies to a single -o; with several, each file's extension (.json, .csv, .md) gives its format",
+        ));
+    }
+    files
+        .iter()
+        .map(|p| match format.or_else(|| Format::from_path(p)) {
+            Some(f) => Ok((p.clone(), f)),
+            None => Err(problem(
+                "output",
+                p.display(),
+                "unknown format: name it .json, .csv or .md, or give --format json|csv|md",
+            )),
+        })
+        .collect()
 }
 
 /// A count from the command line or the file (the command line wins), at least 1.

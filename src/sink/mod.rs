@@ -2,5 +2,6 @@
 //! [`Results`](crate::results::Results). Sinks never reach back into the engine.
 
 pub mod progress;
+pub mod report;
 pub mod summary;
 pub mod tui;

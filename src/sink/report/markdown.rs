@@ -1,0 +1,90 @@
+//! Markdown summary tables, pasteable into a pull-request comment.
+
+use crate::results::{LatencyStats, Results};
+use crate::sink::summary::fmt_us;
+
+fn push(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push('\n');
+}
+
+pub fn render(r: &Results) -> String {
+    let s = &r.summary;
+    let m = &r.metadata;
+    let mut out = String::new();
+    push(
+        &mut out,
+        &format!("## kaioken: {} {}", m.target.method, m.target.url),
+    );
+    push(&mut out, "");
+    push(
+        &mut out,
+        &format!(
+            "{} ({}), {} → {}",
+            m.load.description, m.target.protocol, m.started_at, m.ended_at
+        ),
+    );
+    push(&mut out, "");
+    push(
+        &mut out,
+        "| requests | req/s | successful | failed | error rate | dropped | duration |",
+    );
+    push(&mut out, "|---:|---:|---:|---:|---:|---:|---:|");
+    push(
+        &mut out,
+        &format!(
+            "| {} | {:.1} | {} | {} | {:.2}% | {} | {:.2}s |",
+            s.total_requests,
+            s.requests_per_sec,
+            s.successful,
+            s.failed,
+            s.error_rate * 100.0,
+            s.dropped_iterations,
+            s.duration_secs
+        ),
+    );
+    push(&mut out, "");
+    push(
+        &mut out,
+        "| latency | p50 | p75 | p90 | p95 | p99 | p99.9 | max | mean |",
+    );
+    push(&mut out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let row = |name: &str, l: &LatencyStats| {
+        format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            fmt_us(l.p50),
+            fmt_us(l.p75),
+            fmt_us(l.p90),
+            fmt_us(l.p95),
+            fmt_us(l.p99),
+            fmt_us(l.p999),
+            fmt_us(l.max),
+            fmt_us(l.mean.round() as u64)
+        )
+    };
+    push(
+        &mut out,
+        &row(&format!("latency ({})", r.latency_us.kind), &r.latency_us),
+    );
+    push(&mut out, &row("service time", &r.service_time_us));
+    if r.schedule_lag_us.count > 0 {
+        push(&mut out, &row("schedule lag", &r.schedule_lag_us));
+    }
+    if !r.status_codes.is_empty() {
+        push(&mut out, "");
+        push(&mut out, "| status | count |");
+        push(&mut out, "|---|---:|");
+        for (code, n) in &r.status_codes {
+            push(&mut out, &format!("| {code} | {n} |"));
+        }
+    }
+    if !r.errors.is_empty() {
+        push(&mut out, "");
+        push(&mut out, "| error | count |");
+        push(&mut out, "|---|---:|");
+        for (kind, n) in &r.errors {
+            push(&mut out, &format!("| {kind} | {n} |"));
+        }
+    }
+    out
+}
