@@ -379,7 +379,7 @@ fn kar98k_yaml_runs_and_simulates() {
     let v = json(&o);
     assert_eq!(v["load"]["model"], "irregular");
     let sent = v["summary"]["total_requests"].as_f64().unwrap();
-    // base 100/s (×1.5 in office hours, spikes ×3): between 150 and 1000 in 2 s.
+    // base 100/s (×1.5 in office hours, spikes up to ×3, noise ±15%): 150 to 2,000 in 2 s.
     assert!((150.0..=2000.0).contains(&sent), "{sent}");
     assert_eq!(t.served() as f64, sent);
     assert!(planned(std::path::Path::new(yaml), "1h") > 0.0);
