@@ -68,11 +68,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn config_file_errors_exit_1_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
+    let write = |name: &str, text: &str| write_file(dir.path(), name, text).display().to_string();
     let unknown = write(
         "unknown.toml",
         "[target]\nurl = \"http://127.0.0.1:1/\"\n[load]\nconcurency = 5\n",

@@ -113,15 +113,14 @@ fn rate_limit_5000_for_3s() {
 fn vu_stages_ramp_down_to_zero() {
     let t = Target::start(&["--delay", "10ms"]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("stages.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_file(
+        dir.path(),
+        "stages.toml",
+        &format!(
             "[target]\nurl = \"{}\"\n[[stages]]\nduration = \"2s\"\ntarget = 40\n[[stages]]\nduration = \"2s\"\ntarget = 40\n[[stages]]\nduration = \"2s\"\ntarget = 0\n",
             t.url
         ),
-    )
-    .unwrap();
+    );
     let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
@@ -157,8 +156,14 @@ fn vu_stages_ramp_down_to_zero() {
 fn ramping_arrival_rate_matches_the_area() {
     let t = Target::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("ramp.toml");
-    std::fs::write(&cfg, format!("[target]\nurl = \"{}\"\n[load]\nmax_vus = 100\n[[stages]]\nduration = \"4s\"\ntarget_rate = 1000\n", t.url)).unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "ramp.toml",
+        &format!(
+            "[target]\nurl = \"{}\"\n[load]\nmax_vus = 100\n[[stages]]\nduration = \"4s\"\ntarget_rate = 1000\n",
+            t.url
+        ),
+    );
     let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
@@ -254,8 +259,7 @@ fn assert_bad(args: &[&str], toml: Option<&str>, want: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut a: Vec<String> = vec!["run".into(), "http://127.0.0.1:9/".into()];
     if let Some(text) = toml {
-        let p = dir.path().join("k.toml");
-        std::fs::write(&p, text).unwrap();
+        let p = write_file(dir.path(), "k.toml", text);
         a.push("-f".into());
         a.push(p.display().to_string());
     }
@@ -348,15 +352,14 @@ fn planned(cfg: &std::path::Path, duration: &str) -> f64 {
 fn irregular_pattern_sends_what_simulate_plans() {
     let t = Target::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("p.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
             "[target]\nurl = \"{}\"\n[load]\nduration = \"4s\"\nmax_vus = 200\n[pattern]\nbase_rate = 300\nmax_rate = 2000\nseed = 9\n[pattern.spikes]\nlambda = 0.5\nfactor = 3.0\nramp_up = \"500ms\"\nhold = \"1s\"\nramp_down = \"500ms\"\n[pattern.noise]\namplitude = 0.2\ntau = \"1s\"\n",
             t.url
         ),
-    )
-    .unwrap();
+    );
     let plan = planned(&cfg, "4s");
     let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -389,15 +392,14 @@ fn kar98k_yaml_runs_and_simulates() {
 fn pattern_runs_until_stopped_when_no_duration_is_given() {
     let t = Target::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("p.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_file(
+        dir.path(),
+        "p.toml",
+        &format!(
             "[target]\nurl = \"{}\"\n[pattern]\nbase_rate = 100\nseed = 1\n",
             t.url
         ),
-    )
-    .unwrap();
+    );
     let out = dir.path().join("r.json");
     let child = std::process::Command::new(bin())
         .args([
@@ -431,11 +433,7 @@ fn pattern_runs_until_stopped_when_no_duration_is_given() {
 #[test]
 fn kar98k_yaml_bad_input_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
+    let write = |name: &str, text: &str| write_file(dir.path(), name, text).display().to_string();
     let base = "controller:\n  base_tps: 10\n";
     let cases = [
         (
