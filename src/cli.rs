@@ -33,6 +33,9 @@ pub enum Command {
     },
     /// Re-render a saved JSON result in any format
     Report(ReportArgs),
+    /// Compare two saved results: exit 3 on a regression beyond noise, 5 when the load
+    /// models differ (unless --force)
+    Compare(CompareArgs),
     /// Print the man page (roff) to stdout: `kaioken man > kaioken.1; man -l kaioken.1`
     Man,
 }
@@ -242,6 +245,43 @@ pub struct TargetBehaviour {
     /// Server worker threads [default: number of CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The earlier result (kaioken run -o FILE.json)
+    pub baseline: PathBuf,
+
+    /// The result to judge against it
+    pub current: PathBuf,
+
+    /// p99 latency regression limit (%)
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub threshold_p99: f64,
+
+    /// p99.9 latency regression limit (%)
+    #[arg(long, default_value_t = 15.0, value_name = "PCT")]
+    pub threshold_p999: f64,
+
+    /// Error-rate regression limit (% of the baseline's rate)
+    #[arg(long, default_value_t = 50.0, value_name = "PCT")]
+    pub threshold_error_rate: f64,
+
+    /// Throughput regression limit (% drop in requests/s)
+    #[arg(long, default_value_t = 10.0, value_name = "PCT")]
+    pub threshold_rps: f64,
+
+    /// Compare results of different load models (open vs closed) anyway
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the comparison as JSON
+    #[arg(long, conflicts_with = "md")]
+    pub json: bool,
+
+    /// Print the comparison as a Markdown table (for a pull-request comment)
+    #[arg(long)]
+    pub md: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod config;
 pub mod engine;
 pub mod plan;

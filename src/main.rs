@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Completions { shell } => cmd::docs::completions(*shell),
         Command::Man => cmd::docs::man(),
         Command::Report(args) => cmd::report::report(args),
+        Command::Compare(args) => cmd::compare::compare(args),
     };
     match result {
         Ok(exit) => exit.into(),

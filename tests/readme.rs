@@ -67,6 +67,16 @@ fn readme_examples_run_as_written() {
             .env("TARGET_URL", &t.url)
             .output()
             .unwrap();
+        if line.starts_with("kaioken compare") {
+            // Two real runs on a shared machine: a regression verdict is possible and valid.
+            assert!(
+                matches!(o.status.code(), Some(0 | 3)),
+                "{line}\n{}",
+                stderr(&o)
+            );
+            assert!(stdout(&o).contains("p99"), "{}", stdout(&o));
+            continue;
+        }
         assert_eq!(o.status.code(), Some(0), "{line}\n{}", stderr(&o));
         if line.contains("--json") {
             let v = json(&o);

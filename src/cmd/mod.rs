@@ -1,5 +1,6 @@
 //! Glue, one file per subcommand: the only module that imports every layer.
 
+pub mod compare;
 pub mod demo;
 pub mod docs;
 pub mod report;
@@ -15,6 +16,12 @@ pub enum Exit {
     Success,
     /// Bad config or input, unreachable target, every request failed.
     Error,
+    /// `compare` found a regression beyond noise.
+    Regression,
+    /// A threshold failed.
+    ThresholdsFailed,
+    /// `compare` of different load models without `--force`.
+    ModelMismatch,
 }
 
 impl From<Exit> for ExitCode {
@@ -22,6 +29,9 @@ impl From<Exit> for ExitCode {
         match e {
             Exit::Success => ExitCode::SUCCESS,
             Exit::Error => ExitCode::from(1),
+            Exit::Regression => ExitCode::from(3),
+            Exit::ThresholdsFailed => ExitCode::from(4),
+            Exit::ModelMismatch => ExitCode::from(5),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod atomic_write;
 pub mod histogram_codec;
+pub mod load;
 pub mod redact;
 
 use std::collections::BTreeMap;

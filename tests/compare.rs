@@ -1,0 +1,157 @@
+//! `kaioken compare` on results of real runs against the built-in target.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{Target, kaioken, stderr, stdout};
+
+/// One rate-limited 3-second run into `dir/name`: the same config every time, so only the
+/// runs' own noise differs.
+fn run(dir: &Path, name: &str, url: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let o = kaioken(
+        &[
+            &[
+                "run", url, "--no-tui", "-r", "300", "-c", "50", "-d", "3s", "-o",
+            ][..],
+            &[out.to_str().unwrap()],
+            extra,
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+    out
+}
+
+fn compare(args: &[&Path], flags: &[&str]) -> std::process::Output {
+    let mut all: Vec<&str> = vec!["compare"];
+    all.extend(args.iter().map(|p| p.to_str().unwrap()));
+    all.extend(flags);
+    kaioken(&all)
+}
+
+#[test]
+fn identical_runs_are_never_regressions_and_an_injected_delay_is() {
+    let dir = tempfile::tempdir().unwrap();
+    // Exponential service times: a tail that really varies from run to run.
+    let target = Target::start(&["--delay", "exp:5ms"]);
+    let mut previous = run(dir.path(), "r0.json", &target.url, &[]);
+    for i in 1..=20 {
+        let next = run(dir.path(), &format!("r{i}.json"), &target.url, &[]);
+        let o = compare(&[&previous, &next], &[]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "try {i}: identical configs flagged:\n{}",
+            stdout(&o)
+        );
+        previous = next;
+    }
+
+    let slow = Target::start(&["--delay", "55ms"]);
+    let fast = Target::start(&["--delay", "5ms"]);
+    let base = run(dir.path(), "base.json", &fast.url, &[]);
+    let cur = run(dir.path(), "cur.json", &slow.url, &[]);
+    let o = compare(&[&base, &cur], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let text = stdout(&o);
+    let p99 = text.lines().find(|l| l.starts_with("p99 ")).unwrap();
+    assert!(
+        p99.contains("significant") && p99.ends_with("REGRESSION"),
+        "{p99}"
+    );
+    assert!(text.contains("regression(s): p99"), "{text}");
+
+    // The same pair as JSON and Markdown.
+    let o = compare(&[&base, &cur], &["--json"]);
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "kaioken.compare/v1");
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "p99")
+        .unwrap();
+    assert_eq!(row["verdict"], "regression");
+    assert!(row["current"].as_f64().unwrap() >= 55_000.0);
+    assert!(v["regressions"].as_u64().unwrap() >= 1);
+
+    let o = compare(&[&base, &cur], &["--md"]);
+    let md = stdout(&o);
+    let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+    let widths: Vec<usize> = table.iter().map(|l| l.matches('|').count()).collect();
+    assert!(table.len() >= 12, "{md}");
+    assert!(
+        table
+            .iter()
+            .any(|l| l.starts_with("| p99 |") && l.contains("**REGRESSION**")),
+        "{md}"
+    );
+    // Two tables, each with a constant column count.
+    assert!(widths[..4].iter().all(|w| *w == widths[0]));
+    assert!(widths[4..].iter().all(|w| *w == widths[4]));
+
+    // Reversed: the faster run is an improvement, not a regression.
+    let o = compare(&[&cur, &base], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("improved"));
+}
+
+#[test]
+fn different_load_models_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start(&[]);
+    let closed = dir.path().join("closed.json");
+    let open = dir.path().join("open.json");
+    for (out, extra) in [
+        (&closed, &["-c", "5"][..]),
+        (&open, &["--arrival-rate", "200", "--max-vus", "20"][..]),
+    ] {
+        let o = kaioken(
+            &[
+                &["run", &target.url, "--no-tui", "-d", "1s", "-o"][..],
+                &[out.to_str().unwrap()],
+                extra,
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = compare(&[&closed, &open], &[]);
+    assert_eq!(o.status.code(), Some(5));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("closed vs current open") && err.contains("--force"));
+
+    let o = compare(&[&closed, &open], &["--force"]);
+    assert_ne!(o.status.code(), Some(5));
+    assert!(stdout(&o).contains("p99"));
+}
+
+#[test]
+fn bad_compare_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("not.json"), "hello").unwrap();
+    // What oha's --json writes: another tool's file.
+    std::fs::write(p("oha.json"), r#"{"summary": {"successRate": 1.0}}"#).unwrap();
+    for (a, b, flags, want) in [
+        (p("not.json"), p("oha.json"), vec![], "not JSON"),
+        (p("oha.json"), p("not.json"), vec![], "schema = (none)"),
+        (p("missing.json"), p("oha.json"), vec![], "cannot read"),
+        (
+            p("oha.json"),
+            p("oha.json"),
+            vec!["--threshold-p99=-5"],
+            "--threshold-p99 = -5",
+        ),
+    ] {
+        let o = compare(&[&a, &b], &flags);
+        assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{err} lacks {want}");
+    }
+}
