@@ -172,6 +172,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Stop the run within a second of a [thresholds] breach (judged live once 100
+    /// requests completed; rps is judged at the end only); outputs are still written
+    #[arg(long)]
+    pub fail_fast: bool,
+
     /// Do not ask before loading a target that is not loopback or private
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -186,6 +191,9 @@ pub enum Format {
     /// Summary tables for a pull-request comment
     #[value(alias = "markdown")]
     Md,
+    /// JUnit XML: one test case per threshold (and check), for CI test reports
+    #[value(alias = "xml")]
+    Junit,
 }
 
 impl Format {
@@ -195,6 +203,7 @@ impl Format {
             "json" => Some(Format::Json),
             "csv" => Some(Format::Csv),
             "md" | "markdown" => Some(Format::Md),
+            "xml" => Some(Format::Junit),
             _ => None,
         }
     }

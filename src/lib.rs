@@ -15,3 +15,4 @@ pub mod results;
 pub mod sink;
 pub mod target_server;
 pub mod transport;
+pub mod verdict;

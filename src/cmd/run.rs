@@ -17,6 +17,7 @@ use crate::results::{self, Histograms, LatencyStats, Results};
 use crate::sink;
 use crate::transport::connect::{Connector, Stream};
 use crate::transport::tls;
+use crate::verdict;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let file = match &args.config {
@@ -53,7 +54,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let started_at = load_started + plan.load.warmup;
     let (engine, feed) = engine::start(plan.clone(), connector, clock);
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
-    let outcome = rt.block_on(async {
+    let fail_fast = plan.fail_fast.then(|| snapshots.clone());
+    let (outcome, breach) = rt.block_on(async {
+        let watcher =
+            fail_fast.map(|rx| tokio::spawn(watch_thresholds(rx, plan.clone(), engine.control())));
         let live = match plan.outputs.live {
             LiveView::Progress => Some(tokio::spawn(sink::progress::run(
                 snapshots,
@@ -99,7 +103,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         if let Some(view) = live {
             let _ended = view.await;
         }
-        outcome
+        let breach = match watcher {
+            Some(w) => {
+                w.abort();
+                w.await.ok().flatten()
+            }
+            None => None,
+        };
+        (outcome, breach)
     });
     let stopped_early = matches!(engine.state(), RunState::Stopping | RunState::Abort);
     engine.join();
@@ -111,7 +122,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         outcome.duration = outcome.duration.max(d);
     }
 
-    let results = build_results(&plan, &outcome, started_at, ended_at);
+    let mut results = build_results(&plan, &outcome, started_at, ended_at);
+    results.summary.stopped_by = match breach {
+        Some(why) => Some(format!("fail-fast: {why}")),
+        None => stopped_early.then(|| "signal".to_string()),
+    };
+    results.thresholds = verdict::judge(&plan.thresholds, &results);
     write_outputs(&plan, &results)?;
 
     let s = &results.summary;
@@ -134,7 +150,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         eprintln!("kaioken: every request failed ({})", all.join(", "));
         return Ok(Exit::Error);
     }
+    let failed: Vec<String> = results
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| {
+            let seen = t
+                .observed
+                .map_or("not measured".to_string(), |v| verdict::fmt(v, &t.unit));
+            format!("{} {} (observed {seen})", t.name, t.condition)
+        })
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "kaioken: {} threshold(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        );
+        return Ok(Exit::ThresholdsFailed);
+    }
     Ok(Exit::Success)
+}
+
+/// `--fail-fast`: judges every new snapshot; at the first breach, stops the run gracefully
+/// (in-flight requests finish, every output is written) and returns what was breached.
+async fn watch_thresholds(
+    mut rx: tokio::sync::watch::Receiver<aggregate::Snapshot>,
+    plan: Arc<Plan>,
+    control: engine::Control,
+) -> Option<String> {
+    while rx.changed().await.is_ok() {
+        let breach = verdict::live_breach(&plan.thresholds, &rx.borrow_and_update());
+        if let Some(why) = breach {
+            eprintln!("kaioken: threshold breached: {why}; stopping (--fail-fast)");
+            control.set(RunState::Stopping);
+            return Some(why);
+        }
+    }
+    None
 }
 
 /// Resolves the target once, before the run: DNS is never on the request path.
@@ -334,6 +387,7 @@ fn build_results(
             interrupted: o.interrupted,
             dropped_iterations: t.dropped,
             saturated_values: t.saturated,
+            stopped_by: None,
         },
         latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
         service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
@@ -356,6 +410,7 @@ fn build_results(
         status_codes,
         errors,
         timeline: o.timeline.clone(),
+        thresholds: Vec::new(),
         histograms: Histograms::encode(t),
     }
 }

@@ -45,14 +45,20 @@ impl ConfigError {
 }
 
 /// Rewrites serde's unknown-field message to name the nearest valid key.
+/// The candidate closest to a misspelt `word`, if any is close enough to be what was meant.
+pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .copied()
+        .min_by_key(|c| strsim::damerau_levenshtein(word, c))
+        .filter(|c| strsim::damerau_levenshtein(word, c) <= 3.max(word.len() / 3))
+}
+
 pub(super) fn nearest_key_message(raw: &str) -> String {
     match unknown_field(raw) {
         Some((field, expected)) => {
-            let nearest = expected
-                .iter()
-                .min_by_key(|c| strsim::damerau_levenshtein(&field, c))
-                .filter(|c| strsim::damerau_levenshtein(&field, c) <= 3.max(field.len() / 3));
-            match nearest {
+            let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
+            match nearest(&field, &candidates) {
                 Some(n) => format!("unknown key `{field}` (did you mean `{n}`?)"),
                 None => format!(
                     "unknown key `{field}` (valid keys: {})",

@@ -163,6 +163,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     let poisson = k.pattern.poisson;
     let noise = k.pattern.noise;
     Ok(RawConfig {
+        thresholds: None,
         target: Some(RawTarget {
             url: Some(t.url),
             method: t.method,

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use env::EnvString;
-pub use error::ConfigError;
+pub use error::{ConfigError, nearest};
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub load: Option<RawLoad>,
     pub stages: Option<Vec<RawStage>>,
     pub pattern: Option<RawPattern>,
+    /// `metric = "OP VALUE"`, e.g. `p95_latency_ms = "< 500"`.
+    pub thresholds: Option<BTreeMap<String, EnvString>>,
 }
 
 /// `[[stages]]`: a linear ramp to `target` VUs or `target_rate` iterations/s.

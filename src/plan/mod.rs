@@ -9,6 +9,7 @@ pub mod load_model;
 pub mod pattern;
 pub mod request;
 pub mod template;
+pub mod thresholds;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -127,6 +128,10 @@ pub struct Plan {
     pub outputs: Outputs,
     /// Whether a remote (non-loopback, non-private) target needs confirmation.
     pub confirm_remote: bool,
+    /// `[thresholds]`, in key order; judged on the final result (exit 4 when any fails).
+    pub thresholds: Vec<thresholds::Threshold>,
+    /// `--fail-fast`: judge thresholds on live snapshots and stop at the first breach.
+    pub fail_fast: bool,
 }
 
 pub const DEFAULT_CONCURRENCY: u64 = 50;
@@ -332,6 +337,40 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
 
+    let mut thresholds = Vec::new();
+    if let Some(table) = file.and_then(|f| f.thresholds.as_ref()) {
+        for (key, condition) in table {
+            let Some(t) = check!(thresholds::parse(key, &condition.0)) else {
+                continue;
+            };
+            if let Some(f) = &t.filter {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    format!(
+                        "no {} named {} in this config (filters need [[scenarios]] with that {})",
+                        f.key, f.value, f.key
+                    ),
+                ));
+            } else if t.metric == thresholds::Metric::CheckPassRate {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "no checks are defined in this config; add checks or drop this threshold",
+                ));
+            } else {
+                thresholds.push(t);
+            }
+        }
+    }
+    if args.fail_fast && thresholds.is_empty() {
+        errs.push(problem(
+            "--fail-fast",
+            "true",
+            "there are no [thresholds] to fail on; add some to the config file or drop --fail-fast",
+        ));
+    }
+
     let files = match output_formats(&args.output, args.format) {
         Ok(f) => f,
         Err(e) => {
@@ -383,6 +422,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
             serious: args.serious,
         },
         confirm_remote: !args.yes,
+        thresholds,
+        fail_fast: args.fail_fast,
     })
 }
 
@@ -594,6 +635,12 @@ impl fmt::Display for Plan {
         }
         if !self.request.body.is_empty() {
             writeln!(f, "Body:        {} bytes", self.request.body.sample().len())?;
+        }
+        for t in &self.thresholds {
+            writeln!(f, "Threshold:   {t}")?;
+        }
+        if self.fail_fast {
+            writeln!(f, "Fail fast:   stop at the first threshold breach")?;
         }
         Ok(())
     }

@@ -42,7 +42,24 @@ pub struct Results {
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
+    /// `[thresholds]` with what was observed; empty when none were set.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
     pub histograms: Histograms,
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdResult {
+    /// The key as written, e.g. `p95_latency_ms`.
+    pub name: String,
+    /// e.g. `< 500`.
+    pub condition: String,
+    /// In `unit`; null when nothing measured it (no request completed).
+    pub observed: Option<f64>,
+    /// `ms`, `ratio`, `req/s` or `count`.
+    pub unit: String,
+    pub passed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +146,9 @@ pub struct Summary {
     pub dropped_iterations: u64,
     /// Histogram values above one hour, recorded as one hour.
     pub saturated_values: u64,
+    /// Why the run ended before its plan: `signal`, or `fail-fast: THRESHOLD (observed V)`.
+    #[serde(default)]
+    pub stopped_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -183,6 +183,28 @@ pub fn render(r: &Results, serious: bool) -> String {
             outln!(out, "  {kind:<18} {:>12}", fmt_count(*n));
         }
     }
+    if !r.thresholds.is_empty() {
+        let passed = r.thresholds.iter().filter(|t| t.passed).count();
+        outln!(
+            out,
+            "\nThresholds ({passed} of {} passed)",
+            r.thresholds.len()
+        );
+        for t in &r.thresholds {
+            let seen = t.observed.map_or("not measured".to_string(), |v| {
+                crate::verdict::fmt(v, &t.unit)
+            });
+            outln!(
+                out,
+                "  {} {:<28} observed {seen}",
+                if t.passed { "PASS" } else { "FAIL" },
+                format!("{} {}", t.name, t.condition)
+            );
+        }
+    }
+    if let Some(why) = &s.stopped_by {
+        outln!(out, "\nStopped early: {why}");
+    }
     out
 }
 

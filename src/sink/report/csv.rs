@@ -89,6 +89,13 @@ pub fn summary(r: &Results) -> String {
     for (kind, n) in &r.errors {
         rows.push((format!("error_{kind}"), n.to_string()));
     }
+    for t in &r.thresholds {
+        let verdict = if t.passed { "pass" } else { "fail" };
+        rows.push((
+            format!("threshold {} {}", t.name, t.condition),
+            verdict.to_string(),
+        ));
+    }
     let mut out = String::from("metric,value\n");
     for (k, v) in rows {
         out.push_str(&field(&k));

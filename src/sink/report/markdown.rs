@@ -86,5 +86,28 @@ pub fn render(r: &Results) -> String {
             push(&mut out, &format!("| {kind} | {n} |"));
         }
     }
+    if !r.thresholds.is_empty() {
+        push(&mut out, "");
+        push(&mut out, "| threshold | condition | observed | result |");
+        push(&mut out, "|---|---|---:|---|");
+        for t in &r.thresholds {
+            let seen = t.observed.map_or("not measured".to_string(), |v| {
+                crate::verdict::fmt(v, &t.unit)
+            });
+            push(
+                &mut out,
+                &format!(
+                    "| `{}` | `{}` | {seen} | {} |",
+                    t.name.replace('|', "\\|"),
+                    t.condition,
+                    if t.passed { "pass" } else { "**FAIL**" }
+                ),
+            );
+        }
+    }
+    if let Some(why) = &s.stopped_by {
+        push(&mut out, "");
+        push(&mut out, &format!("Stopped early: {why}"));
+    }
     out
 }

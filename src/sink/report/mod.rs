@@ -2,6 +2,7 @@
 //! `kaioken report` reproduces exactly what `run -o` wrote.
 
 mod csv;
+mod junit;
 mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ pub fn render(format: Format, path: &Path, r: &Results) -> Vec<(PathBuf, Vec<u8>
     match format {
         Format::Json => vec![(path.to_path_buf(), r.to_json().into_bytes())],
         Format::Md => vec![(path.to_path_buf(), markdown::render(r).into_bytes())],
+        Format::Junit => vec![(path.to_path_buf(), junit::render(r).into_bytes())],
         Format::Csv => {
             let stem = path
                 .file_stem()

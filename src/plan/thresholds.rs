@@ -1,0 +1,368 @@
+//! `[thresholds]`: pass/fail criteria on the run's figures, parsed once into [`Threshold`]s
+//! and judged against [`Observed`] values: the final result, or a live snapshot for
+//! `--fail-fast`.
+
+use std::fmt;
+
+use super::{PlanError, problem};
+
+/// What a threshold measures. Latencies are compared in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A latency quantile (0.5 … 0.999), in ms.
+    Quantile(Quantile),
+    MeanLatency,
+    MaxLatency,
+    ErrorRate,
+    Rps,
+    CheckPassRate,
+    DroppedIterations,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantile {
+    P50,
+    P75,
+    P90,
+    P95,
+    P99,
+    P999,
+}
+
+impl Quantile {
+    pub fn value(self) -> f64 {
+        match self {
+            Quantile::P50 => 0.50,
+            Quantile::P75 => 0.75,
+            Quantile::P90 => 0.90,
+            Quantile::P95 => 0.95,
+            Quantile::P99 => 0.99,
+            Quantile::P999 => 0.999,
+        }
+    }
+}
+
+/// Every metric name a threshold accepts, with what it means; `_ms` names also come without
+/// the suffix (the seed's tutorial spelling, `p95_latency = "< 500ms"`).
+const METRICS: [(&str, Metric); 12] = [
+    ("p50_latency_ms", Metric::Quantile(Quantile::P50)),
+    ("p75_latency_ms", Metric::Quantile(Quantile::P75)),
+    ("p90_latency_ms", Metric::Quantile(Quantile::P90)),
+    ("p95_latency_ms", Metric::Quantile(Quantile::P95)),
+    ("p99_latency_ms", Metric::Quantile(Quantile::P99)),
+    ("p999_latency_ms", Metric::Quantile(Quantile::P999)),
+    ("mean_latency_ms", Metric::MeanLatency),
+    ("max_latency_ms", Metric::MaxLatency),
+    ("error_rate", Metric::ErrorRate),
+    ("rps", Metric::Rps),
+    ("check_pass_rate", Metric::CheckPassRate),
+    ("dropped_iterations", Metric::DroppedIterations),
+];
+
+impl Metric {
+    fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency
+        )
+    }
+
+    /// A whole-run average is meaningless before the run ends, so `--fail-fast` leaves it to
+    /// the final verdict.
+    pub fn judged_live(self) -> bool {
+        !matches!(self, Metric::Rps)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+
+    fn holds(self, observed: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => observed < limit,
+            Op::Le => observed <= limit,
+            Op::Gt => observed > limit,
+            Op::Ge => observed >= limit,
+            // Figures are floating point: equal to within a millionth.
+            Op::Eq => (observed - limit).abs() <= 1e-6 * limit.abs().max(1.0),
+        }
+    }
+}
+
+/// `{scenario="login"}` or `{tag="api"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The key as written, e.g. `p95_latency_ms` or `p95_latency_ms{scenario="login"}`.
+    pub name: String,
+    pub metric: Metric,
+    pub filter: Option<Filter>,
+    pub op: Op,
+    /// In the metric's unit (ms for latencies).
+    pub limit: f64,
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.name, self.op.symbol(), trim(self.limit))
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl Threshold {
+    /// The condition alone, e.g. `< 500`.
+    pub fn condition(&self) -> String {
+        // `p95_latency = "< 1s"` is shown in the unit it was converted to.
+        let base = self.name.split('{').next().unwrap_or_default();
+        let unit = if self.metric.is_latency() && !base.ends_with("_ms") {
+            " ms"
+        } else {
+            ""
+        };
+        format!("{} {}{unit}", self.op.symbol(), trim(self.limit))
+    }
+
+    pub fn passes(&self, observed: f64) -> bool {
+        self.op.holds(observed, self.limit)
+    }
+}
+
+/// Parses one `[thresholds]` entry: `key = "OP VALUE[unit]"`.
+pub fn parse(key: &str, condition: &str) -> Result<Threshold, PlanError> {
+    let field = format!("thresholds.{key}");
+    let (metric_name, filter) = match key.split_once('{') {
+        None => (key.trim(), None),
+        Some((m, rest)) => {
+            let inner = rest.strip_suffix('}').ok_or_else(|| {
+                problem(
+                    &field,
+                    condition,
+                    "a filter is written {scenario=\"NAME\"} or {tag=\"NAME\"}",
+                )
+            })?;
+            (m.trim(), Some(parse_filter(&field, inner)?))
+        }
+    };
+    let metric = lookup(metric_name).ok_or_else(|| {
+        let known: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+        let hint = crate::config::nearest(metric_name, &known)
+            .map(|n| format!("did you mean {n}? "))
+            .unwrap_or_default();
+        problem(
+            &field,
+            condition,
+            format!(
+                "unknown metric {metric_name}; {hint}metrics: {}",
+                known.join(", ")
+            ),
+        )
+    })?;
+    let text = condition.trim();
+    let (op, rest) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| text.strip_prefix(s).map(|r| (*op, r.trim())))
+    .ok_or_else(|| {
+        problem(
+            &field,
+            condition,
+            "start with an operator: <, <=, >, >= or ==, e.g. \"< 500\"",
+        )
+    })?;
+    let limit = parse_value(metric, rest).ok_or_else(|| {
+        let example = if metric.is_latency() {
+            "a number of ms or a duration, e.g. \"< 500\" or \"< 1.5s\""
+        } else {
+            "a number, e.g. \"< 0.01\""
+        };
+        problem(&field, condition, format!("the value must be {example}"))
+    })?;
+    Ok(Threshold {
+        name: key.trim().to_string(),
+        metric,
+        filter,
+        op,
+        limit,
+    })
+}
+
+fn lookup(name: &str) -> Option<Metric> {
+    METRICS.iter().find_map(|(n, m)| {
+        let short = n.strip_suffix("_ms");
+        (*n == name || short == Some(name)).then_some(*m)
+    })
+}
+
+fn parse_filter(field: &str, inner: &str) -> Result<Filter, PlanError> {
+    let bad = || {
+        problem(
+            field,
+            inner,
+            "a filter is written {scenario=\"NAME\"} or {tag=\"NAME\"}",
+        )
+    };
+    let (k, v) = inner.split_once('=').ok_or_else(bad)?;
+    let key = k.trim();
+    let value = v.trim().trim_matches(|c| c == '"' || c == '\'');
+    if !matches!(key, "scenario" | "tag") || value.is_empty() {
+        return Err(bad());
+    }
+    Ok(Filter {
+        key: key.to_string(),
+        value: value.to_string(),
+    })
+}
+
+/// A number; for latencies also a duration with a unit (`500ms`, `1.5s`, `800us`), in ms.
+fn parse_value(metric: Metric, text: &str) -> Option<f64> {
+    if let Ok(v) = text.parse::<f64>() {
+        return v.is_finite().then_some(v);
+    }
+    if !metric.is_latency() {
+        return None;
+    }
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = text.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let ms_per = match unit.trim() {
+        "us" | "µs" => 0.001,
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "m" => 60_000.0,
+        _ => return None,
+    };
+    Some(v * ms_per)
+}
+
+/// The figures thresholds are judged on, from a final result or a live snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// (quantile, latency in µs) for each quantile a threshold may name.
+    pub quantiles_us: [(f64, u64); 6],
+    pub mean_us: f64,
+    pub max_us: u64,
+    pub error_rate: f64,
+    pub rps: f64,
+    /// `None` when no check ran.
+    pub check_pass_rate: Option<f64>,
+    pub dropped_iterations: u64,
+}
+
+impl Observed {
+    /// The observed value of `metric`, in the metric's unit; `None` when nothing measured it.
+    pub fn value(&self, metric: Metric) -> Option<f64> {
+        Some(match metric {
+            Metric::Quantile(q) => {
+                self.quantiles_us
+                    .iter()
+                    .find(|(p, _)| *p == q.value())
+                    .map(|(_, v)| *v)? as f64
+                    / 1000.0
+            }
+            Metric::MeanLatency => self.mean_us / 1000.0,
+            Metric::MaxLatency => self.max_us as f64 / 1000.0,
+            Metric::ErrorRate => self.error_rate,
+            Metric::Rps => self.rps,
+            Metric::CheckPassRate => self.check_pass_rate?,
+            Metric::DroppedIterations => self.dropped_iterations as f64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_spellings() {
+        let t = parse("p95_latency_ms", "< 500").unwrap();
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Quantile(Quantile::P95), Op::Lt, 500.0)
+        );
+        let t = parse("p99_latency", "< 1s").unwrap();
+        assert_eq!(
+            (t.metric, t.limit),
+            (Metric::Quantile(Quantile::P99), 1000.0)
+        );
+        let t = parse("p95_latency", "<= 800us").unwrap();
+        assert!((t.limit - 0.8).abs() < 1e-12);
+        let t = parse("error_rate", "< 0.01").unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::ErrorRate, 0.01));
+        let t = parse("rps", ">= 100").unwrap();
+        assert_eq!(t.op, Op::Ge);
+        let t = parse("check_pass_rate", "== 1").unwrap();
+        assert_eq!(t.op, Op::Eq);
+        let t = parse("p95_latency_ms{scenario=\"login\"}", "< 200").unwrap();
+        assert_eq!(
+            t.filter,
+            Some(Filter {
+                key: "scenario".into(),
+                value: "login".into()
+            })
+        );
+        assert_eq!(t.to_string(), "p95_latency_ms{scenario=\"login\"} < 200");
+    }
+
+    #[test]
+    fn operators_hold_as_written() {
+        for (op, obs, lim, want) in [
+            (Op::Lt, 1.0, 2.0, true),
+            (Op::Lt, 2.0, 2.0, false),
+            (Op::Le, 2.0, 2.0, true),
+            (Op::Gt, 2.0, 2.0, false),
+            (Op::Ge, 2.0, 2.0, true),
+            (Op::Gt, 3.0, 2.0, true),
+            (Op::Eq, 0.1 + 0.2, 0.3, true),
+            (Op::Eq, 0.31, 0.3, false),
+        ] {
+            assert_eq!(op.holds(obs, lim), want, "{obs} {op:?} {lim}");
+        }
+    }
+
+    #[test]
+    fn bad_thresholds_name_the_fix() {
+        let e = parse("p95_latncy_ms", "< 5").unwrap_err();
+        assert!(e.fix.contains("did you mean p95_latency_ms"), "{e}");
+        let e = parse("error_rate", "0.01").unwrap_err();
+        assert!(e.fix.contains("operator"), "{e}");
+        let e = parse("error_rate", "< 1%").unwrap_err();
+        assert!(e.fix.contains("a number"), "{e}");
+        let e = parse("p95_latency_ms", "< fast").unwrap_err();
+        assert!(e.fix.contains("duration"), "{e}");
+        let e = parse("p95_latency_ms{user=\"x\"}", "< 5").unwrap_err();
+        assert!(e.fix.contains("scenario="), "{e}");
+        assert_eq!(e.field, "thresholds.p95_latency_ms{user=\"x\"}");
+    }
+}

@@ -1,0 +1,83 @@
+//! JUnit XML, so CI systems (GitHub, GitLab, Jenkins) list thresholds as test cases: one
+//! suite for the run itself, one with a test case per threshold.
+
+use quick_xml::escape::escape;
+
+use crate::results::Results;
+use crate::verdict;
+
+struct Case {
+    name: String,
+    failure: Option<String>,
+}
+
+fn suite(out: &mut String, name: &str, r: &Results, cases: &[Case]) {
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    out.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\" timestamp=\"{}\">\n",
+        escape(name),
+        cases.len(),
+        r.summary.duration_secs,
+        escape(r.metadata.started_at.trim_end_matches('Z'))
+    ));
+    for case in cases {
+        let head = format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
+            escape(name),
+            escape(&case.name)
+        );
+        match &case.failure {
+            None => out.push_str(&format!("{head}/>\n")),
+            Some(msg) => out.push_str(&format!(
+                "{head}>\n      <failure message=\"{m}\" type=\"threshold\">{m}</failure>\n    </testcase>\n",
+                m = escape(msg)
+            )),
+        }
+    }
+    out.push_str("  </testsuite>\n");
+}
+
+pub fn render(r: &Results) -> String {
+    let s = &r.summary;
+    let run_case = Case {
+        name: format!(
+            "{} {}: {}",
+            r.metadata.target.method, r.metadata.target.url, r.metadata.load.description
+        ),
+        failure: (s.successful == 0).then(|| {
+            format!(
+                "no request succeeded ({} completed, {} failed)",
+                s.total_requests, s.failed
+            )
+        }),
+    };
+    let thresholds: Vec<Case> = r
+        .thresholds
+        .iter()
+        .map(|t| {
+            let seen = t
+                .observed
+                .map_or("not measured".to_string(), |v| verdict::fmt(v, &t.unit));
+            Case {
+                name: format!("{} {}", t.name, t.condition),
+                failure: (!t.passed).then(|| format!("observed {seen}")),
+            }
+        })
+        .collect();
+    let total = 1 + thresholds.len();
+    let failures = std::iter::once(&run_case)
+        .chain(&thresholds)
+        .filter(|c| c.failure.is_some())
+        .count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"kaioken\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
+        s.duration_secs
+    ));
+    suite(&mut out, "kaioken.run", r, &[run_case]);
+    if !thresholds.is_empty() {
+        suite(&mut out, "kaioken.thresholds", r, &thresholds);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}

@@ -1,0 +1,145 @@
+//! Thresholds judged: on the final [`Results`] for the exit code and every output, and on
+//! live [`Snapshot`]s for `--fail-fast`.
+
+use crate::aggregate::Snapshot;
+use crate::plan::thresholds::{Metric, Observed, Threshold};
+use crate::results::{Results, ThresholdResult};
+
+/// Live judgement waits for this many requests, so one slow first request (a cold cache,
+/// a TLS handshake) cannot end a run.
+pub const FAIL_FAST_MIN_REQUESTS: u64 = 100;
+
+fn unit(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency => "ms",
+        Metric::ErrorRate | Metric::CheckPassRate => "ratio",
+        Metric::Rps => "req/s",
+        Metric::DroppedIterations => "count",
+    }
+}
+
+fn from_results(r: &Results) -> Observed {
+    let l = &r.latency_us;
+    Observed {
+        quantiles_us: [
+            (0.50, l.p50),
+            (0.75, l.p75),
+            (0.90, l.p90),
+            (0.95, l.p95),
+            (0.99, l.p99),
+            (0.999, l.p999),
+        ],
+        mean_us: l.mean,
+        max_us: l.max,
+        error_rate: r.summary.error_rate,
+        rps: r.summary.requests_per_sec,
+        check_pass_rate: None,
+        dropped_iterations: r.summary.dropped_iterations,
+    }
+}
+
+fn from_snapshot(s: &Snapshot) -> Observed {
+    Observed {
+        quantiles_us: [
+            (0.50, s.p50_us),
+            (0.75, s.p75_us),
+            (0.90, s.p90_us),
+            (0.95, s.p95_us),
+            (0.99, s.p99_us),
+            (0.999, s.p999_us),
+        ],
+        mean_us: s.mean_us,
+        max_us: s.max_us,
+        error_rate: if s.requests > 0 {
+            s.failed as f64 / s.requests as f64
+        } else {
+            0.0
+        },
+        rps: s.mean_rps,
+        check_pass_rate: None,
+        dropped_iterations: s.dropped,
+    }
+}
+
+/// Every threshold against the final result. With no completed request latencies are
+/// unmeasured, and a threshold on an unmeasured figure fails: nothing was shown to pass.
+pub fn judge(thresholds: &[Threshold], r: &Results) -> Vec<ThresholdResult> {
+    let observed = from_results(r);
+    let measured = r.latency_us.count > 0;
+    thresholds
+        .iter()
+        .map(|t| {
+            let value = observed
+                .value(t.metric)
+                .filter(|_| measured || !matches!(unit(t.metric), "ms"));
+            ThresholdResult {
+                name: t.name.clone(),
+                condition: t.condition(),
+                observed: value,
+                unit: unit(t.metric).to_string(),
+                passed: value.is_some_and(|v| t.passes(v)),
+            }
+        })
+        .collect()
+}
+
+/// The first threshold a live snapshot breaches, described for the user.
+pub fn live_breach(thresholds: &[Threshold], s: &Snapshot) -> Option<String> {
+    if s.requests < FAIL_FAST_MIN_REQUESTS {
+        return None;
+    }
+    let observed = from_snapshot(s);
+    thresholds
+        .iter()
+        .filter(|t| t.metric.judged_live())
+        .find_map(|t| {
+            let v = observed.value(t.metric)?;
+            (!t.passes(v)).then(|| format!("{t} (observed {})", fmt(v, unit(t.metric))))
+        })
+}
+
+/// A figure with its unit, for messages and summaries.
+pub fn fmt(v: f64, unit: &str) -> String {
+    match unit {
+        "ms" => format!("{v:.2} ms"),
+        "ratio" => format!("{v:.4}"),
+        "req/s" => format!("{v:.1} req/s"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::thresholds::parse;
+
+    #[test]
+    fn live_breach_waits_for_enough_requests() {
+        let t = vec![parse("p95_latency_ms", "< 10").unwrap()];
+        let mut s = Snapshot {
+            requests: 5,
+            p95_us: 900_000,
+            ..Snapshot::default()
+        };
+        assert_eq!(live_breach(&t, &s), None);
+        s.requests = 500;
+        let why = live_breach(&t, &s).unwrap();
+        assert!(
+            why.contains("p95_latency_ms < 10") && why.contains("900.00 ms"),
+            "{why}"
+        );
+        s.p95_us = 5_000;
+        assert_eq!(live_breach(&t, &s), None);
+    }
+
+    #[test]
+    fn rps_is_judged_only_at_the_end() {
+        let t = vec![parse("rps", "> 1000").unwrap()];
+        let s = Snapshot {
+            requests: 500,
+            mean_rps: 10.0,
+            ..Snapshot::default()
+        };
+        assert_eq!(live_breach(&t, &s), None);
+    }
+}
