@@ -172,6 +172,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Log the run to SQLite as it goes (one row per second; `runs` and `seconds` tables)
+    #[arg(long, value_name = "PATH")]
+    pub db_url: Option<String>,
+
     /// Stop the run within a second of a [thresholds] breach (judged live once 100
     /// requests completed; rps is judged at the end only); outputs are still written
     #[arg(long)]

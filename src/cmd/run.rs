@@ -52,10 +52,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             .map_or(0.0, |d| d.as_secs_f64()),
     };
     let started_at = load_started + plan.load.warmup;
+    let db = match &plan.outputs.db {
+        Some(path) => Some(sink::sqlite::Writer::start(sink::sqlite::Db::open(
+            path,
+            &sink::sqlite::RunStart {
+                started_at: rfc3339(started_at),
+                method: plan.request.method.to_string(),
+                url: plan.target.redacted_url(),
+                model: plan.load.name().to_string(),
+                description: plan.load.to_string(),
+                latency_kind: plan.load.latency_kind().name().to_string(),
+                target_rate: plan.load.target_rate(),
+            },
+        )?)),
+        None => None,
+    };
     let (engine, feed) = engine::start(plan.clone(), connector, clock);
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
     let fail_fast = plan.fail_fast.then(|| snapshots.clone());
+    let db_follow = db.as_ref().map(|w| w.follow(snapshots.clone()));
     let (outcome, breach) = rt.block_on(async {
+        let db_follower = db_follow.map(tokio::spawn);
         let watcher =
             fail_fast.map(|rx| tokio::spawn(watch_thresholds(rx, plan.clone(), engine.control())));
         let live = match plan.outputs.live {
@@ -103,6 +120,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         if let Some(view) = live {
             let _ended = view.await;
         }
+        if let Some(f) = db_follower {
+            f.abort();
+        }
         let breach = match watcher {
             Some(w) => {
                 w.abort();
@@ -129,6 +149,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     };
     results.thresholds = verdict::judge(&plan.thresholds, &results);
     write_outputs(&plan, &results)?;
+    if let Some(db) = db {
+        db.finish(&results)?;
+    }
 
     let s = &results.summary;
     if s.total_requests == 0 {

@@ -139,6 +139,8 @@ pub struct RawLoad {
     pub burst_rate: Option<i64>,
     pub burst_delay: Option<EnvString>,
     pub latency_correction: Option<bool>,
+    /// SQLite file for the per-second log (`--db-url`).
+    pub db_url: Option<EnvString>,
 }
 
 /// A count written as a number or as a string with a `k`/`m` suffix.

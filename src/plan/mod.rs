@@ -101,6 +101,8 @@ pub struct Outputs {
     pub live: LiveView,
     /// `--serious`: no ranks, themes or quotes.
     pub serious: bool,
+    /// `--db-url`: SQLite file for the per-second log.
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,6 +422,11 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
                 LiveView::Tui
             },
             serious: args.serious,
+            db: args
+                .db_url
+                .clone()
+                .or_else(|| fl.db_url.as_ref().map(|u| u.0.clone()))
+                .map(|u| crate::sink::sqlite::parse_db_url(&u)),
         },
         confirm_remote: !args.yes,
         thresholds,

@@ -3,5 +3,6 @@
 
 pub mod progress;
 pub mod report;
+pub mod sqlite;
 pub mod summary;
 pub mod tui;
