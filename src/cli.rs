@@ -176,6 +176,31 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub db_url: Option<String>,
 
+    /// Serve live metrics on http://127.0.0.1:PORT/metrics for Prometheus (0: any free port)
+    #[arg(long, value_name = "PORT")]
+    pub prometheus_port: Option<u16>,
+
+    /// Address for --prometheus-port [default: 127.0.0.1]
+    #[arg(long, value_name = "IP")]
+    pub prometheus_bind: Option<String>,
+
+    /// After the run, keep /metrics up until it is scraped once more, at most this long
+    /// [default: 0s]
+    #[arg(long, value_name = "DURATION")]
+    pub prometheus_linger: Option<String>,
+
+    /// Push live metrics to this Pushgateway (http://HOST:PORT)
+    #[arg(long, value_name = "URL")]
+    pub prometheus_pushgateway: Option<String>,
+
+    /// How often to push [default: 1s]
+    #[arg(long, value_name = "DURATION")]
+    pub prometheus_push_interval: Option<String>,
+
+    /// Keep the pushed group on the Pushgateway after the run (default: delete it)
+    #[arg(long)]
+    pub prometheus_keep: bool,
+
     /// Stop the run within a second of a [thresholds] breach (judged live once 100
     /// requests completed; rps is judged at the end only); outputs are still written
     #[arg(long)]

@@ -42,8 +42,19 @@ pub struct Snapshot {
     pub errors: Vec<(&'static str, u64)>,
     /// The last (up to) 60 complete seconds, oldest first.
     pub recent: Vec<Second>,
+    /// Latency counts per [`LATENCY_BUCKETS_US`] bucket (not cumulative; the last is +Inf),
+    /// filled only when a sink asked for them (Prometheus).
+    pub latency_buckets: Vec<u64>,
+    /// Sum of all latencies in µs (for a histogram's `_sum`).
+    pub latency_sum_us: f64,
     pub done: bool,
 }
+
+/// Upper bounds of the exported latency buckets, in µs: 1 ms to 10 s, roughly ×2.5 apart.
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000,
+];
 
 /// What the aggregator hands back when the engine has ended.
 pub struct Outcome {
@@ -68,6 +79,8 @@ pub struct Aggregator {
     /// Latest VU gauges per thread: (active, peak).
     vus: Vec<(u64, u64)>,
     snapshot: watch::Sender<Snapshot>,
+    /// Whether snapshots carry latency buckets.
+    buckets: bool,
 }
 
 impl Aggregator {
@@ -93,9 +106,16 @@ impl Aggregator {
                 interrupted: 0,
                 vus: vec![(0, 0); threads],
                 snapshot: tx,
+                buckets: false,
             },
             rx,
         )
+    }
+
+    /// Makes every snapshot carry latency bucket counts (for a Prometheus histogram).
+    pub fn with_latency_buckets(mut self) -> Aggregator {
+        self.buckets = true;
+        self
     }
 
     /// Drains the feed until every thread has sent its final interval.
@@ -179,6 +199,12 @@ impl Aggregator {
                 .map(|k| (k.name(), t.errors[k.index()]))
                 .collect(),
             recent: self.timeline.recent(60),
+            latency_buckets: if self.buckets {
+                latency_buckets(&t.latency)
+            } else {
+                Vec::new()
+            },
+            latency_sum_us: t.latency.mean() * t.latency.len() as f64,
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);
@@ -194,5 +220,36 @@ impl Aggregator {
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
         }
+    }
+}
+
+/// Counts per [`LATENCY_BUCKETS_US`] bucket, plus the overflow bucket.
+fn latency_buckets(h: &hdrhistogram::Histogram<u64>) -> Vec<u64> {
+    let mut out = Vec::with_capacity(LATENCY_BUCKETS_US.len() + 1);
+    let mut below = 0u64;
+    for bound in LATENCY_BUCKETS_US {
+        // Values equivalent to the bound count as ≤ it, within the histogram's precision.
+        let upto = h.count_between(0, bound);
+        out.push(upto.saturating_sub(below));
+        below = upto;
+    }
+    out.push(h.len().saturating_sub(below));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_partition_every_value() {
+        let mut h = crate::record::new_histogram();
+        for v in [100, 900, 1_000, 7_000, 30_000_000] {
+            h.record(v).unwrap();
+        }
+        let b = latency_buckets(&h);
+        assert_eq!(b.len(), LATENCY_BUCKETS_US.len() + 1);
+        assert_eq!(b.iter().sum::<u64>(), 5);
+        assert_eq!((b[0], b[1], b[3], b[4], b[14]), (1, 2, 0, 1, 1));
     }
 }

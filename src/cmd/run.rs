@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
 
@@ -67,12 +67,66 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         )?)),
         None => None,
     };
+    let metrics_server = match plan.outputs.prometheus.as_ref().and_then(|p| p.listen) {
+        Some(addr) => {
+            let server = rt
+                .block_on(sink::prometheus::serve::MetricsServer::bind(addr))
+                .map_err(|e| {
+                    anyhow!(
+                        "prometheus_port = {}: cannot listen on {addr}: {e} (pick another port)",
+                        addr.port()
+                    )
+                })?;
+            eprintln!(
+                "kaioken: Prometheus metrics on http://{}/metrics",
+                server.addr
+            );
+            Some(server)
+        }
+        None => None,
+    };
     let (engine, feed) = engine::start(plan.clone(), connector, clock);
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
+    let aggregator = if plan.outputs.prometheus.is_some() {
+        aggregator.with_latency_buckets()
+    } else {
+        aggregator
+    };
+    let registry = plan.outputs.prometheus.as_ref().map(|_| {
+        Arc::new(sink::prometheus::registry(
+            snapshots.clone(),
+            sink::prometheus::RunInfo {
+                target: plan.target.redacted_url(),
+                max_vus: plan.load.vus(),
+            },
+        ))
+    });
+    let push_cfg = plan
+        .outputs
+        .prometheus
+        .as_ref()
+        .and_then(|p| p.push.as_ref());
+    let pusher = match (push_cfg, &registry) {
+        (Some(cfg), Some(r)) => Some(sink::prometheus::push::Pusher::new(
+            cfg,
+            &plan.target.redacted_url(),
+            r.clone(),
+        )?),
+        _ => None,
+    };
     let fail_fast = plan.fail_fast.then(|| snapshots.clone());
     let db_follow = db.as_ref().map(|w| w.follow(snapshots.clone()));
     let (outcome, breach) = rt.block_on(async {
         let db_follower = db_follow.map(tokio::spawn);
+        let scraped = metrics_server.as_ref().map(|s| s.scraped());
+        let metrics_task = match (metrics_server, &registry) {
+            (Some(s), Some(r)) => Some(tokio::spawn(s.serve(r.clone()))),
+            _ => None,
+        };
+        let push_task = pusher.map(|p| {
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            (stop, tokio::spawn(p.run(stopped)))
+        });
         let watcher =
             fail_fast.map(|rx| tokio::spawn(watch_thresholds(rx, plan.clone(), engine.control())));
         let live = match plan.outputs.live {
@@ -122,6 +176,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         if let Some(f) = db_follower {
             f.abort();
+        }
+        if let Some((stop, task)) = push_task {
+            let _stopped = stop.send(());
+            let _pushed = task.await;
+        }
+        if let (Some(task), Some(scraped)) = (metrics_task, scraped) {
+            let linger = plan
+                .outputs
+                .prometheus
+                .as_ref()
+                .map_or(Duration::ZERO, |p| p.linger);
+            if !linger.is_zero() {
+                let _scraped = tokio::time::timeout(linger, scraped.notified()).await;
+            }
+            task.abort();
         }
         let breach = match watcher {
             Some(w) => {

@@ -141,6 +141,12 @@ pub struct RawLoad {
     pub latency_correction: Option<bool>,
     /// SQLite file for the per-second log (`--db-url`).
     pub db_url: Option<EnvString>,
+    pub prometheus_port: Option<i64>,
+    pub prometheus_bind: Option<EnvString>,
+    pub prometheus_linger: Option<EnvString>,
+    pub prometheus_pushgateway: Option<EnvString>,
+    pub prometheus_push_interval: Option<EnvString>,
+    pub prometheus_keep: Option<bool>,
 }
 
 /// A count written as a number or as a string with a `k`/`m` suffix.

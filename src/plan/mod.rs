@@ -103,6 +103,7 @@ pub struct Outputs {
     pub serious: bool,
     /// `--db-url`: SQLite file for the per-second log.
     pub db: Option<PathBuf>,
+    pub prometheus: Option<crate::sink::prometheus::PrometheusConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +340,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
 
+    let prometheus = prometheus_config(&mut errs, args, fl);
+
     let mut thresholds = Vec::new();
     if let Some(table) = file.and_then(|f| f.thresholds.as_ref()) {
         for (key, condition) in table {
@@ -427,6 +430,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
                 .clone()
                 .or_else(|| fl.db_url.as_ref().map(|u| u.0.clone()))
                 .map(|u| crate::sink::sqlite::parse_db_url(&u)),
+            prometheus,
         },
         confirm_remote: !args.yes,
         thresholds,
@@ -474,6 +478,93 @@ fn count_at_least_one(
         errs.push(problem(field, n, "must be at least 1"));
     }
     n
+}
+
+/// `--prometheus-*` over `[load] prometheus_*`; `None` when neither output is asked for.
+fn prometheus_config(
+    errs: &mut Vec<PlanError>,
+    args: &RunArgs,
+    fl: &RawLoad,
+) -> Option<crate::sink::prometheus::PrometheusConfig> {
+    use crate::sink::prometheus::{PrometheusConfig, PushConfig};
+    let port = match (args.prometheus_port, fl.prometheus_port) {
+        (Some(p), _) => Some(p),
+        (None, Some(p)) => match u16::try_from(p) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                errs.push(problem(
+                    "prometheus_port",
+                    p,
+                    "a TCP port is 0-65535 (0 picks a free one)",
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let bind_s = args
+        .prometheus_bind
+        .clone()
+        .or_else(|| fl.prometheus_bind.as_ref().map(|b| b.0.clone()))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let bind: Option<std::net::IpAddr> = match bind_s.trim_matches(['[', ']']).parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            errs.push(problem(
+                "prometheus_bind",
+                &bind_s,
+                "give an IP address, e.g. 127.0.0.1 or ::1",
+            ));
+            None
+        }
+    };
+    let linger = dur_opt(
+        errs,
+        "prometheus_linger",
+        args.prometheus_linger.as_ref(),
+        fl.prometheus_linger.as_ref().map(|s| &s.0),
+        Duration::ZERO,
+    );
+    let interval = dur_opt(
+        errs,
+        "prometheus_push_interval",
+        args.prometheus_push_interval.as_ref(),
+        fl.prometheus_push_interval.as_ref().map(|s| &s.0),
+        Duration::from_secs(1),
+    );
+    if interval < Duration::from_millis(100) {
+        errs.push(problem(
+            "prometheus_push_interval",
+            humantime::format_duration(interval),
+            "push at most every 100ms, e.g. 1s",
+        ));
+    }
+    let push_url = args
+        .prometheus_pushgateway
+        .clone()
+        .or_else(|| fl.prometheus_pushgateway.as_ref().map(|u| u.0.clone()));
+    if let Some(u) = &push_url
+        && !u.starts_with("http://")
+    {
+        errs.push(problem(
+            "prometheus_pushgateway",
+            u,
+            "give an http:// URL with host and port, e.g. http://127.0.0.1:9091",
+        ));
+    }
+    let push = push_url.map(|url| PushConfig {
+        url,
+        interval,
+        keep: args.prometheus_keep || fl.prometheus_keep.unwrap_or(false),
+    });
+    let listen = port
+        .zip(bind)
+        .map(|(p, ip)| std::net::SocketAddr::new(ip, p));
+    (listen.is_some() || push.is_some()).then_some(PrometheusConfig {
+        listen,
+        linger,
+        push,
+    })
 }
 
 fn dur_opt(

@@ -2,6 +2,7 @@
 //! [`Results`](crate::results::Results). Sinks never reach back into the engine.
 
 pub mod progress;
+pub mod prometheus;
 pub mod report;
 pub mod sqlite;
 pub mod summary;
