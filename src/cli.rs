@@ -220,6 +220,8 @@ pub enum Format {
     /// Summary tables for a pull-request comment
     #[value(alias = "markdown")]
     Md,
+    /// One self-contained HTML page with SVG charts (light and dark)
+    Html,
     /// JUnit XML: one test case per threshold (and check), for CI test reports
     #[value(alias = "xml")]
     Junit,
@@ -233,6 +235,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "md" | "markdown" => Some(Format::Md),
             "xml" => Some(Format::Junit),
+            "html" | "htm" => Some(Format::Html),
             _ => None,
         }
     }

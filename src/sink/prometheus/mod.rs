@@ -313,8 +313,8 @@ mod tests {
             text.contains("kaioken_latency_p99_ms{target=\"http://127.0.0.1:1/\"} 12.5"),
             "{text}"
         );
-        assert!(text.contains("kaioken_request_duration_seconds_bucket{target=\"http://127.0.0.1:1/\",le=\"0.0025\"} 1000"), "{text}");
-        assert!(text.contains("kaioken_request_duration_seconds_bucket{target=\"http://127.0.0.1:1/\",le=\"+Inf\"} 1234"), "{text}");
+        assert!(text.contains("kaioken_request_duration_seconds_bucket{le=\"0.0025\",target=\"http://127.0.0.1:1/\"} 1000"), "{text}");
+        assert!(text.contains("kaioken_request_duration_seconds_bucket{le=\"+Inf\",target=\"http://127.0.0.1:1/\"} 1234"), "{text}");
         assert!(
             text.contains(
                 "kaioken_request_duration_seconds_count{target=\"http://127.0.0.1:1/\"} 1234"

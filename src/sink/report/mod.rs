@@ -2,8 +2,10 @@
 //! `kaioken report` reproduces exactly what `run -o` wrote.
 
 mod csv;
+mod html;
 mod junit;
 mod markdown;
+mod svg;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,7 @@ pub fn render(format: Format, path: &Path, r: &Results) -> Vec<(PathBuf, Vec<u8>
     match format {
         Format::Json => vec![(path.to_path_buf(), r.to_json().into_bytes())],
         Format::Md => vec![(path.to_path_buf(), markdown::render(r).into_bytes())],
+        Format::Html => vec![(path.to_path_buf(), html::render(r).into_bytes())],
         Format::Junit => vec![(path.to_path_buf(), junit::render(r).into_bytes())],
         Format::Csv => {
             let stem = path
