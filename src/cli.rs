@@ -262,7 +262,8 @@ pub struct TargetBehaviour {
     #[arg(long)]
     pub delay: Option<String>,
 
-    /// Fraction of requests answered with 500 (exact: every 1/rate-th request)
+    /// Fraction of requests answered with 500 and the body `injected error` (exact: every
+    /// 1/rate-th request)
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
 

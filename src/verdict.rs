@@ -33,7 +33,7 @@ fn from_results(r: &Results) -> Observed {
         max_us: l.max,
         error_rate: r.summary.error_rate,
         rps: r.summary.requests_per_sec,
-        check_pass_rate: None,
+        check_pass_rate: r.check_pass_rate(),
         dropped_iterations: r.summary.dropped_iterations,
     }
 }
@@ -56,7 +56,13 @@ fn from_snapshot(s: &Snapshot) -> Observed {
             0.0
         },
         rps: s.mean_rps,
-        check_pass_rate: None,
+        check_pass_rate: {
+            let (p, n) = s
+                .checks
+                .iter()
+                .fold((0, 0), |(p, n), c| (p + c[0], n + c[0] + c[1]));
+            (n > 0).then(|| p as f64 / n as f64)
+        },
         dropped_iterations: s.dropped,
     }
 }

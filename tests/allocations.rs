@@ -48,6 +48,7 @@ fn allocations_for(url: &str, n: u64, extra: &[&str]) -> u64 {
     for e in extra {
         match *e {
             "--http2" => args.http2 = true,
+            f if f.ends_with(".toml") => args.config = Some(f.into()),
             other => args.url = Some(format!("{url}{other}")),
         }
     }
@@ -57,7 +58,13 @@ fn allocations_for(url: &str, n: u64, extra: &[&str]) -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
+/// The allocator's count is global: the tests of this file take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn per_request(url: &str, extra: &[&str]) -> f64 {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let short = allocations_for(url, 2_000, extra);
     let long = allocations_for(url, 102_000, extra);
     long.saturating_sub(short) as f64 / 100_000.0
@@ -76,5 +83,19 @@ fn http1_request_with_variables_allocates_nothing_per_request() {
     let n = Nginx::start();
     let per = per_request(&n.url(), &["item/${REQUEST_ID}"]);
     eprintln!("HTTP/1.1 with ${{REQUEST_ID}}: {per:.4} allocations per request");
+    assert!(per <= 0.01, "{per} allocations per request");
+}
+
+#[test]
+fn http1_with_body_and_header_checks_allocates_nothing_per_request() {
+    let n = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = support::write_file(
+        dir.path(),
+        "checks.toml",
+        "[[checks]]\ncondition = \"status == 200\"\n[[checks]]\ncondition = \"body matches \\\".\\\"\"\n[[checks]]\ncondition = \"header content-type contains \\\"text\\\"\"\n",
+    );
+    let per = per_request(&n.url(), &[cfg.to_str().unwrap()]);
+    eprintln!("HTTP/1.1 with body and header checks: {per:.4} allocations per request");
     assert!(per <= 0.01, "{per} allocations per request");
 }

@@ -1,5 +1,6 @@
 //! Every file format rendered from one fixed result (tests/fixtures/result.json, a real run
-//! with a 5% error rate, a redacted Authorization header and four thresholds, one failing),
+//! with a 5% error rate, a redacted Authorization header, two checks (one at 95%) and four
+//! thresholds, one failing),
 //! each checked with a parser for its format. The HTML is checked in Chromium (tests/html.rs).
 
 mod support;
@@ -80,7 +81,8 @@ fn every_format_parses() {
         "{md}"
     );
 
-    // JUnit: a real XML reader; a case per threshold plus the run, one failure.
+    // JUnit: a real XML reader; a case per check and per threshold plus the run; the 95%
+    // check and the p99 threshold fail.
     let xml = std::fs::read_to_string(dir.path().join("r.xml")).unwrap();
     let mut reader = quick_xml::Reader::from_str(&xml);
     let (mut cases, mut failures, mut suites) = (0, 0, 0);
@@ -97,8 +99,20 @@ fn every_format_parses() {
             _ => {}
         }
     }
-    assert_eq!((suites, cases, failures), (2, 5, 1), "{xml}");
-    assert!(xml.contains("failures=\"1\""));
+    assert_eq!((suites, cases, failures), (3, 7, 2), "{xml}");
+    assert!(
+        xml.contains("<testsuites name=\"kaioken\" tests=\"7\" failures=\"2\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("120 of 2400 responses failed (pass rate 95.00%)"),
+        "{xml}"
+    );
+    assert_eq!(typed.checks.len(), 2);
+    assert!(
+        md.contains("| status is 200 | `status == 200` | 2280 | 120 | 95.00% |"),
+        "{md}"
+    );
 
     // Every output renders byte-identically again from the JSON it came from.
     let again = tempfile::tempdir().unwrap();

@@ -113,6 +113,11 @@ fn report_renders_in_chromium_with_data_and_both_themes() {
         );
     }
     assert!(dom.contains("class=\"fail\">FAIL</td>"), "thresholds table");
+    assert!(dom.contains("data-table=\"checks\""), "checks table");
+    assert!(
+        dom.contains("class=\"fail\">95.00%</td>"),
+        "the 95% check is marked"
+    );
     assert!(!dom.contains("secret-token"));
 
     // Light by default, dark when the system prefers it.

@@ -95,7 +95,8 @@ fn error_statuses_are_failures_and_chunked_bodies_are_read() {
         v["summary"]["connections_opened"], 8,
         "chunked bodies keep connections alive"
     );
-    assert!(v["summary"]["bytes_received"].as_u64().unwrap() > 4000 * 3000);
+    // The 3,000 successes carry 3,000-byte chunked bodies (the 500s a short error text).
+    assert!(v["summary"]["bytes_received"].as_u64().unwrap() > 3000 * 3000);
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub latency_buckets: Vec<u64>,
     /// Sum of all latencies in µs (for a histogram's `_sum`).
     pub latency_sum_us: f64,
+    /// Per check: [passes, failures] since the start.
+    pub checks: Vec<[u64; 2]>,
     pub done: bool,
 }
 
@@ -205,6 +207,7 @@ impl Aggregator {
                 Vec::new()
             },
             latency_sum_us: t.latency.mean() * t.latency.len() as f64,
+            checks: t.checks.clone(),
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);

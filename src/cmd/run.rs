@@ -502,6 +502,23 @@ fn build_results(
         status_codes,
         errors,
         timeline: o.timeline.clone(),
+        checks: plan
+            .checks
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let [passes, fails] = t.checks.get(i).copied().unwrap_or([0, 0]);
+                results::CheckResult {
+                    name: c.name.clone(),
+                    condition: c.text.clone(),
+                    passes,
+                    fails,
+                    pass_rate: (passes + fails > 0)
+                        .then(|| passes as f64 / (passes + fails) as f64),
+                }
+            })
+            .collect(),
         thresholds: Vec::new(),
         histograms: Histograms::encode(t),
     }

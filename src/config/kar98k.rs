@@ -164,6 +164,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     let noise = k.pattern.noise;
     Ok(RawConfig {
         thresholds: None,
+        checks: None,
         target: Some(RawTarget {
             url: Some(t.url),
             method: t.method,

@@ -27,6 +27,20 @@ pub struct RawConfig {
     pub pattern: Option<RawPattern>,
     /// `metric = "OP VALUE"`, e.g. `p95_latency_ms = "< 500"`.
     pub thresholds: Option<BTreeMap<String, EnvString>>,
+    pub checks: Option<Vec<RawCheck>>,
+}
+
+/// `[[checks]]`: a condition and/or short keys, all of which must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub name: Option<EnvString>,
+    pub condition: Option<EnvString>,
+    pub status: Option<i64>,
+    pub status_in: Option<Vec<i64>>,
+    pub body_contains: Option<EnvString>,
+    pub body_matches: Option<EnvString>,
+    pub max_latency: Option<EnvString>,
 }
 
 /// `[[stages]]`: a linear ramp to `target` VUs or `target_rate` iterations/s.
@@ -119,6 +133,8 @@ pub struct RawTarget {
     pub body: Option<EnvString>,
     pub body_file: Option<EnvString>,
     pub headers: Option<BTreeMap<String, EnvString>>,
+    /// Bytes of a response body kept for checks (default 1 MiB).
+    pub check_body_limit: Option<i64>,
 }
 
 /// `[load]`: how much and for how long.

@@ -15,8 +15,10 @@ use tokio::sync::Notify;
 use super::timer::PreciseTimer;
 use super::worker::Shared;
 use crate::plan::Protocol;
+use crate::plan::checks;
 use crate::plan::load_model::Shape;
 use crate::plan::template::Vars;
+use crate::transport::capture::Capture;
 use crate::transport::connect::Stream;
 use crate::transport::http1::Http1Conn;
 use crate::transport::{ErrorKind, Exchange, h2};
@@ -82,8 +84,15 @@ impl H2Slot {
     }
 }
 
-/// How one VU's requests go out. Adding a protocol adds a variant here.
-pub(super) enum Client {
+/// How one VU's requests go out, and what it keeps of responses for checks.
+pub(super) struct Client {
+    proto: Proto,
+    /// Present when the plan has checks.
+    capture: Option<Capture>,
+}
+
+/// The protocol side of a [`Client`]. Adding a protocol adds a variant here.
+enum Proto {
     Http1 {
         conn: Option<Http1Conn>,
         out: Vec<u8>,
@@ -99,25 +108,35 @@ pub(super) enum Client {
 impl Client {
     /// A client for the thread's VU number `local` (HTTP/2 VUs share slots by number).
     pub fn new(shared: &Shared, local: u64) -> Client {
-        match shared.plan.protocol {
-            Protocol::Http1 => Client::Http1 {
+        let checks = &shared.plan.checks;
+        let capture = (!checks.is_empty()).then(|| {
+            Capture::new(
+                checks.header_names.clone(),
+                checks.needs_body,
+                checks.body_limit,
+            )
+        });
+        let proto = match shared.plan.protocol {
+            Protocol::Http1 => Proto::Http1 {
                 conn: None,
                 out: Vec::new(),
                 scratch: Vec::new(),
             },
-            Protocol::Http2 { streams } => Client::H2 {
+            Protocol::Http2 { streams } => Proto::H2 {
                 slot: shared.h2_slot(local / streams),
                 current: None,
                 scratch: Vec::new(),
             },
-        }
+        };
+        Client { proto, capture }
     }
 
     async fn send(&mut self, shared: &Shared) -> Result<Exchange, ErrorKind> {
         let plan = &shared.plan;
         let req = &plan.request;
-        match self {
-            Client::Http1 { conn, out, scratch } => {
+        let Client { proto, capture } = self;
+        match proto {
+            Proto::Http1 { conn, out, scratch } => {
                 let outcome = async {
                     if conn.is_none() {
                         *conn = Some(Http1Conn::new(connect(shared).await?));
@@ -130,7 +149,11 @@ impl Client {
                         }
                     };
                     let c = conn.as_mut().expect("connected above");
-                    match tokio::time::timeout(plan.timeout, c.exchange(bytes, req.is_head())).await
+                    match tokio::time::timeout(
+                        plan.timeout,
+                        c.exchange(bytes, req.is_head(), capture.as_mut()),
+                    )
+                    .await
                     {
                         Ok(r) => r,
                         Err(_) => Err(ErrorKind::Timeout),
@@ -148,7 +171,7 @@ impl Client {
                 }
                 outcome
             }
-            Client::H2 {
+            Proto::H2 {
                 slot,
                 current,
                 scratch,
@@ -164,8 +187,11 @@ impl Client {
                         vars(shared)
                     };
                     let (request, body) = req.h2_request(&v, scratch);
-                    match tokio::time::timeout(plan.timeout, h2::exchange(send, request, body))
-                        .await
+                    match tokio::time::timeout(
+                        plan.timeout,
+                        h2::exchange(send, request, body, capture.as_mut()),
+                    )
+                    .await
                     {
                         Ok(r) => r,
                         Err(_) => Err(ErrorKind::Timeout),
@@ -190,7 +216,31 @@ impl Client {
         shared.in_flight.set(shared.in_flight.get() + 1);
         let outcome = self.send(shared).await;
         shared.in_flight.set(shared.in_flight.get() - 1);
+        if let Some(capture) = &self.capture {
+            judge_checks(shared, capture, &outcome, intended);
+        }
         shared.record(intended, start, outcome);
+    }
+}
+
+/// Judges every check on the response just received (a transport error fails them all).
+fn judge_checks(
+    shared: &Shared,
+    capture: &Capture,
+    outcome: &Result<Exchange, ErrorKind>,
+    intended: Instant,
+) {
+    let header = |i: usize| capture.value(i);
+    let response = checks::Response {
+        status: outcome.as_ref().map_or(0, |e| e.status),
+        body: if outcome.is_ok() { &capture.body } else { &[] },
+        header: &header,
+        latency: intended.elapsed(),
+    };
+    let got_response = outcome.is_ok();
+    let mut rec = shared.recorder.borrow_mut();
+    for (i, check) in shared.plan.checks.list.iter().enumerate() {
+        rec.check(i, got_response && check.passes(&response));
     }
 }
 

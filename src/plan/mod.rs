@@ -5,6 +5,7 @@
 //! ever sees a [`Plan`]; `--dry-run` prints it.
 
 mod build_load;
+pub mod checks;
 pub mod load_model;
 pub mod pattern;
 pub mod request;
@@ -133,6 +134,8 @@ pub struct Plan {
     pub confirm_remote: bool,
     /// `[thresholds]`, in key order; judged on the final result (exit 4 when any fails).
     pub thresholds: Vec<thresholds::Threshold>,
+    /// `[[checks]]`, judged on every response.
+    pub checks: checks::Checks,
     /// `--fail-fast`: judge thresholds on live snapshots and stop at the first breach.
     pub fail_fast: bool,
 }
@@ -342,6 +345,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
 
     let prometheus = prometheus_config(&mut errs, args, fl);
 
+    let checks = compile_checks(&mut errs, file, ft);
+
     let mut thresholds = Vec::new();
     if let Some(table) = file.and_then(|f| f.thresholds.as_ref()) {
         for (key, condition) in table {
@@ -357,7 +362,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
                         f.key, f.value, f.key
                     ),
                 ));
-            } else if t.metric == thresholds::Metric::CheckPassRate {
+            } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
                 errs.push(problem(
                     &format!("thresholds.{key}"),
                     &condition.0,
@@ -434,6 +439,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         },
         confirm_remote: !args.yes,
         thresholds,
+        checks,
         fail_fast: args.fail_fast,
     })
 }
@@ -478,6 +484,48 @@ fn count_at_least_one(
         errs.push(problem(field, n, "must be at least 1"));
     }
     n
+}
+
+fn compile_checks(
+    errs: &mut Vec<PlanError>,
+    file: Option<&RawConfig>,
+    ft: &RawTarget,
+) -> checks::Checks {
+    let limit = match ft.check_body_limit {
+        None => checks::DEFAULT_BODY_LIMIT,
+        Some(n) if (0..=1 << 30).contains(&n) => n as usize,
+        Some(n) => {
+            errs.push(problem(
+                "target.check_body_limit",
+                n,
+                "give a byte count from 0 to 1073741824 (default 1048576)",
+            ));
+            checks::DEFAULT_BODY_LIMIT
+        }
+    };
+    let raw = file.and_then(|f| f.checks.as_deref()).unwrap_or_default();
+    fn s(v: &Option<crate::config::EnvString>) -> Option<&str> {
+        v.as_ref().map(|e| e.0.as_str())
+    }
+    let views: Vec<checks::RawCheck> = raw
+        .iter()
+        .map(|r| checks::RawCheck {
+            name: s(&r.name),
+            condition: s(&r.condition),
+            status: r.status,
+            status_in: r.status_in.as_deref(),
+            body_contains: s(&r.body_contains),
+            body_matches: s(&r.body_matches),
+            max_latency: s(&r.max_latency),
+        })
+        .collect();
+    match checks::compile(&views, limit) {
+        Ok(c) => c,
+        Err(mut e) => {
+            errs.append(&mut e);
+            checks::Checks::default()
+        }
+    }
 }
 
 /// `--prometheus-*` over `[load] prometheus_*`; `None` when neither output is asked for.
@@ -733,6 +781,9 @@ impl fmt::Display for Plan {
         }
         if !self.request.body.is_empty() {
             writeln!(f, "Body:        {} bytes", self.request.body.sample().len())?;
+        }
+        for c in &self.checks.list {
+            writeln!(f, "Check:       {c}")?;
         }
         for t in &self.thresholds {
             writeln!(f, "Threshold:   {t}")?;

@@ -53,6 +53,8 @@ pub struct Interval {
     pub saturated: u64,
     /// Open-model iterations that found no free VU.
     pub dropped: u64,
+    /// Per check (by index): [passes, failures].
+    pub checks: Vec<[u64; 2]>,
     /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
     pub vus: u64,
     pub vus_max: u64,
@@ -74,6 +76,7 @@ impl Default for Interval {
             connections_opened: 0,
             saturated: 0,
             dropped: 0,
+            checks: Vec::new(),
             vus: 0,
             vus_max: 0,
         }
@@ -115,6 +118,13 @@ impl Interval {
         self.connections_opened += other.connections_opened;
         self.saturated += other.saturated;
         self.dropped += other.dropped;
+        if self.checks.len() < other.checks.len() {
+            self.checks.resize(other.checks.len(), [0, 0]);
+        }
+        for (a, b) in self.checks.iter_mut().zip(&other.checks) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
     }
 
     /// Empties the interval for reuse without freeing its memory.
@@ -132,6 +142,8 @@ impl Interval {
         self.connections_opened = 0;
         self.saturated = 0;
         self.dropped = 0;
+        // Keep the length: the next interval records the same checks without reallocating.
+        self.checks.fill([0, 0]);
         self.vus = 0;
         self.vus_max = 0;
     }
@@ -196,6 +208,15 @@ impl Recorder {
     pub fn lag(&mut self, lag: Duration) {
         let iv = &mut self.current;
         Self::record_hist(&mut iv.schedule_lag, lag, &mut iv.saturated);
+    }
+
+    /// Records one check's verdict on one response.
+    pub fn check(&mut self, index: usize, passed: bool) {
+        let checks = &mut self.current.checks;
+        if checks.len() <= index {
+            checks.resize(index + 1, [0, 0]);
+        }
+        checks[index][usize::from(!passed)] += 1;
     }
 
     pub fn dropped(&mut self) {

@@ -42,10 +42,36 @@ pub struct Results {
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub timeline: Vec<Second>,
+    /// `[[checks]]` with their counts; empty when none were set.
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
     /// `[thresholds]` with what was observed; empty when none were set.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
     pub histograms: Histograms,
+}
+
+/// One check's tally over the measured run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckResult {
+    pub name: String,
+    /// The conditions as written, e.g. `status == 200 and body contains "ok"`.
+    pub condition: String,
+    pub passes: u64,
+    pub fails: u64,
+    /// passes / (passes + fails); null when the check never ran.
+    pub pass_rate: Option<f64>,
+}
+
+impl Results {
+    /// All checks' passes over all their evaluations; `None` without checks.
+    pub fn check_pass_rate(&self) -> Option<f64> {
+        let (p, n) = self
+            .checks
+            .iter()
+            .fold((0, 0), |(p, n), c| (p + c.passes, n + c.passes + c.fails));
+        (n > 0).then(|| p as f64 / n as f64)
+    }
 }
 
 /// One threshold's verdict.

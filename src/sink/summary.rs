@@ -183,6 +183,26 @@ pub fn render(r: &Results, serious: bool) -> String {
             outln!(out, "  {kind:<18} {:>12}", fmt_count(*n));
         }
     }
+    if !r.checks.is_empty() {
+        outln!(out, "\nChecks");
+        for c in &r.checks {
+            let rate = c
+                .pass_rate
+                .map_or("   -  ".to_string(), |p| format!("{:6.2}%", p * 100.0));
+            outln!(
+                out,
+                "  {rate}  {}  ({} passed, {} failed){}",
+                c.name,
+                fmt_count(c.passes),
+                fmt_count(c.fails),
+                if c.name == c.condition {
+                    String::new()
+                } else {
+                    format!("  [{}]", c.condition)
+                }
+            );
+        }
+    }
     if !r.thresholds.is_empty() {
         let passed = r.thresholds.iter().filter(|t| t.passed).count();
         outln!(

@@ -89,8 +89,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Delay::None => {}
         d => tokio::time::sleep(d.sample(n)).await,
     }
-    let status = if b.is_error(n) { 500 } else { b.status };
-    let body = if b.chunked {
+    let error = b.is_error(n);
+    let status = if error { 500 } else { b.status };
+    // An injected error says so in its body, so body checks can tell it from a success.
+    let body = if error {
+        Body::full(Bytes::from_static(b"injected error\n"))
+    } else if b.chunked {
         Body::chunked(b.body.clone())
     } else {
         Body::full(b.body.clone())

@@ -51,6 +51,7 @@ pub async fn exchange(
     send: &mut SendRequest<Bytes>,
     request: http::Request<()>,
     body: Option<Bytes>,
+    mut capture: Option<&mut crate::transport::capture::Capture>,
 ) -> Result<Exchange, ErrorKind> {
     // Wait for a free stream slot without cloning the handle.
     std::future::poll_fn(|cx| send.poll_ready(cx)).await?;
@@ -62,11 +63,22 @@ pub async fn exchange(
     let response = response.await?;
     let first_byte = Instant::now();
     let status = response.status().as_u16();
+    if let Some(c) = capture.as_deref_mut() {
+        c.reset();
+        if c.wants_headers() {
+            for (name, value) in response.headers() {
+                c.header(name.as_str().as_bytes(), value.as_bytes());
+            }
+        }
+    }
     let mut recv = response.into_body();
     let mut bytes: u64 = 0;
     while let Some(chunk) = recv.data().await {
         let chunk = chunk?;
         bytes += chunk.len() as u64;
+        if let Some(c) = capture.as_deref_mut() {
+            c.body_data(&chunk);
+        }
         // Give the window back so the server can keep sending.
         recv.flow_control()
             .release_capacity(chunk.len())

@@ -7,6 +7,7 @@
 //! Adding a protocol: add a module with a connection type that turns a compiled request into
 //! an [`Exchange`], classify its failures into [`ErrorKind`], and teach `engine::vu` to drive it.
 
+pub mod capture;
 pub mod connect;
 pub mod h2;
 pub mod http1;

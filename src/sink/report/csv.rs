@@ -89,6 +89,10 @@ pub fn summary(r: &Results) -> String {
     for (kind, n) in &r.errors {
         rows.push((format!("error_{kind}"), n.to_string()));
     }
+    for c in &r.checks {
+        rows.push((format!("check {} passes", c.name), c.passes.to_string()));
+        rows.push((format!("check {} fails", c.name), c.fails.to_string()));
+    }
     for t in &r.thresholds {
         let verdict = if t.passed { "pass" } else { "fail" };
         rows.push((

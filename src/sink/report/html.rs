@@ -300,6 +300,23 @@ pub fn render(r: &Results) -> String {
     latency_row(&mut out, "schedule lag", &r.schedule_lag_us);
     out.push_str("</table>");
 
+    if !r.checks.is_empty() {
+        out.push_str("<h2>Checks</h2><table data-table=\"checks\"><tr><th>check</th><th>condition</th><th>passed</th><th>failed</th><th>pass rate</th></tr>");
+        for c in &r.checks {
+            let class = if c.fails == 0 { "pass" } else { "fail" };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+                esc(&c.name),
+                esc(&c.condition),
+                fmt_count(c.passes),
+                fmt_count(c.fails),
+                c.pass_rate
+                    .map_or("-".to_string(), |p| format!("{:.2}%", p * 100.0))
+            );
+        }
+        out.push_str("</table>");
+    }
     if !r.thresholds.is_empty() {
         out.push_str("<h2>Thresholds</h2><table data-table=\"thresholds\"><tr><th>threshold</th><th>condition</th><th>observed</th><th>result</th></tr>");
         for th in &r.thresholds {

@@ -29,8 +29,9 @@ fn suite(out: &mut String, name: &str, r: &Results, cases: &[Case]) {
         match &case.failure {
             None => out.push_str(&format!("{head}/>\n")),
             Some(msg) => out.push_str(&format!(
-                "{head}>\n      <failure message=\"{m}\" type=\"threshold\">{m}</failure>\n    </testcase>\n",
-                m = escape(msg)
+                "{head}>\n      <failure message=\"{m}\" type=\"{kind}\">{m}</failure>\n    </testcase>\n",
+                m = escape(msg),
+                kind = name.trim_start_matches("kaioken.")
             )),
         }
     }
@@ -64,9 +65,29 @@ pub fn render(r: &Results) -> String {
             }
         })
         .collect();
-    let total = 1 + thresholds.len();
+    let checks: Vec<Case> = r
+        .checks
+        .iter()
+        .map(|c| Case {
+            name: if c.name == c.condition {
+                c.name.clone()
+            } else {
+                format!("{} [{}]", c.name, c.condition)
+            },
+            failure: (c.fails > 0).then(|| {
+                format!(
+                    "{} of {} responses failed (pass rate {:.2}%)",
+                    c.fails,
+                    c.passes + c.fails,
+                    c.pass_rate.unwrap_or(0.0) * 100.0
+                )
+            }),
+        })
+        .collect();
+    let total = 1 + thresholds.len() + checks.len();
     let failures = std::iter::once(&run_case)
         .chain(&thresholds)
+        .chain(&checks)
         .filter(|c| c.failure.is_some())
         .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -75,6 +96,9 @@ pub fn render(r: &Results) -> String {
         s.duration_secs
     ));
     suite(&mut out, "kaioken.run", r, &[run_case]);
+    if !checks.is_empty() {
+        suite(&mut out, "kaioken.checks", r, &checks);
+    }
     if !thresholds.is_empty() {
         suite(&mut out, "kaioken.thresholds", r, &thresholds);
     }

@@ -86,6 +86,28 @@ pub fn render(r: &Results) -> String {
             push(&mut out, &format!("| {kind} | {n} |"));
         }
     }
+    if !r.checks.is_empty() {
+        push(&mut out, "");
+        push(
+            &mut out,
+            "| check | condition | passed | failed | pass rate |",
+        );
+        push(&mut out, "|---|---|---:|---:|---:|");
+        for c in &r.checks {
+            push(
+                &mut out,
+                &format!(
+                    "| {} | `{}` | {} | {} | {} |",
+                    c.name.replace('|', "\\|"),
+                    c.condition.replace('|', "\\|"),
+                    c.passes,
+                    c.fails,
+                    c.pass_rate
+                        .map_or("-".to_string(), |p| format!("{:.2}%", p * 100.0))
+                ),
+            );
+        }
+    }
     if !r.thresholds.is_empty() {
         push(&mut out, "");
         push(&mut out, "| threshold | condition | observed | result |");

@@ -232,6 +232,15 @@ mod tests {
     }
 
     #[test]
+    fn live_check_pass_rate_shows() {
+        let app = App::new(header(), false);
+        let mut s = snapshot();
+        s.checks = vec![[900, 100], [1000, 0]];
+        let out = screen(&app, &s, 80, 24);
+        assert!(out.contains("checks 95.00% passed"), "{out}");
+    }
+
+    #[test]
     fn paused_and_help_states_show() {
         let mut app = App::new(header(), false);
         let now = Instant::now();

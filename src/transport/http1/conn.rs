@@ -5,6 +5,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::decode::{BodyDecoder, DecodeError, parse_head};
+use crate::transport::capture::Capture;
 use crate::transport::connect::Stream;
 use crate::transport::{ErrorKind, Exchange};
 
@@ -40,7 +41,12 @@ impl Http1Conn {
     }
 
     /// Sends `request` and reads its whole response. On error the connection must be dropped.
-    pub async fn exchange(&mut self, request: &[u8], is_head: bool) -> Result<Exchange, ErrorKind> {
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        is_head: bool,
+        mut capture: Option<&mut Capture>,
+    ) -> Result<Exchange, ErrorKind> {
         self.stream
             .write_all(request)
             .await
@@ -84,11 +90,22 @@ impl Http1Conn {
         };
         let first_byte = first_byte.unwrap_or_else(Instant::now);
 
+        if let Some(c) = capture.as_deref_mut() {
+            c.reset();
+            if c.wants_headers() {
+                capture_headers(&self.buf[..head.len], c);
+            }
+        }
+        let mut sink = |data: &[u8]| {
+            if let Some(c) = capture.as_deref_mut() {
+                c.body_data(data);
+            }
+        };
         let mut body = BodyDecoder::new(head.framing);
         self.consume(head.len);
         // Body bytes that arrived with the head.
         if self.filled > 0 {
-            let fed = body.feed(&self.buf[..self.filled])?;
+            let fed = body.feed_with(&self.buf[..self.filled], &mut sink)?;
             self.consume(fed.consumed);
         }
         while !body.is_done() {
@@ -102,7 +119,7 @@ impl Http1Conn {
                 return Err(ErrorKind::Closed);
             }
             bytes += n as u64;
-            let fed = body.feed(&self.buf[..n])?;
+            let fed = body.feed_with(&self.buf[..n], &mut sink)?;
             self.filled = n;
             self.consume(fed.consumed);
         }
@@ -131,6 +148,17 @@ impl Http1Conn {
         } else {
             self.buf.copy_within(n..self.filled, 0);
             self.filled -= n;
+        }
+    }
+}
+
+/// Hands the head's headers to `capture` (parsed again: only runs when a check reads headers).
+fn capture_headers(head: &[u8], capture: &mut Capture) {
+    let mut headers = [httparse::EMPTY_HEADER; 96];
+    let mut resp = httparse::Response::new(&mut headers);
+    if resp.parse(head).is_ok() {
+        for h in resp.headers.iter() {
+            capture.header(h.name.as_bytes(), h.value);
         }
     }
 }

@@ -185,17 +185,31 @@ impl BodyDecoder {
 
     /// Feeds the next bytes of the stream.
     pub fn feed(&mut self, input: &[u8]) -> Result<Fed, DecodeError> {
+        self.feed_with(input, |_| {})
+    }
+
+    /// Like [`feed`](Self::feed), handing each piece of body data (without chunk framing) to
+    /// `data`: how checks see the body. With a no-op `data` this compiles to `feed`.
+    pub fn feed_with(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<Fed, DecodeError> {
         match self {
             BodyDecoder::Done => Ok(Fed {
                 consumed: 0,
                 done: true,
             }),
-            BodyDecoder::Close => Ok(Fed {
-                consumed: input.len(),
-                done: false,
-            }),
+            BodyDecoder::Close => {
+                data(input);
+                Ok(Fed {
+                    consumed: input.len(),
+                    done: false,
+                })
+            }
             BodyDecoder::Length { left } => {
                 let take = (*left).min(input.len() as u64);
+                data(&input[..take as usize]);
                 *left -= take;
                 let done = *left == 0;
                 if done {
@@ -207,7 +221,7 @@ impl BodyDecoder {
                 })
             }
             BodyDecoder::Chunked(state) => {
-                let (consumed, done) = feed_chunked(state, input)?;
+                let (consumed, done) = feed_chunked(state, input, &mut data)?;
                 if done {
                     *self = BodyDecoder::Done;
                 }
@@ -217,11 +231,16 @@ impl BodyDecoder {
     }
 }
 
-fn feed_chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, bool), DecodeError> {
+fn feed_chunked(
+    state: &mut Chunk,
+    input: &[u8],
+    data: &mut impl FnMut(&[u8]),
+) -> Result<(usize, bool), DecodeError> {
     let mut i = 0;
     while i < input.len() {
         if let Chunk::Data { left } = *state {
             let take = left.min((input.len() - i) as u64);
+            data(&input[i..i + take as usize]);
             i += take as usize;
             let left = left - take;
             *state = if left == 0 {
@@ -379,6 +398,16 @@ mod tests {
         body: &[u8],
         cuts: &[usize],
     ) -> Result<(usize, bool), DecodeError> {
+        feed_split_data(framing, body, cuts, &mut Vec::new())
+    }
+
+    /// Feeds `body` in pieces cut at `cuts`, collecting the decoded body data into `data`.
+    fn feed_split_data(
+        framing: Framing,
+        body: &[u8],
+        cuts: &[usize],
+        data: &mut Vec<u8>,
+    ) -> Result<(usize, bool), DecodeError> {
         let mut d = BodyDecoder::new(framing);
         let mut consumed = 0;
         let mut start = 0;
@@ -391,7 +420,7 @@ mod tests {
             }
             let mut piece = &body[start..end];
             while !piece.is_empty() {
-                let fed = d.feed(piece)?;
+                let fed = d.feed_with(piece, |b| data.extend_from_slice(b))?;
                 consumed += fed.consumed;
                 if fed.done {
                     return Ok((consumed, true));
@@ -455,6 +484,19 @@ mod tests {
             let body_len = wire.len();
             wire.extend_from_slice(&tail);
             prop_assert_eq!(feed_split(Framing::Chunked, &wire, &cuts), Ok((body_len, true)));
+        }
+
+        /// The body data handed out is the body itself, chunk framing removed, however the
+        /// reads split it.
+        #[test]
+        fn chunked_data_is_the_body(
+            parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let wire = chunked_encode(&parts);
+            let mut data = Vec::new();
+            feed_split_data(Framing::Chunked, &wire, &cuts, &mut data).unwrap();
+            prop_assert_eq!(data, parts.concat());
         }
 
         /// Arbitrary bytes never panic the head parser or the chunk decoder.
