@@ -33,6 +33,8 @@ pub enum Command {
     },
     /// Re-render a saved JSON result in any format
     Report(ReportArgs),
+    /// Write a commented starter config file
+    Init(InitArgs),
     /// Compare two saved results: exit 3 on a regression beyond noise, 5 when the load
     /// models differ (unless --force)
     Compare(CompareArgs),
@@ -102,6 +104,11 @@ pub struct RunArgs {
     /// Request header `Name: value` (repeatable)
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
+
+    /// Basic authentication `user:password` (sent as an Authorization header; redacted in
+    /// every output)
+    #[arg(short = 'a', long, value_name = "USER:PASS")]
+    pub basic_auth: Option<String>,
 
     /// Request body
     #[arg(short = 'b', long)]
@@ -287,6 +294,21 @@ pub struct TargetBehaviour {
     /// Server worker threads [default: number of CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Target URL to put in the config
+    #[arg(short = 'u', long)]
+    pub url: Option<String>,
+
+    /// Where to write it
+    #[arg(short = 'o', long, default_value = "kaioken.toml")]
+    pub output: PathBuf,
+
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Man => cmd::docs::man(),
         Command::Report(args) => cmd::report::report(args),
         Command::Compare(args) => cmd::compare::compare(args),
+        Command::Init(args) => cmd::init::init(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod demo;
 pub mod docs;
+pub mod init;
 pub mod report;
 pub mod run;
 pub mod serve;

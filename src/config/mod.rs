@@ -133,6 +133,8 @@ pub struct RawTarget {
     pub body: Option<EnvString>,
     pub body_file: Option<EnvString>,
     pub headers: Option<BTreeMap<String, EnvString>>,
+    /// `user:password` for HTTP basic authentication.
+    pub basic_auth: Option<EnvString>,
     /// Bytes of a response body kept for checks (default 1 MiB).
     pub check_body_limit: Option<i64>,
 }

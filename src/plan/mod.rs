@@ -262,6 +262,40 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         }
     }
 
+    // Basic authentication: one more header, base64 of `user:password` (RFC 7617).
+    let basic = args
+        .basic_auth
+        .clone()
+        .or_else(|| ft.basic_auth.as_ref().map(|b| b.0.clone()));
+    if let Some(cred) = basic {
+        let field = if args.basic_auth.is_some() {
+            "--basic-auth"
+        } else {
+            "target.basic_auth"
+        };
+        if !cred.contains(':') {
+            errs.push(problem(field, "[redacted]", "write it as user:password"));
+        } else if headers
+            .iter()
+            .any(|(n, _)| n == http::header::AUTHORIZATION)
+        {
+            errs.push(problem(
+                field,
+                "[redacted]",
+                "an Authorization header is set too; keep one of them",
+            ));
+        } else {
+            use base64::Engine;
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(cred.as_bytes())
+            );
+            if let Some(hv) = check!(parse_header_parts(field, "authorization", &value)) {
+                headers.push(hv);
+            }
+        }
+    }
+
     // Body.
     let body_text = args
         .body
