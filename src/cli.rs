@@ -208,6 +208,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub prometheus_keep: bool,
 
+    /// Send one request and print it, the response and a timing breakdown; no load
+    #[arg(long)]
+    pub debug: bool,
+
+    /// With --debug: show Authorization, cookies and tokens instead of [redacted]
+    #[arg(long, requires = "debug")]
+    pub show_secrets: bool,
+
     /// Stop the run within a second of a [thresholds] breach (judged live once 100
     /// requests completed; rps is judged at the end only); outputs are still written
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! Glue, one file per subcommand: the only module that imports every layer.
 
 pub mod compare;
+pub mod debug;
 pub mod demo;
 pub mod docs;
 pub mod init;

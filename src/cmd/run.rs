@@ -25,6 +25,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let mut plan = plan::build(args, file.as_ref())?;
+    if args.debug {
+        return super::debug::debug(&plan, args.show_secrets);
+    }
     if args.dry_run {
         println!("Configuration validated successfully!\n");
         print!("{plan}");

@@ -1,0 +1,286 @@
+//! `kaioken run --debug`: one request, then everything about it: the request as sent, the
+//! response, and where the time went (DNS, connect, TLS, first byte, total). It uses hyper's
+//! client, not the load path: here clarity matters, not speed. Secrets are redacted unless
+//! `--show-secrets`.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+use super::Exit;
+use crate::plan::template::Vars;
+use crate::plan::{Plan, Protocol, Scheme};
+use crate::results::redact::is_secret_header;
+use crate::transport::tls;
+
+/// Appends one formatted line to a `String`.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// Bodies longer than this are cut in the dump.
+const SHOWN_BODY: usize = 64 * 1024;
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1e3)
+}
+
+/// JSON pretty-printed; other text as is; binary as a size.
+fn show_body(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "(empty body)".into();
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        return serde_json::to_string_pretty(&v).unwrap_or_default();
+    }
+    let cut = &bytes[..bytes.len().min(SHOWN_BODY)];
+    match std::str::from_utf8(cut) {
+        Ok(s) if bytes.len() > SHOWN_BODY => format!("{s}\n… ({} bytes in all)", bytes.len()),
+        Ok(s) => s.to_string(),
+        Err(_) => format!("({} bytes of binary data)", bytes.len()),
+    }
+}
+
+fn header_value(name: &str, value: &[u8], show_secrets: bool) -> String {
+    if !show_secrets && is_secret_header(name) {
+        "[redacted]".into()
+    } else {
+        String::from_utf8_lossy(value).into_owned()
+    }
+}
+
+/// Why a debug request failed, with what to try.
+fn hint(plan: &Plan, addr: Option<SocketAddr>, e: &std::io::Error) -> String {
+    let at = addr.map_or_else(|| plan.target.host.clone(), |a| a.to_string());
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused: is the server listening on {at}?")
+        }
+        std::io::ErrorKind::TimedOut => format!(
+            "connecting to {at} timed out after {}: is the host reachable, is a firewall dropping packets?",
+            humantime::format_duration(plan.connect_timeout)
+        ),
+        _ => format!("cannot connect to {at}: {e}"),
+    }
+}
+
+pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(exchange(plan, show_secrets))
+}
+
+async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
+    let t0 = Instant::now();
+    let addr = (plan.target.host.as_str(), plan.target.port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            anyhow!(
+                "cannot resolve host {}: {e} (check the URL's host name)",
+                plan.target.host
+            )
+        })?
+        .next()
+        .ok_or_else(|| anyhow!("cannot resolve host {}: no addresses", plan.target.host))?;
+    let dns = t0.elapsed();
+
+    let t1 = Instant::now();
+    let tcp = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            anyhow!(hint(
+                plan,
+                Some(addr),
+                &std::io::Error::from(std::io::ErrorKind::TimedOut)
+            ))
+        })?
+        .map_err(|e| anyhow!(hint(plan, Some(addr), &e)))?;
+    let _nodelay = tcp.set_nodelay(true);
+    let connect = t1.elapsed();
+
+    let h2 = matches!(plan.protocol, Protocol::Http2 { .. });
+    let vars = Vars {
+        request_id: 0,
+        timestamp_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    let (req, body) = plan.request.h2_request(&vars, &mut Vec::new());
+    let (mut parts, ()) = req.into_parts();
+    let body = body.unwrap_or_default();
+
+    let (tls_time, use_h2, response) = match plan.target.scheme {
+        Scheme::Http => {
+            let io = TokioIo::new(tcp);
+            let r = send(io, h2, &mut parts, body.clone(), plan).await?;
+            (None, h2, r)
+        }
+        Scheme::Https => {
+            let alpn: &[&[u8]] = if h2 {
+                &[b"h2", b"http/1.1"]
+            } else {
+                &[b"http/1.1"]
+            };
+            let connector =
+                tokio_rustls::TlsConnector::from(tls::client_config(plan.insecure, alpn));
+            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone()).map_err(
+                |_| {
+                    anyhow!(
+                        "url: host {} is not a valid TLS server name",
+                        plan.target.host
+                    )
+                },
+            )?;
+            let t2 = Instant::now();
+            let stream = connector.connect(name, tcp).await.map_err(|e| {
+                anyhow!("TLS handshake with {addr} failed: {e} (for a self-signed certificate, pass --insecure)")
+            })?;
+            let tls_time = t2.elapsed();
+            let picked_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let r = send(
+                TokioIo::new(stream),
+                picked_h2,
+                &mut parts,
+                body.clone(),
+                plan,
+            )
+            .await?;
+            (Some(tls_time), picked_h2, r)
+        }
+    };
+    let (resp, ttfb, total, resp_body) = response;
+
+    let mut out = String::new();
+    // The request as sent.
+    let version = if use_h2 { "HTTP/2" } else { "HTTP/1.1" };
+    outln!(out, "> {} {} {version}", parts.method, parts.uri);
+    for (name, value) in &parts.headers {
+        outln!(
+            out,
+            "> {name}: {}",
+            header_value(name.as_str(), value.as_bytes(), show_secrets)
+        );
+    }
+    outln!(out, ">");
+    if !body.is_empty() {
+        outln!(out, "{}", show_body(&body));
+    }
+    out.push('\n');
+    // The response.
+    outln!(
+        out,
+        "< {version} {} {}",
+        resp.status.as_u16(),
+        resp.status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in &resp.headers {
+        outln!(
+            out,
+            "< {name}: {}",
+            header_value(name.as_str(), value.as_bytes(), show_secrets)
+        );
+    }
+    outln!(out, "<");
+    outln!(out, "{}", show_body(&resp_body));
+    out.push('\n');
+    outln!(
+        out,
+        "Timing: dns {} · connect {} · tls {} · first byte {} · total {}",
+        ms(dns),
+        ms(connect),
+        tls_time.map_or("-".to_string(), ms),
+        ms(ttfb),
+        ms(total)
+    );
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()) {
+        // A closed pipe (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("writing to stdout")?,
+    }
+    Ok(Exit::Success)
+}
+
+type Sent = (http::response::Parts, Duration, Duration, Bytes);
+
+/// Sends the request on `io` with HTTP/1.1 or HTTP/2; returns the response head, time to
+/// first byte and total time (both from the send), and the body.
+async fn send<I>(
+    io: TokioIo<I>,
+    h2: bool,
+    parts: &mut http::request::Parts,
+    body: Bytes,
+    plan: &Plan,
+) -> anyhow::Result<Sent>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let timeout = plan.timeout;
+    let too_slow = || {
+        anyhow!(
+            "no response within {} (raise --timeout, or check the server)",
+            humantime::format_duration(timeout)
+        )
+    };
+    if !h2 {
+        // HTTP/1.1 wants the path in the request line and the authority in Host; `parts`
+        // then shows what went on the wire.
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/".to_string(), |p| p.to_string());
+        parts.uri = path.parse().context("request path")?;
+        if !parts.headers.contains_key(http::header::HOST) {
+            parts
+                .headers
+                .insert(http::header::HOST, host.parse().context("host header")?);
+        }
+    }
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.headers_mut() = parts.headers.clone();
+    let t = Instant::now();
+    let resp = if h2 {
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| {
+                anyhow!("HTTP/2 handshake failed: {e} (does the server speak h2c? drop --http2)")
+            })?;
+        tokio::spawn(conn);
+        tokio::time::timeout(timeout, sender.send_request(req)).await
+    } else {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| anyhow!("HTTP/1.1 handshake failed: {e}"))?;
+        tokio::spawn(conn);
+        tokio::time::timeout(timeout, sender.send_request(req)).await
+    };
+    let resp = resp.map_err(|_| too_slow())?.map_err(|e| {
+        anyhow!("the server's response failed: {e} (is it an HTTP server on this port?)")
+    })?;
+    let ttfb = t.elapsed();
+    let (head, incoming) = resp.into_parts();
+    let body = tokio::time::timeout(timeout, incoming.collect())
+        .await
+        .map_err(|_| too_slow())?
+        .map_err(|e| anyhow!("reading the response body failed: {e}"))?
+        .to_bytes();
+    Ok((head, ttfb, t.elapsed(), body))
+}
