@@ -56,13 +56,7 @@ fn from_snapshot(s: &Snapshot) -> Observed {
             0.0
         },
         rps: s.mean_rps,
-        check_pass_rate: {
-            let (p, n) = s
-                .checks
-                .iter()
-                .fold((0, 0), |(p, n), c| (p + c[0], n + c[0] + c[1]));
-            (n > 0).then(|| p as f64 / n as f64)
-        },
+        check_pass_rate: s.check_pass_rate(),
         dropped_iterations: s.dropped,
     }
 }

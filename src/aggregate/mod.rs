@@ -52,6 +52,17 @@ pub struct Snapshot {
     pub done: bool,
 }
 
+impl Snapshot {
+    /// All checks' passes over all their judgements so far; `None` before any check ran.
+    pub fn check_pass_rate(&self) -> Option<f64> {
+        let (p, n) = self
+            .checks
+            .iter()
+            .fold((0, 0), |(p, n), c| (p + c[0], n + c[0] + c[1]));
+        (n > 0).then(|| p as f64 / n as f64)
+    }
+}
+
 /// Upper bounds of the exported latency buckets, in µs: 1 ms to 10 s, roughly ×2.5 apart.
 pub const LATENCY_BUCKETS_US: [u64; 14] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,

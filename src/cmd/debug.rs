@@ -4,7 +4,7 @@
 //! `--show-secrets`.
 
 use std::io::Write;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -83,16 +83,8 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
 
 async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
-    let addr = (plan.target.host.as_str(), plan.target.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            anyhow!(
-                "cannot resolve host {}: {e} (check the URL's host name)",
-                plan.target.host
-            )
-        })?
-        .next()
-        .ok_or_else(|| anyhow!("cannot resolve host {}: no addresses", plan.target.host))?;
+    // `resolve` refuses an empty answer, so there is a first address.
+    let addr = super::run::resolve(plan)?[0];
     let dns = t0.elapsed();
 
     let t1 = Instant::now();

@@ -250,9 +250,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .iter()
         .filter(|t| !t.passed)
         .map(|t| {
-            let seen = t
-                .observed
-                .map_or("not measured".to_string(), |v| verdict::fmt(v, &t.unit));
+            let seen = t.observed_text();
             format!("{} {} (observed {seen})", t.name, t.condition)
         })
         .collect();
@@ -286,7 +284,7 @@ async fn watch_thresholds(
 }
 
 /// Resolves the target once, before the run: DNS is never on the request path.
-fn resolve(plan: &Plan) -> anyhow::Result<Vec<SocketAddr>> {
+pub(super) fn resolve(plan: &Plan) -> anyhow::Result<Vec<SocketAddr>> {
     let host = plan.target.host.as_str();
     let addrs: Vec<SocketAddr> = (host, plan.target.port)
         .to_socket_addrs()

@@ -88,6 +88,15 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
+impl ThresholdResult {
+    /// The observed value with its unit, as every output shows it.
+    pub fn observed_text(&self) -> String {
+        self.observed.map_or("not measured".to_string(), |v| {
+            crate::verdict::fmt(v, &self.unit)
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Metadata {
     pub tool: String,

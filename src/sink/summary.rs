@@ -211,9 +211,7 @@ pub fn render(r: &Results, serious: bool) -> String {
             r.thresholds.len()
         );
         for t in &r.thresholds {
-            let seen = t.observed.map_or("not measured".to_string(), |v| {
-                crate::verdict::fmt(v, &t.unit)
-            });
+            let seen = t.observed_text();
             outln!(
                 out,
                 "  {} {:<28} observed {seen}",

@@ -320,9 +320,7 @@ pub fn render(r: &Results) -> String {
     if !r.thresholds.is_empty() {
         out.push_str("<h2>Thresholds</h2><table data-table=\"thresholds\"><tr><th>threshold</th><th>condition</th><th>observed</th><th>result</th></tr>");
         for th in &r.thresholds {
-            let seen = th.observed.map_or("not measured".to_string(), |v| {
-                crate::verdict::fmt(v, &th.unit)
-            });
+            let seen = th.observed_text();
             let (class, word) = if th.passed {
                 ("pass", "pass")
             } else {

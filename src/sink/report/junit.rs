@@ -4,7 +4,6 @@
 use quick_xml::escape::escape;
 
 use crate::results::Results;
-use crate::verdict;
 
 struct Case {
     name: String,
@@ -56,9 +55,7 @@ pub fn render(r: &Results) -> String {
         .thresholds
         .iter()
         .map(|t| {
-            let seen = t
-                .observed
-                .map_or("not measured".to_string(), |v| verdict::fmt(v, &t.unit));
+            let seen = t.observed_text();
             Case {
                 name: format!("{} {}", t.name, t.condition),
                 failure: (!t.passed).then(|| format!("observed {seen}")),

@@ -113,9 +113,7 @@ pub fn render(r: &Results) -> String {
         push(&mut out, "| threshold | condition | observed | result |");
         push(&mut out, "|---|---|---:|---|");
         for t in &r.thresholds {
-            let seen = t.observed.map_or("not measured".to_string(), |v| {
-                crate::verdict::fmt(v, &t.unit)
-            });
+            let seen = t.observed_text();
             push(
                 &mut out,
                 &format!(

@@ -263,10 +263,6 @@ fn render_errors(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
     let inner = b.inner(area);
     frame.render_widget(b, area);
     // With checks, the last line is their live pass rate.
-    let (passes, total) = s
-        .checks
-        .iter()
-        .fold((0, 0), |(p, n), c| (p + c[0], n + c[0] + c[1]));
     let room = (inner.height as usize).saturating_sub(usize::from(!s.checks.is_empty()));
     let mut lines: Vec<Line> = if s.errors.is_empty() {
         vec![Line::styled("none", Style::new().fg(th.good))]
@@ -283,12 +279,8 @@ fn render_errors(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
             .collect()
     };
     if !s.checks.is_empty() {
-        let rate = if total > 0 {
-            passes as f64 / total as f64
-        } else {
-            1.0
-        };
-        let color = if passes == total { th.good } else { th.bad };
+        let rate = s.check_pass_rate().unwrap_or(1.0);
+        let color = if rate == 1.0 { th.good } else { th.bad };
         lines.push(Line::from(vec![
             Span::raw("checks "),
             Span::styled(
