@@ -35,6 +35,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Write a commented starter config file
     Init(InitArgs),
+    /// Convert a HAR recording (browser DevTools, Playwright) into a config with one
+    /// weighted scenario per distinct request
+    Import(ImportArgs),
     /// Compare two saved results: exit 3 on a regression beyond noise, 5 when the load
     /// models differ (unless --force)
     Compare(CompareArgs),
@@ -117,6 +120,32 @@ pub struct RunArgs {
     /// Read the request body from a file (sent as is, bytes unchanged)
     #[arg(long)]
     pub body_file: Option<PathBuf>,
+
+    /// Multipart form field, curl syntax: `name=value` or `name=@path[;filename=x][;type=y]`
+    /// (repeatable; instead of --body)
+    #[arg(short = 'F', long = "form", value_name = "FIELD")]
+    pub form: Vec<String>,
+
+    /// Keep a cookie store per VU: Set-Cookie from responses is sent back as browsers do
+    #[arg(long)]
+    pub cookie_jar: bool,
+
+    /// Record 3xx responses as they are instead of following them (up to 10 hops)
+    #[arg(long)]
+    pub no_follow_redirects: bool,
+
+    /// Request paths sampled from this regex, one per request, e.g. `/item/[0-9]{1,4}`
+    /// (a full URL pattern is allowed when its origin is literal)
+    #[arg(long, value_name = "REGEX")]
+    pub rand_regex_url: Option<String>,
+
+    /// Send these URLs (one per line, same origin), round-robin in one run-wide order
+    #[arg(long, value_name = "FILE")]
+    pub urls_from_file: Option<PathBuf>,
+
+    /// Send these bodies (one per line), round-robin in one run-wide order
+    #[arg(short = 'Z', long, value_name = "FILE")]
+    pub body_lines: Option<PathBuf>,
 
     /// Use HTTP/2: prior knowledge on http://, ALPN on https://
     #[arg(long)]
@@ -313,6 +342,24 @@ pub struct InitArgs {
     /// Where to write it
     #[arg(short = 'o', long, default_value = "kaioken.toml")]
     pub output: PathBuf,
+
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The HAR file (HTTP Archive 1.2)
+    pub file: PathBuf,
+
+    /// Where to write the config
+    #[arg(short = 'o', long, default_value = "kaioken.toml")]
+    pub output: PathBuf,
+
+    /// Keep only requests whose URL matches this regex, e.g. "api/v2"
+    #[arg(long, value_name = "REGEX")]
+    pub filter: Option<String>,
 
     /// Overwrite an existing file
     #[arg(long)]

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd::report::report(args),
         Command::Compare(args) => cmd::compare::compare(args),
         Command::Init(args) => cmd::init::init(args),
+        Command::Import(args) => cmd::import::import(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -18,8 +18,14 @@ fn unit(metric: Metric) -> &'static str {
     }
 }
 
-fn from_results(r: &Results) -> Observed {
-    let l = &r.latency_us;
+/// The latency part of [`Observed`] from stored statistics; the rest as given.
+fn from_stats(
+    l: &crate::results::LatencyStats,
+    error_rate: f64,
+    rps: f64,
+    check_pass_rate: Option<f64>,
+    dropped_iterations: u64,
+) -> Observed {
     Observed {
         quantiles_us: [
             (0.50, l.p50),
@@ -31,11 +37,21 @@ fn from_results(r: &Results) -> Observed {
         ],
         mean_us: l.mean,
         max_us: l.max,
-        error_rate: r.summary.error_rate,
-        rps: r.summary.requests_per_sec,
-        check_pass_rate: r.check_pass_rate(),
-        dropped_iterations: r.summary.dropped_iterations,
+        error_rate,
+        rps,
+        check_pass_rate,
+        dropped_iterations,
     }
+}
+
+fn from_results(r: &Results) -> Observed {
+    from_stats(
+        &r.latency_us,
+        r.summary.error_rate,
+        r.summary.requests_per_sec,
+        r.check_pass_rate(),
+        r.summary.dropped_iterations,
+    )
 }
 
 fn from_snapshot(s: &Snapshot) -> Observed {
@@ -64,13 +80,27 @@ fn from_snapshot(s: &Snapshot) -> Observed {
 /// Every threshold against the final result. With no completed request latencies are
 /// unmeasured, and a threshold on an unmeasured figure fails: nothing was shown to pass.
 pub fn judge(thresholds: &[Threshold], r: &Results) -> Vec<ThresholdResult> {
-    let observed = from_results(r);
-    let measured = r.latency_us.count > 0;
+    let whole = from_results(r);
     thresholds
         .iter()
         .map(|t| {
+            // A filtered threshold judges its scenario's or tag's own figures.
+            let (observed, measured) = match &t.filter {
+                None => (Some(whole.clone()), r.latency_us.count > 0),
+                Some(f) => {
+                    let group = if f.key == "scenario" {
+                        r.scenarios.get(&f.value).map(|s| &s.stats)
+                    } else {
+                        r.tags.get(&format!("{}={}", f.key, f.value))
+                    };
+                    (
+                        group.map(from_group),
+                        group.is_some_and(|g| g.latency_us.count > 0),
+                    )
+                }
+            };
             let value = observed
-                .value(t.metric)
+                .and_then(|o| o.value(t.metric))
                 .filter(|_| measured || !matches!(unit(t.metric), "ms"));
             ThresholdResult {
                 name: t.name.clone(),
@@ -83,6 +113,17 @@ pub fn judge(thresholds: &[Threshold], r: &Results) -> Vec<ThresholdResult> {
         .collect()
 }
 
+fn from_group(g: &crate::results::GroupStats) -> Observed {
+    // dropped_iterations is not kept per scenario; the plan refuses a filter on it.
+    from_stats(
+        &g.latency_us,
+        g.error_rate,
+        g.requests_per_sec,
+        g.check_pass_rate,
+        0,
+    )
+}
+
 /// The first threshold a live snapshot breaches, described for the user.
 pub fn live_breach(thresholds: &[Threshold], s: &Snapshot) -> Option<String> {
     if s.requests < FAIL_FAST_MIN_REQUESTS {
@@ -91,7 +132,8 @@ pub fn live_breach(thresholds: &[Threshold], s: &Snapshot) -> Option<String> {
     let observed = from_snapshot(s);
     thresholds
         .iter()
-        .filter(|t| t.metric.judged_live())
+        // Filtered thresholds need per-scenario figures, which live snapshots do not carry.
+        .filter(|t| t.metric.judged_live() && t.filter.is_none())
         .find_map(|t| {
             let v = observed.value(t.metric)?;
             (!t.passes(v)).then(|| format!("{t} (observed {})", fmt(v, unit(t.metric))))

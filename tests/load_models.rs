@@ -430,6 +430,30 @@ fn pattern_runs_until_stopped_when_no_duration_is_given() {
     assert!((150.0..=300.0).contains(&sent), "{sent}");
 }
 
+/// Several kar98k targets become weighted scenarios of one irregular-traffic run, and the
+/// server sees the weights.
+#[test]
+fn kar98k_targets_become_weighted_scenarios() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "targets:\n  - name: browse\n    url: {0}app/browse\n    weight: 3\n  - name: buy\n    url: {0}app/buy\n    method: POST\n    body: '{{\"n\": ${{REQUEST_ID}}}}'\n    weight: 1\ncontroller:\n  base_tps: 400\n  seed: 7\n",
+        t.url
+    );
+    let p = write_file(dir.path(), "k.yaml", &yaml);
+    let o = kaioken(&["run", "-f", p.to_str().unwrap(), "-d", "2s", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scenarios"]["browse"]["weight"], 3);
+    let s: Value = serde_json::from_str(&http_get(&t.addr, "/__kaioken/stats")).unwrap();
+    let (a, b) = (
+        s["paths"]["/app/browse"].as_u64().unwrap(),
+        s["paths"]["/app/buy"].as_u64().unwrap(),
+    );
+    assert!(a + b > 400, "{s}");
+    assert!((a as f64 / (a + b) as f64 - 0.75).abs() < 0.01, "{a}:{b}");
+}
+
 #[test]
 fn kar98k_yaml_bad_input_is_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -447,10 +471,10 @@ fn kar98k_yaml_bad_input_is_one_line() {
             write(
                 "b.yaml",
                 &format!(
-                    "targets:\n  - url: http://127.0.0.1:9/\n  - url: http://127.0.0.1:9/x\n{base}"
+                    "targets:\n  - url: http://127.0.0.1:9/\n  - url: http://127.0.0.1:9/x\n    protocol: http2\n{base}"
                 ),
             ),
-            "2 targets given",
+            "shares one protocol",
         ),
         (
             write(

@@ -107,8 +107,13 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         timestamp_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
+        values: &[],
     };
-    let (req, body) = plan.request.h2_request(&vars, &mut Vec::new());
+    let (req, body) = plan.request().h2_request(
+        &vars,
+        crate::plan::template::RenderOpts::default(),
+        &mut Vec::new(),
+    );
     let (mut parts, ()) = req.into_parts();
     let body = body.unwrap_or_default();
 

@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             path,
             &sink::sqlite::RunStart {
                 started_at: rfc3339(started_at),
-                method: plan.request.method.to_string(),
+                method: plan.request().method.to_string(),
                 url: plan.target.redacted_url(),
                 model: plan.load.name().to_string(),
                 description: plan.load.to_string(),
@@ -139,7 +139,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             ))),
             LiveView::Tui => {
                 let header = sink::tui::Header {
-                    target: format!("{} {}", plan.request.method, plan.target.redacted_url()),
+                    target: format!("{} {}", plan.request().method, plan.target.redacted_url()),
                     model: plan.load.to_string(),
                     duration: plan.load.duration(),
                     warmup: plan.load.warmup,
@@ -413,7 +413,7 @@ fn build_results(
     let secs = o.duration.as_secs_f64();
     let (status_codes, errors) = results::status_and_errors(t);
     let headers = plan
-        .request
+        .request()
         .headers
         .iter()
         .map(|(n, v)| {
@@ -438,7 +438,7 @@ fn build_results(
             ended_at: rfc3339(ended),
             target: results::TargetMeta {
                 url: plan.target.redacted_url(),
-                method: plan.request.method.to_string(),
+                method: plan.request().method.to_string(),
                 protocol,
                 headers,
             },
@@ -481,6 +481,7 @@ fn build_results(
             dropped_iterations: t.dropped,
             saturated_values: t.saturated,
             stopped_by: None,
+            redirects: t.redirects,
         },
         latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
         service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
@@ -521,8 +522,79 @@ fn build_results(
             })
             .collect(),
         thresholds: Vec::new(),
+        scenarios: scenario_results(plan, t, secs),
+        tags: tag_results(plan, t, secs),
         histograms: Histograms::encode(t),
     }
+}
+
+/// Per-scenario figures (only with `[[scenarios]]`).
+fn scenario_results(
+    plan: &Plan,
+    t: &crate::record::Interval,
+    secs: f64,
+) -> std::collections::BTreeMap<String, results::ScenarioResult> {
+    if !plan.scenarios.explicit {
+        return Default::default();
+    }
+    let empty = crate::record::ScenarioInterval::default();
+    let kind = plan.load.latency_kind().name();
+    plan.scenarios
+        .list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let si = t.scenarios.get(i).unwrap_or(&empty);
+            let r = results::ScenarioResult {
+                method: s.request.method.to_string(),
+                url: s.url.clone(),
+                weight: s.weight,
+                tags: s.tags.clone(),
+                stats: results::GroupStats::from_interval(si, kind, t.requests(), secs),
+                extraction_failed: s
+                    .extract
+                    .iter()
+                    .enumerate()
+                    .map(|(e, x)| {
+                        (
+                            x.name.clone(),
+                            si.extraction_failed.get(e).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect(),
+                missing_values: si.missing_values,
+            };
+            (s.name.clone(), r)
+        })
+        .collect()
+}
+
+/// Per-tag figures: each `name=value` merges the scenarios that carry it.
+fn tag_results(
+    plan: &Plan,
+    t: &crate::record::Interval,
+    secs: f64,
+) -> std::collections::BTreeMap<String, results::GroupStats> {
+    let mut merged: std::collections::BTreeMap<String, crate::record::ScenarioInterval> =
+        Default::default();
+    for (i, s) in plan.scenarios.list.iter().enumerate() {
+        let Some(si) = t.scenarios.get(i) else {
+            continue;
+        };
+        for (k, v) in &s.tags {
+            merged.entry(format!("{k}={v}")).or_default().merge(si);
+        }
+    }
+    let kind = plan.load.latency_kind().name();
+    merged
+        .into_iter()
+        .map(|(k, si)| {
+            (
+                k,
+                results::GroupStats::from_interval(&si, kind, t.requests(), secs),
+            )
+        })
+        .collect()
 }
 
 fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {

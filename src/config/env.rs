@@ -24,6 +24,21 @@ impl<'de> Deserialize<'de> for EnvString {
     }
 }
 
+/// A config string that becomes a request template: environment variables are substituted,
+/// and a `${name}` the environment does not set is kept for the plan, which resolves it to
+/// a value some scenario extracts or reports it (naming the key) when none does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TemplateString(pub String);
+
+impl<'de> Deserialize<'de> for TemplateString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        interpolate_with(&raw, |name| std::env::var(name).ok(), true)
+            .map(TemplateString)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for EnvString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -33,6 +48,15 @@ impl fmt::Display for EnvString {
 /// Substitutes `${VAR}` / `${VAR:-default}` using `lookup`; runtime variables are kept as
 /// written. An unset variable without a default is an error naming it.
 pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    interpolate_with(text, lookup, false)
+}
+
+/// [`interpolate`]; with `keep_unset`, an unset name without a default stays as written.
+fn interpolate_with(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    keep_unset: bool,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("${") {
@@ -54,6 +78,7 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             match (lookup(name), default) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
+                (None, None) if keep_unset => out.push_str(&rest[pos..pos + 2 + end + 1]),
                 (None, None) => {
                     return Err(format!(
                         "environment variable {name} is not set: export it, or write ${{{name}:-default}}"

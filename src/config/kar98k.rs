@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{
     ConfigError, EnvString, Factor, RawConfig, RawHourRule, RawLoad, RawNoise, RawPattern,
-    RawSchedule, RawSpikes, RawTarget,
+    RawScenario, RawSchedule, RawSpikes, RawTarget,
 };
 
 #[derive(Debug, Deserialize)]
@@ -32,9 +32,9 @@ struct Target {
     #[serde(default)]
     weight: Option<u32>,
     #[serde(default)]
-    headers: Option<std::collections::BTreeMap<String, EnvString>>,
+    headers: Option<std::collections::BTreeMap<String, crate::config::TemplateString>>,
     #[serde(default)]
-    body: Option<EnvString>,
+    body: Option<crate::config::TemplateString>,
     #[serde(default)]
     timeout: Option<EnvString>,
 }
@@ -130,50 +130,95 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
         key: format!("{key}: "),
         message,
     };
-    let [t] = <[Target; 1]>::try_from(k.targets).map_err(|v| {
-        invalid(
-            "targets",
-            format!(
-                "{} targets given; weighted targets need scenarios, which kaioken does not have yet: keep one target per file",
-                v.len()
-            ),
-        )
-    })?;
-    // With one target its weight is the whole load (but 0 would mean "send nothing"); its
-    // name has nothing to label until scenarios exist.
-    if t.weight == Some(0) {
+    if k.targets.is_empty() {
         return Err(invalid(
-            "targets[0].weight",
-            format!(
-                "0 ({}) sends nothing: give a weight > 0 or remove the target",
-                t.name.as_deref().unwrap_or("unnamed")
-            ),
+            "targets",
+            "no target given: add one with a url".into(),
         ));
     }
-    let http2 = match t.protocol.as_deref().unwrap_or("http") {
-        "http" | "http1" | "http/1.1" => false,
-        "http2" | "h2" => true,
-        other => {
+    // Several targets become weighted scenarios on the first target's origin; one target is
+    // the single request. Weight 0 would be a kaioken dependency, which kar98k has no
+    // notion of, so it is refused.
+    let mut http2 = None;
+    for (i, t) in k.targets.iter().enumerate() {
+        if t.weight == Some(0) {
             return Err(invalid(
-                "targets[0].protocol",
-                format!("`{other}` is not supported: use http or http2"),
+                &format!("targets[{i}].weight"),
+                format!(
+                    "0 ({}) sends nothing: give a weight > 0 or remove the target",
+                    t.name.as_deref().unwrap_or("unnamed")
+                ),
             ));
         }
-    };
+        let h2 = match t.protocol.as_deref().unwrap_or("http") {
+            "http" | "http1" | "http/1.1" => false,
+            "http2" | "h2" => true,
+            other => {
+                return Err(invalid(
+                    &format!("targets[{i}].protocol"),
+                    format!("`{other}` is not supported: use http or http2"),
+                ));
+            }
+        };
+        if http2.is_some_and(|p| p != h2)
+            || (i > 0
+                && t.timeout.as_ref().map(|x| &x.0) != k.targets[0].timeout.as_ref().map(|x| &x.0))
+        {
+            return Err(invalid(
+                &format!("targets[{i}]"),
+                "every target of one file shares one protocol and one timeout here: split the file"
+                    .into(),
+            ));
+        }
+        http2 = Some(h2);
+    }
+    let http2 = http2.unwrap_or(false);
+    let several = k.targets.len() > 1;
+    let mut targets = k.targets.into_iter();
+    let t = targets.next().expect("checked non-empty");
+    let scenarios = several.then(|| {
+        std::iter::once(&t)
+            .chain(targets.as_slice())
+            .enumerate()
+            .map(|(i, t)| RawScenario {
+                name: Some(EnvString(
+                    t.name
+                        .clone()
+                        .unwrap_or_else(|| format!("target_{}", i + 1)),
+                )),
+                url: Some(crate::config::TemplateString(t.url.0.clone())),
+                method: t.method.clone(),
+                headers: t.headers.clone(),
+                body: t.body.clone(),
+                weight: Some(i64::from(t.weight.unwrap_or(1))),
+                ..RawScenario::default()
+            })
+            .collect::<Vec<_>>()
+    });
     let poisson = k.pattern.poisson;
     let noise = k.pattern.noise;
     Ok(RawConfig {
         thresholds: None,
         checks: None,
-        target: Some(RawTarget {
-            url: Some(t.url),
-            method: t.method,
-            timeout: t.timeout,
-            http2: Some(http2),
-            headers: t.headers,
-            body: t.body,
-            ..RawTarget::default()
+        target: Some(if several {
+            RawTarget {
+                url: Some(t.url),
+                timeout: t.timeout,
+                http2: Some(http2),
+                ..RawTarget::default()
+            }
+        } else {
+            RawTarget {
+                url: Some(t.url),
+                method: t.method,
+                timeout: t.timeout,
+                http2: Some(http2),
+                headers: t.headers,
+                body: t.body,
+                ..RawTarget::default()
+            }
         }),
+        scenarios,
         load: Some(RawLoad {
             max_vus: k.worker.map(|w| w.pool_size),
             ..RawLoad::default()

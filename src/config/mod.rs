@@ -7,6 +7,7 @@
 
 pub mod env;
 mod error;
+pub mod har;
 mod kar98k;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use env::EnvString;
+pub use env::{EnvString, TemplateString};
 pub use error::{ConfigError, nearest};
 
 /// The whole config file.
@@ -27,6 +28,25 @@ pub struct RawConfig {
     pub pattern: Option<RawPattern>,
     /// `metric = "OP VALUE"`, e.g. `p95_latency_ms = "< 500"`.
     pub thresholds: Option<BTreeMap<String, EnvString>>,
+    pub checks: Option<Vec<RawCheck>>,
+    pub scenarios: Option<Vec<RawScenario>>,
+}
+
+/// `[[scenarios]]`: one request of a weighted mix, or (weight 0) a dependency.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<EnvString>,
+    /// Absolute, or relative to `[target] url`.
+    pub url: Option<TemplateString>,
+    pub method: Option<EnvString>,
+    pub headers: Option<BTreeMap<String, TemplateString>>,
+    pub body: Option<TemplateString>,
+    pub body_file: Option<EnvString>,
+    pub weight: Option<i64>,
+    pub tags: Option<BTreeMap<String, EnvString>>,
+    /// `name = "json:$.path" | "regex:RE:GROUP" | "header:NAME" | "body"`.
+    pub extract: Option<BTreeMap<String, EnvString>>,
     pub checks: Option<Vec<RawCheck>>,
 }
 
@@ -130,9 +150,21 @@ pub struct RawTarget {
     pub h2_streams: Option<i64>,
     pub insecure: Option<bool>,
     pub disable_keepalive: Option<bool>,
-    pub body: Option<EnvString>,
+    pub body: Option<TemplateString>,
     pub body_file: Option<EnvString>,
-    pub headers: Option<BTreeMap<String, EnvString>>,
+    pub headers: Option<BTreeMap<String, TemplateString>>,
+    /// Multipart fields in curl's `-F` syntax (instead of a body).
+    pub form_data: Option<Vec<EnvString>>,
+    /// A cookie store per VU.
+    pub cookie_jar: Option<bool>,
+    /// Follow redirects (default true, up to 10).
+    pub follow_redirects: Option<bool>,
+    /// Paths sampled from this regex, one per request.
+    pub rand_regex_url: Option<EnvString>,
+    /// URLs, one per line, sent round-robin.
+    pub urls_from_file: Option<EnvString>,
+    /// Bodies, one per line, sent round-robin.
+    pub body_lines: Option<EnvString>,
     /// `user:password` for HTTP basic authentication.
     pub basic_auth: Option<EnvString>,
     /// Bytes of a response body kept for checks (default 1 MiB).

@@ -45,6 +45,8 @@ pub(super) struct Shared {
     pub in_flight: Cell<u64>,
     /// Per-thread request counter for `${REQUEST_ID}`.
     counter: Cell<u64>,
+    /// Position in the weighted scenario cycle.
+    scenario_cursor: Cell<usize>,
     thread_idx: u64,
     threads: u64,
     pub t_load: Instant,
@@ -131,7 +133,13 @@ impl Shared {
     }
 
     /// Records one finished request (nothing during warmup).
-    pub fn record(&self, intended: Instant, start: Instant, outcome: Result<Exchange, ErrorKind>) {
+    pub fn record(
+        &self,
+        scenario: usize,
+        intended: Instant,
+        start: Instant,
+        outcome: Result<Exchange, ErrorKind>,
+    ) {
         if intended < self.t0 {
             return;
         }
@@ -144,6 +152,16 @@ impl Shared {
         };
         let lag = start.saturating_duration_since(intended);
         let mut rec = self.recorder.borrow_mut();
+        if self.plan.scenarios.explicit {
+            rec.scenario_outcome(
+                scenario,
+                outcome
+                    .as_ref()
+                    .map(|e| (e.status, e.bytes))
+                    .map_err(|k| *k),
+                latency,
+            );
+        }
         match outcome {
             Ok(ex) => rec.response(
                 ex.status,
@@ -164,6 +182,16 @@ impl Shared {
         if due >= self.t0 {
             self.recorder.borrow_mut().dropped();
         }
+    }
+
+    /// The next weighted scenario: this thread walks the smooth weighted cycle, so the
+    /// split is exact to within one cycle per thread, with nothing shared between threads.
+    pub fn next_scenario(&self) -> usize {
+        let order = &self.plan.scenarios.order;
+        let c = self.scenario_cursor.get();
+        self.scenario_cursor
+            .set(if c + 1 >= order.len() { 0 } else { c + 1 });
+        usize::from(order[c])
     }
 
     /// The next `${REQUEST_ID}`: unique across threads without sharing a counter.
@@ -271,6 +299,8 @@ impl Worker {
             quota: Cell::new(quota.unwrap_or(u64::MAX)),
             in_flight: Cell::new(0),
             counter: Cell::new(0),
+            // Threads start at evenly spaced points of the cycle.
+            scenario_cursor: Cell::new(idx * plan.scenarios.order.len() / threads.max(1)),
             thread_idx: idx as u64,
             threads: threads as u64,
             t_load,

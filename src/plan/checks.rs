@@ -61,6 +61,8 @@ pub struct Check {
     /// The conditions as written, for reports.
     pub text: String,
     pub conds: Vec<Cond>,
+    /// The scenario whose responses this check judges; `None`: every response.
+    pub scope: Option<u16>,
 }
 
 /// What a response looked like, for judging.
@@ -104,6 +106,17 @@ impl Checks {
         self.list.is_empty()
     }
 
+    /// Registers a response header to keep (for a check or an extraction); its index.
+    pub fn capture_header(&mut self, h: HeaderName) -> usize {
+        match self.header_names.iter().position(|n| *n == h) {
+            Some(i) => i,
+            None => {
+                self.header_names.push(h);
+                self.header_names.len() - 1
+            }
+        }
+    }
+
     fn header_index(&mut self, name: &str, field: &str, text: &str) -> Result<usize, PlanError> {
         let h = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| problem(field, text, format!("`{name}` is not a header name")))?;
@@ -129,6 +142,24 @@ pub struct RawCheck<'a> {
     pub max_latency: Option<&'a str>,
 }
 
+impl<'a> RawCheck<'a> {
+    /// A view of a config file's check.
+    pub fn view(r: &'a crate::config::RawCheck) -> RawCheck<'a> {
+        fn s(v: &Option<crate::config::EnvString>) -> Option<&str> {
+            v.as_ref().map(|e| e.0.as_str())
+        }
+        RawCheck {
+            name: s(&r.name),
+            condition: s(&r.condition),
+            status: r.status,
+            status_in: r.status_in.as_deref(),
+            body_contains: s(&r.body_contains),
+            body_matches: s(&r.body_matches),
+            max_latency: s(&r.max_latency),
+        }
+    }
+}
+
 const SYNTAX: &str = "write e.g. `status == 200`, `status in [200, 201]`, `body contains \"ok\"`, `body matches \"re\"`, `header content-type contains \"json\"` or `latency < 500ms`";
 
 fn status_code(field: &str, text: &str, v: i64) -> Result<u16, PlanError> {
@@ -138,7 +169,7 @@ fn status_code(field: &str, text: &str, v: i64) -> Result<u16, PlanError> {
         .ok_or_else(|| problem(field, text, "a status code is 100-599"))
 }
 
-fn regex(field: &str, text: &str, re: &str) -> Result<Regex, PlanError> {
+pub(super) fn regex(field: &str, text: &str, re: &str) -> Result<Regex, PlanError> {
     Regex::new(re).map_err(|e| {
         let first = e.to_string();
         let reason = first.lines().last().unwrap_or("invalid").trim().to_string();
@@ -272,9 +303,25 @@ pub fn compile(raw: &[RawCheck], body_limit: usize) -> Result<Checks, Vec<PlanEr
         body_limit,
         ..Checks::default()
     };
+    let errs = compile_into(&mut checks, raw, "checks", None);
+    if errs.is_empty() {
+        Ok(checks)
+    } else {
+        Err(errs)
+    }
+}
+
+/// Compiles `raw` (the array at config key `key`) into `checks`, judged only on the
+/// responses of scenario `scope` when given; returns the problems found.
+pub fn compile_into(
+    checks: &mut Checks,
+    raw: &[RawCheck],
+    key: &str,
+    scope: Option<u16>,
+) -> Vec<PlanError> {
     let mut errs = Vec::new();
     for (i, r) in raw.iter().enumerate() {
-        let base = format!("checks[{i}]");
+        let base = format!("{key}[{i}]");
         let mut conds = Vec::new();
         let mut texts = Vec::new();
         let given = r.condition.is_some()
@@ -292,7 +339,7 @@ pub fn compile(raw: &[RawCheck], body_limit: usize) -> Result<Checks, Vec<PlanEr
         };
         if let Some(c) = r.condition {
             add(
-                parse_condition(&mut checks, &format!("{base}.condition"), c),
+                parse_condition(checks, &format!("{base}.condition"), c),
                 c.trim().to_string(),
             );
         }
@@ -344,13 +391,10 @@ pub fn compile(raw: &[RawCheck], body_limit: usize) -> Result<Checks, Vec<PlanEr
             name: r.name.map_or_else(|| text.clone(), str::to_string),
             text,
             conds,
+            scope,
         });
     }
-    if errs.is_empty() {
-        Ok(checks)
-    } else {
-        Err(errs)
-    }
+    errs
 }
 
 impl fmt::Display for Check {

@@ -9,12 +9,14 @@ pub mod checks;
 pub mod load_model;
 pub mod pattern;
 pub mod request;
+pub mod scenario;
+pub mod sources;
 pub mod template;
 pub mod thresholds;
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, Method};
@@ -23,6 +25,7 @@ use crate::cli::{Format, RunArgs};
 use crate::config::{RawConfig, RawLoad, RawTarget};
 pub use load_model::{LatencyKind, LoadModel};
 pub use request::Request;
+pub use scenario::Scenarios;
 use template::Template;
 
 /// One invalid value: the field, what was given and how to fix it.
@@ -120,7 +123,8 @@ pub enum LiveView {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: Target,
-    pub request: Request,
+    /// What is sent: one request, or the `[[scenarios]]` mix.
+    pub scenarios: Scenarios,
     pub protocol: Protocol,
     pub load: LoadModel,
     pub timeout: Duration,
@@ -138,7 +142,14 @@ pub struct Plan {
     pub checks: checks::Checks,
     /// `--fail-fast`: judge thresholds on live snapshots and stop at the first breach.
     pub fail_fast: bool,
+    /// A cookie store per VU.
+    pub cookie_jar: bool,
+    /// Follow 3xx responses (up to [`MAX_REDIRECTS`]) instead of recording them.
+    pub follow_redirects: bool,
 }
+
+/// Redirect hops followed per request before the last 3xx is recorded as the response.
+pub const MAX_REDIRECTS: u8 = 10;
 
 pub const DEFAULT_CONCURRENCY: u64 = 50;
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -205,18 +216,104 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         };
     }
 
-    // Target URL.
+    // Names scenarios extract: resolved before any template is parsed.
+    let raw_scenarios = file
+        .and_then(|f| f.scenarios.as_deref())
+        .unwrap_or_default();
+    let slots = scenario::collect_slots(&mut errs, raw_scenarios);
+
+    // Target URL (the origin every request goes to).
     let url = args
         .url
         .clone()
-        .or_else(|| ft.url.as_ref().map(|u| u.0.clone()));
+        .or_else(|| ft.url.as_ref().map(|u| u.0.clone()))
+        .or_else(|| scenario::first_absolute_url(raw_scenarios));
+    let rand_regex = args
+        .rand_regex_url
+        .clone()
+        .or_else(|| ft.rand_regex_url.as_ref().map(|u| u.0.clone()));
+    let urls_file = args
+        .urls_from_file
+        .clone()
+        .or_else(|| ft.urls_from_file.as_ref().map(|u| PathBuf::from(&u.0)));
+    let rand_path = rand_regex
+        .as_deref()
+        .and_then(|r| check!(sources::rand_regex("rand_regex_url", r)));
+    let url_lines = urls_file
+        .as_deref()
+        .and_then(|p| check!(sources::lines("urls_from_file", p)));
+    // Without a URL, the origin comes from the regex or the first line of the file.
+    let url = url
+        .or_else(|| rand_path.as_ref().and_then(|(o, _)| o.clone()))
+        .or_else(|| {
+            url_lines
+                .as_ref()
+                .map(|l| String::from_utf8_lossy(&l[0]).into_owned())
+        });
     let parsed = match url.as_deref() {
         None => {
             errs.push(problem("url", "(none)", "give a URL, e.g. `kaioken run http://127.0.0.1:8080/`, or set [target] url in the config"));
             None
         }
-        Some(u) => check!(parse_url(u)),
+        Some(u) => check!(parse_url_with("url", u, &slots)),
     };
+    if rand_regex.is_some() && urls_file.is_some() {
+        errs.push(problem(
+            "rand_regex_url",
+            rand_regex.as_deref().unwrap_or_default(),
+            "--urls-from-file gives the paths too; keep one of them",
+        ));
+    }
+    // The single request's path: from the URL, a regex, or a file of URLs.
+    let mut path = parsed
+        .as_ref()
+        .map(|(_, _, p)| p.clone())
+        .unwrap_or_default();
+    if let (Some((target, _, _)), Some((origin, t))) = (&parsed, &rand_path) {
+        if let Some(o) = origin
+            && !same_origin(target, o)
+        {
+            errs.push(problem(
+                "rand_regex_url",
+                o,
+                format!(
+                    "its origin differs from the target {}; one run loads one origin",
+                    target.redacted_url()
+                ),
+            ));
+        }
+        path = t.clone();
+    }
+    if let (Some((target, _, _)), Some(lines)) = (&parsed, &url_lines) {
+        let mut paths = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let text = String::from_utf8_lossy(line);
+            let field = format!("urls_from_file line {}", i + 1);
+            match parse_url_with(&field, &text, &template::Builtins) {
+                Ok((t, _, p)) if same_origin(target, &t.url) && p.is_static() => {
+                    paths.push(p.sample().into_boxed_slice());
+                }
+                Ok(_) => errs.push(problem(
+                    &field,
+                    &text,
+                    format!(
+                        "every URL must be a fixed URL on the target's origin {}",
+                        target.redacted_url()
+                    ),
+                )),
+                Err(e) => errs.push(e),
+            }
+        }
+        if !paths.is_empty() {
+            path = Template::lines(
+                format!(
+                    "<line of {}>",
+                    urls_file.as_deref().unwrap_or(Path::new("")).display()
+                ),
+                paths.into(),
+            );
+        }
+    }
 
     // Method.
     let method_s = args
@@ -224,13 +321,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         .clone()
         .or_else(|| ft.method.as_ref().map(|m| m.0.clone()))
         .unwrap_or_else(|| "GET".into());
-    let method = check!(
-        Method::from_bytes(method_s.to_ascii_uppercase().as_bytes()).map_err(|_| problem(
-            "method",
-            &method_s,
-            "must be an HTTP method token such as GET or POST"
-        ))
-    );
+    let method = check!(parse_method("method", &method_s));
 
     // Headers: file first, then -H (a later header of the same name is sent too, as curl does).
     let mut headers: Vec<(HeaderName, Template)> = Vec::new();
@@ -239,7 +330,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
             if let Some(hv) = check!(parse_header_parts(
                 &format!("target.headers.{name}"),
                 name,
-                &value.0
+                &value.0,
+                &slots,
             )) {
                 headers.push(hv);
             }
@@ -247,10 +339,12 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     }
     for h in &args.headers {
         let parsed = match h.split_once(':') {
-            Some((n, v)) => parse_header_parts("--header", n.trim(), v.trim()).map_err(|mut e| {
-                e.value = format!("{h:?}");
-                e
-            }),
+            Some((n, v)) => {
+                parse_header_parts("--header", n.trim(), v.trim(), &slots).map_err(|mut e| {
+                    e.value = format!("{h:?}");
+                    e
+                })
+            }
             None => Err(problem(
                 "--header",
                 format!("{h:?}"),
@@ -290,13 +384,13 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(cred.as_bytes())
             );
-            if let Some(hv) = check!(parse_header_parts(field, "authorization", &value)) {
+            if let Some(hv) = check!(parse_header_parts(field, "authorization", &value, &slots)) {
                 headers.push(hv);
             }
         }
     }
 
-    // Body.
+    // Body: at most one of body, body_file, form, body_lines.
     let body_text = args
         .body
         .clone()
@@ -305,34 +399,65 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         .body_file
         .clone()
         .or_else(|| ft.body_file.as_ref().map(|b| PathBuf::from(&b.0)));
-    let body = match (body_text, body_file) {
-        (Some(_), Some(_)) => {
-            errs.push(problem(
-                "body",
-                "(both body and body_file)",
-                "give either a body or a body file, not both",
-            ));
-            Template::default()
-        }
-        (Some(text), None) => check!(Template::parse(&text).map_err(|e| problem(
+    let form: Vec<String> = if args.form.is_empty() {
+        ft.form_data.iter().flatten().map(|f| f.0.clone()).collect()
+    } else {
+        args.form.clone()
+    };
+    let body_lines = args
+        .body_lines
+        .clone()
+        .or_else(|| ft.body_lines.as_ref().map(|b| PathBuf::from(&b.0)));
+    let given: Vec<&str> = [
+        (body_text.is_some(), "body"),
+        (body_file.is_some(), "body_file"),
+        (!form.is_empty(), "form"),
+        (body_lines.is_some(), "body_lines"),
+    ]
+    .iter()
+    .filter(|(g, _)| *g)
+    .map(|(_, n)| *n)
+    .collect();
+    let mut body = Template::default();
+    if given.len() > 1 {
+        errs.push(problem(
+            given[0],
+            format!("(both {} and {})", given[0], given[1]),
+            format!(
+                "give one request body: {} and {} cannot be combined",
+                given[0], given[1]
+            ),
+        ));
+    } else if let Some(text) = body_text {
+        body = check!(Template::parse_with(&text, &slots).map_err(|e| problem(
             "body",
             format!("{text:?}"),
             e.to_string()
         )))
-        .unwrap_or_default(),
-        (None, Some(path)) => match std::fs::read(&path) {
-            Ok(bytes) => Template::literal(bytes),
-            Err(e) => {
-                errs.push(problem(
-                    "body_file",
-                    path.display(),
-                    format!("cannot read it ({e}); check the path"),
-                ));
-                Template::default()
-            }
-        },
-        (None, None) => Template::default(),
-    };
+        .unwrap_or_default();
+    } else if let Some(path) = body_file {
+        match std::fs::read(&path) {
+            Ok(bytes) => body = Template::literal(bytes),
+            Err(e) => errs.push(problem(
+                "body_file",
+                path.display(),
+                format!("cannot read it ({e}); check the path"),
+            )),
+        }
+    } else if !form.is_empty() {
+        if let Some((bytes, ctype)) = check!(sources::multipart("form", &form)) {
+            body = Template::literal(bytes);
+            headers.retain(|(n, _)| n != http::header::CONTENT_TYPE);
+            headers.push((
+                http::header::CONTENT_TYPE,
+                Template::literal(ctype.into_bytes()),
+            ));
+        }
+    } else if let Some(path) = body_lines
+        && let Some(lines) = check!(sources::lines("body_lines", &path))
+    {
+        body = Template::lines(format!("<line of {}>", path.display()), lines);
+    }
 
     let load = build_load::build_load(args, file, &mut errs);
     let timeout = dur_opt(
@@ -379,7 +504,37 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
 
     let prometheus = prometheus_config(&mut errs, args, fl);
 
-    let checks = compile_checks(&mut errs, file, ft);
+    let mut checks = compile_checks(&mut errs, file, ft);
+
+    // [[scenarios]]: the single-request options do not apply to them.
+    let explicit_scenarios = !raw_scenarios.is_empty();
+    let mut scenarios = None;
+    if explicit_scenarios {
+        for (set, field) in [
+            (args.method.is_some() || ft.method.is_some(), "method"),
+            (!given.is_empty(), given.first().copied().unwrap_or("body")),
+            (rand_regex.is_some(), "rand_regex_url"),
+            (urls_file.is_some(), "urls_from_file"),
+        ] {
+            if set {
+                errs.push(problem(field, "(set)", format!("applies to the single request; with [[scenarios]] give each scenario its own {field} (or drop [[scenarios]])")));
+            }
+        }
+        if let Some((target, authority, _)) = &parsed {
+            let common = scenario::Common {
+                target,
+                scheme: match target.scheme {
+                    Scheme::Http => http::uri::Scheme::HTTP,
+                    Scheme::Https => http::uri::Scheme::HTTPS,
+                },
+                authority: authority.clone(),
+                headers: &headers,
+                keepalive,
+                slots: &slots,
+            };
+            scenarios = scenario::build(&mut errs, raw_scenarios, &common, &mut checks);
+        }
+    }
 
     let mut thresholds = Vec::new();
     if let Some(table) = file.and_then(|f| f.thresholds.as_ref()) {
@@ -387,14 +542,38 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
             let Some(t) = check!(thresholds::parse(key, &condition.0)) else {
                 continue;
             };
-            if let Some(f) = &t.filter {
+            let known = |f: &thresholds::Filter| {
+                scenarios.as_ref().is_some_and(|sc: &Scenarios| {
+                    sc.list.iter().any(|s| {
+                        if f.key == "scenario" {
+                            s.name == f.value
+                        } else {
+                            s.tags.get(&f.key) == Some(&f.value)
+                        }
+                    })
+                })
+            };
+            if let Some(f) = &t.filter
+                && !known(f)
+            {
+                let what = if f.key == "scenario" {
+                    format!("no scenario named {} in this config", f.value)
+                } else {
+                    format!(
+                        "no scenario has the tag {}={} in this config",
+                        f.key, f.value
+                    )
+                };
                 errs.push(problem(
                     &format!("thresholds.{key}"),
                     &condition.0,
-                    format!(
-                        "no {} named {} in this config (filters need [[scenarios]] with that {})",
-                        f.key, f.value, f.key
-                    ),
+                    format!("{what}; name a [[scenarios]] entry or one of their tags"),
+                ));
+            } else if t.filter.is_some() && t.metric == thresholds::Metric::DroppedIterations {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "dropped_iterations is counted for the whole run only; drop the filter",
                 ));
             } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
                 errs.push(problem(
@@ -426,7 +605,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
     if !errs.is_empty() {
         return Err(PlanErrors(errs));
     }
-    let (target, authority, path) = parsed.expect("no errors means the URL parsed");
+    let (target, authority, _) = parsed.expect("no errors means the URL parsed");
     let method = method.expect("no errors means the method parsed");
     let load = load.expect("no errors means the load model was built");
     let vus_cap = load.vus().max(1);
@@ -434,11 +613,16 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         Scheme::Http => http::uri::Scheme::HTTP,
         Scheme::Https => http::uri::Scheme::HTTPS,
     };
-    let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
+    let scenarios = if explicit_scenarios {
+        scenarios.expect("no errors means the scenarios compiled")
+    } else {
+        let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
+        Scenarios::single(request, target.redacted_url())
+    };
     let json_stdout = args.json;
     Ok(Plan {
         target,
-        request,
+        scenarios,
         protocol: if http2 {
             Protocol::Http2 {
                 streams: streams as u64,
@@ -475,6 +659,8 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         thresholds,
         checks,
         fail_fast: args.fail_fast,
+        cookie_jar: args.cookie_jar || ft.cookie_jar.unwrap_or(false),
+        follow_redirects: !args.no_follow_redirects && ft.follow_redirects.unwrap_or(true),
     })
 }
 
@@ -538,21 +724,7 @@ fn compile_checks(
         }
     };
     let raw = file.and_then(|f| f.checks.as_deref()).unwrap_or_default();
-    fn s(v: &Option<crate::config::EnvString>) -> Option<&str> {
-        v.as_ref().map(|e| e.0.as_str())
-    }
-    let views: Vec<checks::RawCheck> = raw
-        .iter()
-        .map(|r| checks::RawCheck {
-            name: s(&r.name),
-            condition: s(&r.condition),
-            status: r.status,
-            status_in: r.status_in.as_deref(),
-            body_contains: s(&r.body_contains),
-            body_matches: s(&r.body_matches),
-            max_latency: s(&r.max_latency),
-        })
-        .collect();
+    let views: Vec<checks::RawCheck> = raw.iter().map(checks::RawCheck::view).collect();
     match checks::compile(&views, limit) {
         Ok(c) => c,
         Err(mut e) => {
@@ -669,6 +841,7 @@ fn parse_header_parts(
     field: &str,
     name: &str,
     value: &str,
+    names: &dyn template::Names,
 ) -> Result<(HeaderName, Template), PlanError> {
     let name_ok = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         problem(
@@ -677,8 +850,8 @@ fn parse_header_parts(
             "header names are tokens without spaces or colons, e.g. X-Api-Key",
         )
     })?;
-    let t =
-        Template::parse(value).map_err(|e| problem(field, format!("{value:?}"), e.to_string()))?;
+    let t = Template::parse_with(value, names)
+        .map_err(|e| problem(field, format!("{value:?}"), e.to_string()))?;
     http::HeaderValue::from_bytes(&t.sample()).map_err(|_| {
         problem(
             field,
@@ -689,12 +862,35 @@ fn parse_header_parts(
     Ok((name_ok, t))
 }
 
-/// Splits and validates an http(s) URL. Runtime variables are allowed in the path and query.
-fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), PlanError> {
+/// Whether `url` has the target's scheme, host and port.
+fn same_origin(target: &Target, url: &str) -> bool {
+    parse_url_with("url", url, &template::Builtins).is_ok_and(|(t, _, _)| {
+        t.scheme == target.scheme
+            && t.host.eq_ignore_ascii_case(&target.host)
+            && t.port == target.port
+    })
+}
+
+fn parse_method(field: &str, text: &str) -> Result<Method, PlanError> {
+    Method::from_bytes(text.to_ascii_uppercase().as_bytes()).map_err(|_| {
+        problem(
+            field,
+            text,
+            "must be an HTTP method token such as GET or POST",
+        )
+    })
+}
+
+/// Splits and validates an http(s) URL. Variables are allowed in the path and query.
+fn parse_url_with(
+    field: &str,
+    url: &str,
+    names: &dyn template::Names,
+) -> Result<(Target, http::uri::Authority, Template), PlanError> {
     let fix_form = "write a full URL such as http://127.0.0.1:8080/path";
     let (scheme_s, rest) = url
         .split_once("://")
-        .ok_or_else(|| problem("url", url, fix_form))?;
+        .ok_or_else(|| problem(field, url, fix_form))?;
     let scheme = match scheme_s.to_ascii_lowercase().as_str() {
         "http" => Scheme::Http,
         "https" => Scheme::Https,
@@ -726,7 +922,7 @@ fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), Plan
     }
     let authority: http::uri::Authority = host_port
         .parse()
-        .map_err(|_| problem("url", url, format!("malformed host or port; {fix_form}")))?;
+        .map_err(|_| problem(field, url, format!("malformed host or port; {fix_form}")))?;
     let host = authority
         .host()
         .trim_start_matches('[')
@@ -745,14 +941,15 @@ fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), Plan
             ));
         }
         None if host_port.ends_with(':') => {
-            return Err(problem("url", url, "empty port; write host:port"));
+            return Err(problem(field, url, "empty port; write host:port"));
         }
         None => match scheme {
             Scheme::Http => 80,
             Scheme::Https => 443,
         },
     };
-    let path = Template::parse(&path_s).map_err(|e| problem("url", url, e.to_string()))?;
+    let path =
+        Template::parse_with(&path_s, names).map_err(|e| problem(field, url, e.to_string()))?;
     http::uri::PathAndQuery::try_from(path.sample()).map_err(|_| {
         problem(
             "url",
@@ -774,12 +971,40 @@ fn parse_url(url: &str) -> Result<(Target, http::uri::Authority, Template), Plan
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Target:      {} {}",
-            self.request.method,
-            self.target.redacted_url()
-        )?;
+        let sc = &self.scenarios;
+        if sc.explicit {
+            writeln!(f, "Origin:      {}", self.target.redacted_url())?;
+            writeln!(f, "Scenarios:   {} defined", sc.list.len())?;
+            let total = sc.total_weight().max(1) as f64;
+            for s in &sc.list {
+                let share = if s.weight == 0 {
+                    "weight=0 (dependency: runs first, and again when its values are missing)"
+                        .to_string()
+                } else {
+                    format!(
+                        "weight={} ({:.0}%)",
+                        s.weight,
+                        f64::from(s.weight) * 100.0 / total
+                    )
+                };
+                writeln!(f, "  - {} ({} {}) {share}", s.name, s.request.method, s.url)?;
+                for e in &s.extract {
+                    writeln!(f, "      extracts ${{{}}} from {}", e.name, e.text)?;
+                }
+                if !s.tags.is_empty() {
+                    let tags: Vec<String> =
+                        s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    writeln!(f, "      tags {}", tags.join(", "))?;
+                }
+            }
+        } else {
+            writeln!(
+                f,
+                "Target:      {} {}",
+                self.request().method,
+                self.target.redacted_url()
+            )?;
+        }
         let proto = match self.protocol {
             Protocol::Http1 if self.keepalive => "HTTP/1.1, keep-alive".to_string(),
             Protocol::Http1 => "HTTP/1.1, new connection per request".to_string(),
@@ -805,16 +1030,28 @@ impl fmt::Display for Plan {
             humantime::format_duration(self.timeout),
             humantime::format_duration(self.connect_timeout)
         )?;
-        for (name, value) in &self.request.headers {
-            let shown = if crate::results::redact::is_secret_header(name.as_str()) {
-                "[redacted]".to_string()
-            } else {
-                value.to_string()
-            };
-            writeln!(f, "Header:      {name}: {shown}")?;
+        if self.cookie_jar {
+            writeln!(f, "Cookies:     a cookie jar per VU")?;
         }
-        if !self.request.body.is_empty() {
-            writeln!(f, "Body:        {} bytes", self.request.body.sample().len())?;
+        if !self.follow_redirects {
+            writeln!(f, "Redirects:   not followed (3xx recorded as is)")?;
+        }
+        if !sc.explicit {
+            for (name, value) in &self.request().headers {
+                let shown = if crate::results::redact::is_secret_header(name.as_str()) {
+                    "[redacted]".to_string()
+                } else {
+                    value.to_string()
+                };
+                writeln!(f, "Header:      {name}: {shown}")?;
+            }
+            if !self.request().body.is_empty() {
+                writeln!(
+                    f,
+                    "Body:        {} bytes",
+                    self.request().body.sample().len()
+                )?;
+            }
         }
         for c in &self.checks.list {
             writeln!(f, "Check:       {c}")?;
@@ -830,6 +1067,11 @@ impl fmt::Display for Plan {
 }
 
 impl Plan {
+    /// The single request (the first scenario's with `[[scenarios]]`).
+    pub fn request(&self) -> &Request {
+        self.scenarios.first()
+    }
+
     /// Streams per HTTP/2 connection (1 for HTTP/1.1).
     pub fn protocol_streams(&self) -> usize {
         match self.protocol {
@@ -860,7 +1102,7 @@ mod tests {
         assert_eq!(p.load.latency_kind(), LatencyKind::ServiceTime);
         assert_eq!(p.target.port, 8080);
         assert_eq!(
-            p.request.http1.fixed().unwrap(),
+            p.request().http1.fixed().unwrap(),
             format!(
                 "GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\n\r\n",
                 env!("CARGO_PKG_VERSION")
@@ -957,7 +1199,7 @@ mod tests {
         a.method = Some("post".into());
         a.body = Some("{\"t\":${TIMESTAMP_MS}}".into());
         let p = build(&a, None).unwrap();
-        assert!(p.request.http1.fixed().is_none());
-        assert_eq!(p.request.method, Method::POST);
+        assert!(p.request().http1.fixed().is_none());
+        assert_eq!(p.request().method, Method::POST);
     }
 }

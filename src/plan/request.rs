@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
-use super::template::{Http1Request, Template, Vars};
+use super::template::{Http1Request, RenderOpts, Template, Vars};
 
 /// One request, ready for HTTP/1.1 (bytes) and HTTP/2 (`http::Request` parts).
 #[derive(Debug, Clone)]
@@ -51,32 +51,25 @@ impl Request {
     ) -> Request {
         let has_host = headers.iter().any(|(n, _)| n == http::header::HOST);
         let has_ua = headers.iter().any(|(n, _)| n == http::header::USER_AGENT);
-        let mut head = String::new();
-        head.push_str(method.as_str());
-        head.push(' ');
-        head.push_str(&path.to_string());
-        head.push_str(" HTTP/1.1\r\n");
+        let mut lines = Template::default();
         if !has_host {
-            head.push_str(&format!("host: {authority}\r\n"));
+            lines.push_lit(format!("host: {authority}\r\n").as_bytes());
         }
         if !has_ua {
-            head.push_str(concat!(
-                "user-agent: kaioken/",
-                env!("CARGO_PKG_VERSION"),
-                "\r\n"
-            ));
+            lines.push_lit(
+                concat!("user-agent: kaioken/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
+            );
         }
         for (name, value) in &headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            lines.push_lit(name.as_str().as_bytes());
+            lines.push_lit(b": ");
+            lines.push(value);
+            lines.push_lit(b"\r\n");
         }
         if !keepalive {
-            head.push_str("connection: close\r\n");
+            lines.push_lit(b"connection: close\r\n");
         }
-        let send_length =
-            !body.is_empty() || matches!(method, Method::POST | Method::PUT | Method::PATCH);
-        // Every piece was validated alone; the concatenation holds only known variables.
-        let head_t = Template::parse(&head).expect("validated pieces");
-        let http1 = Http1Request::new(head_t, body.clone(), send_length);
+        let http1 = Http1Request::new(method.clone(), path.clone(), lines, body.clone());
 
         let mut req = Request {
             method,
@@ -92,15 +85,37 @@ impl Request {
             && req.body.is_static()
             && req.headers.iter().all(|(_, v)| v.is_static())
         {
-            let (uri, headers, body) = req.h2_parts(&Vars::default(), &mut Vec::new());
+            let (uri, headers, body) =
+                req.h2_parts(&Vars::default(), RenderOpts::default(), &mut Vec::new());
             req.h2_fixed = Some(H2Fixed { uri, headers, body });
         }
         req
     }
 
-    fn h2_parts(&self, vars: &Vars, scratch: &mut Vec<u8>) -> (Uri, HeaderMap, Option<Bytes>) {
+    /// The extracted-value slots this request reads.
+    pub fn slots(&self) -> Vec<u16> {
+        let mut s: Vec<u16> = self
+            .path
+            .slots()
+            .chain(self.body.slots())
+            .chain(self.headers.iter().flat_map(|(_, v)| v.slots()))
+            .collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    }
+
+    fn h2_parts(
+        &self,
+        vars: &Vars,
+        opts: RenderOpts,
+        scratch: &mut Vec<u8>,
+    ) -> (Uri, HeaderMap, Option<Bytes>) {
         scratch.clear();
-        self.path.render(vars, scratch);
+        match opts.path {
+            Some(p) => scratch.extend_from_slice(p),
+            None => self.path.render(vars, scratch),
+        }
         let path = http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(scratch))
             .unwrap_or_else(|_| http::uri::PathAndQuery::from_static("/"));
         let uri = Uri::builder()
@@ -109,7 +124,7 @@ impl Request {
             .path_and_query(path)
             .build()
             .expect("parts validated at plan time");
-        let mut headers = HeaderMap::with_capacity(self.headers.len());
+        let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
         for (name, value) in &self.headers {
             if name == http::header::HOST || name == http::header::CONNECTION {
                 continue; // HTTP/2 carries these as :authority / not at all.
@@ -126,7 +141,12 @@ impl Request {
                 HeaderValue::from_static(concat!("kaioken/", env!("CARGO_PKG_VERSION"))),
             );
         }
-        let body = if self.body.is_empty() {
+        if !opts.cookie.is_empty()
+            && let Ok(v) = HeaderValue::from_bytes(opts.cookie)
+        {
+            headers.append(http::header::COOKIE, v);
+        }
+        let body = if self.body.is_empty() || !opts.body {
             None
         } else {
             scratch.clear();
@@ -140,14 +160,15 @@ impl Request {
     pub fn h2_request(
         &self,
         vars: &Vars,
+        opts: RenderOpts,
         scratch: &mut Vec<u8>,
     ) -> (http::Request<()>, Option<Bytes>) {
         let (uri, headers, body) = match &self.h2_fixed {
-            Some(f) => (f.uri.clone(), f.headers.clone(), f.body.clone()),
-            None => self.h2_parts(vars, scratch),
+            Some(f) if opts.is_plain() => (f.uri.clone(), f.headers.clone(), f.body.clone()),
+            _ => self.h2_parts(vars, opts, scratch),
         };
         let mut req = http::Request::new(());
-        *req.method_mut() = self.method.clone();
+        *req.method_mut() = opts.method.unwrap_or(&self.method).clone();
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
         (req, body)

@@ -3,9 +3,12 @@
 //! A template is a list of literal byte runs and runtime variables. When a request has no
 //! variables it is rendered once, at plan time, into the exact bytes sent on every request;
 //! otherwise only the variable parts are written per request, into a buffer the connection
-//! reuses. Nothing is parsed per request.
+//! reuses. Nothing is parsed per request: names are resolved to slots when the plan is built.
 
 use std::fmt;
+use std::sync::Arc;
+
+use rand::SeedableRng;
 
 /// A value known only when the request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,12 +17,14 @@ pub enum Var {
     RequestId,
     /// Wall-clock time in milliseconds since the Unix epoch.
     TimestampMs,
+    /// A value a scenario extracted from a response, by slot (per VU).
+    Value(u16),
 }
 
 impl Var {
     pub const NAMES: [&'static str; 2] = ["REQUEST_ID", "TIMESTAMP_MS"];
 
-    fn from_name(name: &str) -> Option<Var> {
+    fn builtin(name: &str) -> Option<Var> {
         match name {
             "REQUEST_ID" => Some(Var::RequestId),
             "TIMESTAMP_MS" => Some(Var::TimestampMs),
@@ -29,25 +34,55 @@ impl Var {
 
     /// Whether `${name}` is a runtime variable (and so must not be looked up in the env).
     pub fn is_runtime(name: &str) -> bool {
-        Var::from_name(name).is_some()
+        Var::builtin(name).is_some()
     }
 }
 
 /// The values of the runtime variables for one request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Vars {
+pub struct Vars<'a> {
     pub request_id: u64,
     pub timestamp_ms: u64,
+    /// The VU's extracted values, by slot; a missing one renders as nothing (the engine
+    /// never sends a request whose values are missing).
+    pub values: &'a [Vec<u8>],
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Piece {
     Lit(Vec<u8>),
     Var(Var),
+    /// An extracted value: its slot and its name (for display).
+    Value(u16, String),
+    /// One line of a file per request, in a run-wide round-robin order (`--urls-from-file`,
+    /// `--body-lines`): line `request_id mod n`, so threads share one order without a lock.
+    Lines {
+        label: String,
+        lines: Arc<[Box<[u8]>]>,
+    },
+    /// A string sampled from a regex per request (`--rand-regex-url`), seeded by the
+    /// request id so a run is repeatable.
+    Random {
+        label: String,
+        regex: Arc<rand_regex::Regex>,
+    },
+}
+
+impl PartialEq for Piece {
+    fn eq(&self, other: &Piece) -> bool {
+        match (self, other) {
+            (Piece::Lit(a), Piece::Lit(b)) => a == b,
+            (Piece::Var(a), Piece::Var(b)) => a == b,
+            (Piece::Value(a, _), Piece::Value(b, _)) => a == b,
+            (Piece::Lines { lines: a, .. }, Piece::Lines { lines: b, .. }) => Arc::ptr_eq(a, b),
+            (Piece::Random { regex: a, .. }, Piece::Random { regex: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// A string with `${VAR}` runtime placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Template {
     pieces: Vec<Piece>,
 }
@@ -55,47 +90,105 @@ pub struct Template {
 /// A `${...}` that is not a runtime variable, or an unterminated one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("unknown variable ${{{name}}}: runtime variables are {known}")]
+    #[error("{known}")]
     UnknownVar { name: String, known: String },
     #[error("unterminated ${{ (add the closing brace)")]
     Unterminated,
 }
 
+/// Resolves `${name}` to a variable when the plan is built.
+pub trait Names {
+    fn resolve(&self, name: &str) -> Option<Var>;
+    /// Why `name` is unknown and what the user may write instead.
+    fn known(&self, name: &str) -> String;
+}
+
+/// Only the built-in runtime variables.
+pub struct Builtins;
+
+impl Names for Builtins {
+    fn resolve(&self, name: &str) -> Option<Var> {
+        Var::builtin(name)
+    }
+    fn known(&self, name: &str) -> String {
+        format!(
+            "unknown variable ${{{name}}}: runtime variables are {}",
+            Var::NAMES.map(|n| format!("${{{n}}}")).join(", ")
+        )
+    }
+}
+
 impl Template {
-    /// Compiles `text`. `$${` is not special: only `${NAME}` with a known NAME is a variable.
+    /// Compiles `text` with the built-in variables only.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let mut pieces = Vec::new();
-        let mut lit = Vec::new();
+        Template::parse_with(text, &Builtins)
+    }
+
+    /// Compiles `text`. `$${` is not special: only `${NAME}` with a known NAME is a variable.
+    pub fn parse_with(text: &str, names: &dyn Names) -> Result<Template, TemplateError> {
+        let mut t = Template::default();
         let mut rest = text;
         while let Some(pos) = rest.find("${") {
-            lit.extend_from_slice(&rest.as_bytes()[..pos]);
+            t.push_lit(&rest.as_bytes()[..pos]);
             let after = &rest[pos + 2..];
             let end = after.find('}').ok_or(TemplateError::Unterminated)?;
             let name = &after[..end];
-            let var = Var::from_name(name).ok_or_else(|| TemplateError::UnknownVar {
-                name: name.to_string(),
-                known: Var::NAMES.map(|n| format!("${{{n}}}")).join(", "),
-            })?;
-            if !lit.is_empty() {
-                pieces.push(Piece::Lit(std::mem::take(&mut lit)));
-            }
-            pieces.push(Piece::Var(var));
+            let var = names
+                .resolve(name)
+                .ok_or_else(|| TemplateError::UnknownVar {
+                    name: name.to_string(),
+                    known: names.known(name),
+                })?;
+            t.pieces.push(match var {
+                Var::Value(s) => Piece::Value(s, name.to_string()),
+                v => Piece::Var(v),
+            });
             rest = &after[end + 1..];
         }
-        lit.extend_from_slice(rest.as_bytes());
-        if !lit.is_empty() {
-            pieces.push(Piece::Lit(lit));
-        }
-        Ok(Template { pieces })
+        t.push_lit(rest.as_bytes());
+        Ok(t)
     }
 
     /// A template of raw bytes with no variables (for `--body-file`).
     pub fn literal(bytes: Vec<u8>) -> Template {
-        if bytes.is_empty() {
-            return Template::default();
-        }
+        let mut t = Template::default();
+        t.push_lit(&bytes);
+        t
+    }
+
+    /// One line of `lines` per request (round-robin over the run).
+    pub fn lines(label: String, lines: Arc<[Box<[u8]>]>) -> Template {
         Template {
-            pieces: vec![Piece::Lit(bytes)],
+            pieces: vec![Piece::Lines { label, lines }],
+        }
+    }
+
+    /// A fresh sample of `regex` per request.
+    pub fn random(label: String, regex: Arc<rand_regex::Regex>) -> Template {
+        Template {
+            pieces: vec![Piece::Random { label, regex }],
+        }
+    }
+
+    /// Appends literal bytes.
+    pub fn push_lit(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(Piece::Lit(last)) = self.pieces.last_mut() {
+            last.extend_from_slice(bytes);
+        } else {
+            self.pieces.push(Piece::Lit(bytes.to_vec()));
+        }
+    }
+
+    /// Appends another template.
+    pub fn push(&mut self, other: &Template) {
+        for p in &other.pieces {
+            match p {
+                Piece::Lit(b) => self.push_lit(b),
+                p => self.pieces.push(p.clone()),
+            }
         }
     }
 
@@ -107,7 +200,16 @@ impl Template {
         self.pieces.is_empty()
     }
 
-    /// Appends the rendered bytes to `out`. Allocation-free once `out` has grown to size.
+    /// The extracted-value slots this template reads.
+    pub fn slots(&self) -> impl Iterator<Item = u16> + '_ {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Value(s, _) => Some(*s),
+            _ => None,
+        })
+    }
+
+    /// Appends the rendered bytes to `out`. Allocation-free once `out` has grown to size
+    /// (except a regex sample, which builds its string).
     pub fn render(&self, vars: &Vars, out: &mut Vec<u8>) {
         for p in &self.pieces {
             match p {
@@ -117,6 +219,20 @@ impl Template {
                 }
                 Piece::Var(Var::TimestampMs) => {
                     out.extend_from_slice(itoa::Buffer::new().format(vars.timestamp_ms).as_bytes())
+                }
+                Piece::Value(s, _) | Piece::Var(Var::Value(s)) => {
+                    if let Some(v) = vars.values.get(usize::from(*s)) {
+                        out.extend_from_slice(v);
+                    }
+                }
+                Piece::Lines { lines, .. } => {
+                    let i = (vars.request_id % lines.len() as u64) as usize;
+                    out.extend_from_slice(&lines[i]);
+                }
+                Piece::Random { regex, .. } => {
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(vars.request_id);
+                    let s: String = rand::Rng::sample(&mut rng, &**regex);
+                    out.extend_from_slice(s.as_bytes());
                 }
             }
         }
@@ -137,35 +253,79 @@ impl fmt::Display for Template {
                 Piece::Lit(b) => f.write_str(&String::from_utf8_lossy(b))?,
                 Piece::Var(Var::RequestId) => f.write_str("${REQUEST_ID}")?,
                 Piece::Var(Var::TimestampMs) => f.write_str("${TIMESTAMP_MS}")?,
+                Piece::Value(_, name) => write!(f, "${{{name}}}")?,
+                Piece::Var(Var::Value(s)) => write!(f, "${{#{s}}}")?,
+                Piece::Lines { label, .. } | Piece::Random { label, .. } => f.write_str(label)?,
             }
         }
         Ok(())
     }
 }
 
-/// The full HTTP/1.1 request: head pieces, then a computed Content-Length, then the body.
+/// Per-request changes to a compiled request: a redirect's method and path, whether the body
+/// is still sent, and the cookie jar's `Cookie` value.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderOpts<'a> {
+    pub method: Option<&'a http::Method>,
+    /// Path and query replacing the template's (a redirect target).
+    pub path: Option<&'a [u8]>,
+    pub body: bool,
+    /// `Cookie` header value; empty for none.
+    pub cookie: &'a [u8],
+}
+
+impl Default for RenderOpts<'_> {
+    fn default() -> Self {
+        RenderOpts {
+            method: None,
+            path: None,
+            body: true,
+            cookie: &[],
+        }
+    }
+}
+
+impl RenderOpts<'_> {
+    /// Whether these options leave the compiled request unchanged.
+    pub fn is_plain(&self) -> bool {
+        self.method.is_none() && self.path.is_none() && self.body && self.cookie.is_empty()
+    }
+}
+
+/// The full HTTP/1.1 request: request line, header lines, a computed Content-Length, the body.
 #[derive(Debug, Clone)]
 pub struct Http1Request {
-    /// Request line and headers, without the Content-Length line and the final CRLF.
-    head: Template,
+    method: http::Method,
+    path: Template,
+    /// Header lines (each ending in CRLF), without Content-Length and the final CRLF.
+    headers: Template,
     body: Template,
-    /// Whether to send `Content-Length` (always when there is a body, or the method expects one).
-    send_length: bool,
     /// The whole request when nothing varies: sent as is.
     fixed: Option<Vec<u8>>,
 }
 
 impl Http1Request {
-    pub fn new(head: Template, body: Template, send_length: bool) -> Http1Request {
+    pub fn new(
+        method: http::Method,
+        path: Template,
+        headers: Template,
+        body: Template,
+    ) -> Http1Request {
         let mut req = Http1Request {
-            head,
+            method,
+            path,
+            headers,
             body,
-            send_length,
             fixed: None,
         };
-        if req.head.is_static() && req.body.is_static() {
+        if req.path.is_static() && req.headers.is_static() && req.body.is_static() {
             let mut out = Vec::new();
-            req.render_into(&Vars::default(), &mut out, &mut Vec::new());
+            req.render_into(
+                &Vars::default(),
+                RenderOpts::default(),
+                &mut out,
+                &mut Vec::new(),
+            );
             req.fixed = Some(out);
         }
         req
@@ -177,12 +337,40 @@ impl Http1Request {
     }
 
     /// Renders into `out` (cleared first), using `scratch` for the body.
-    pub fn render_into(&self, vars: &Vars, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    pub fn render_into(
+        &self,
+        vars: &Vars,
+        opts: RenderOpts,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) {
         out.clear();
         scratch.clear();
-        self.body.render(vars, scratch);
-        self.head.render(vars, out);
-        if self.send_length {
+        let method = opts.method.unwrap_or(&self.method);
+        if opts.body {
+            self.body.render(vars, scratch);
+        }
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        match opts.path {
+            Some(p) => out.extend_from_slice(p),
+            None => self.path.render(vars, out),
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        self.headers.render(vars, out);
+        if !opts.cookie.is_empty() {
+            out.extend_from_slice(b"cookie: ");
+            out.extend_from_slice(opts.cookie);
+            out.extend_from_slice(b"\r\n");
+        }
+        // Always with a body, and for methods that expect one (an empty POST says length 0).
+        let send_length = !scratch.is_empty()
+            || (opts.body
+                && matches!(
+                    *method,
+                    http::Method::POST | http::Method::PUT | http::Method::PATCH
+                ));
+        if send_length {
             out.extend_from_slice(b"content-length: ");
             out.extend_from_slice(itoa::Buffer::new().format(scratch.len()).as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -205,6 +393,7 @@ mod tests {
             &Vars {
                 request_id: 42,
                 timestamp_ms: 7,
+                values: &[],
             },
             &mut out,
         );
@@ -224,16 +413,21 @@ mod tests {
 
     #[test]
     fn http1_request_computes_length_per_render() {
-        let head = Template::parse("POST / HTTP/1.1\r\nhost: x\r\n").unwrap();
+        let headers = Template::parse("host: x\r\n").unwrap();
         let body = Template::parse("{\"id\":${REQUEST_ID}}").unwrap();
-        let r = Http1Request::new(head, body, true);
+        let r = Http1Request::new(
+            http::Method::POST,
+            Template::parse("/").unwrap(),
+            headers,
+            body,
+        );
         assert!(r.fixed().is_none());
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
         let vars = Vars {
             request_id: 12345,
-            timestamp_ms: 0,
+            ..Vars::default()
         };
-        r.render_into(&vars, &mut out, &mut scratch);
+        r.render_into(&vars, RenderOpts::default(), &mut out, &mut scratch);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n{\"id\":12345}"
@@ -242,8 +436,26 @@ mod tests {
 
     #[test]
     fn static_request_is_prerendered() {
-        let head = Template::parse("GET / HTTP/1.1\r\nhost: x\r\n").unwrap();
-        let r = Http1Request::new(head, Template::default(), false);
+        let headers = Template::parse("host: x\r\n").unwrap();
+        let r = Http1Request::new(
+            http::Method::GET,
+            Template::parse("/").unwrap(),
+            headers,
+            Template::default(),
+        );
         assert_eq!(r.fixed().unwrap(), b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        // A redirect to GET drops the body and its length; a cookie is one more line.
+        let mut out = Vec::new();
+        r.render_into(
+            &Vars::default(),
+            RenderOpts {
+                path: Some(b"/next"),
+                cookie: b"a=1",
+                ..RenderOpts::default()
+            },
+            &mut out,
+            &mut Vec::new(),
+        );
+        assert_eq!(out, b"GET /next HTTP/1.1\r\nhost: x\r\ncookie: a=1\r\n\r\n");
     }
 }

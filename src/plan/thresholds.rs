@@ -163,7 +163,7 @@ pub fn parse(key: &str, condition: &str) -> Result<Threshold, PlanError> {
                 problem(
                     &field,
                     condition,
-                    "a filter is written {scenario=\"NAME\"} or {tag=\"NAME\"}",
+                    "a filter is written {scenario=\"NAME\"} or {TAG=\"VALUE\"} (a scenario tag)",
                 )
             })?;
             (m.trim(), Some(parse_filter(&field, inner)?))
@@ -229,13 +229,14 @@ fn parse_filter(field: &str, inner: &str) -> Result<Filter, PlanError> {
         problem(
             field,
             inner,
-            "a filter is written {scenario=\"NAME\"} or {tag=\"NAME\"}",
+            "a filter is written {scenario=\"NAME\"} or {TAG=\"VALUE\"} (a scenario tag)",
         )
     };
     let (k, v) = inner.split_once('=').ok_or_else(bad)?;
     let key = k.trim();
     let value = v.trim().trim_matches(|c| c == '"' || c == '\'');
-    if !matches!(key, "scenario" | "tag") || value.is_empty() {
+    let ident = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident || value.is_empty() {
         return Err(bad());
     }
     Ok(Filter {
@@ -361,8 +362,10 @@ mod tests {
         assert!(e.fix.contains("a number"), "{e}");
         let e = parse("p95_latency_ms", "< fast").unwrap_err();
         assert!(e.fix.contains("duration"), "{e}");
-        let e = parse("p95_latency_ms{user=\"x\"}", "< 5").unwrap_err();
+        let e = parse("p95_latency_ms{user x}", "< 5").unwrap_err();
         assert!(e.fix.contains("scenario="), "{e}");
-        assert_eq!(e.field, "thresholds.p95_latency_ms{user=\"x\"}");
+        assert_eq!(e.field, "thresholds.p95_latency_ms{user x}");
+        let t = parse("p95_latency_ms{endpoint=\"users\"}", "< 5").unwrap();
+        assert_eq!(t.filter.unwrap().key, "endpoint");
     }
 }

@@ -28,6 +28,97 @@ const SAME_BOUNDS: &str = "every histogram of a run has the same bounds";
 /// Status codes are counted in a flat array; anything outside 100..=599 is a protocol error.
 pub const STATUS_SLOTS: usize = 600;
 
+/// What one scenario of a `[[scenarios]]` mix measured (the run's totals include it).
+#[derive(Debug, Clone)]
+pub struct ScenarioInterval {
+    pub latency: Histogram<u64>,
+    pub responses: u64,
+    pub successful: u64,
+    pub status: Box<[u64; STATUS_SLOTS]>,
+    pub errors: [u64; ErrorKind::COUNT],
+    pub bytes_received: u64,
+    /// Per extraction of the scenario, in order: responses it found nothing in.
+    pub extraction_failed: Vec<u64>,
+    /// Iterations not sent because a value the request reads was missing.
+    pub missing_values: u64,
+    /// Redirect hops followed.
+    pub redirects: u64,
+    /// Per check (all of the plan's, by index): [passes, failures] on this scenario.
+    pub checks: Vec<[u64; 2]>,
+}
+
+impl Default for ScenarioInterval {
+    fn default() -> Self {
+        ScenarioInterval {
+            latency: new_histogram(),
+            responses: 0,
+            successful: 0,
+            status: Box::new([0; STATUS_SLOTS]),
+            errors: [0; ErrorKind::COUNT],
+            bytes_received: 0,
+            extraction_failed: Vec::new(),
+            missing_values: 0,
+            redirects: 0,
+            checks: Vec::new(),
+        }
+    }
+}
+
+fn add_counts(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+fn add_pairs(a: &mut Vec<[u64; 2]>, b: &[[u64; 2]]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), [0, 0]);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        x[0] += y[0];
+        x[1] += y[1];
+    }
+}
+
+impl ScenarioInterval {
+    pub fn requests(&self) -> u64 {
+        self.responses + self.errors.iter().sum::<u64>()
+    }
+
+    pub fn merge(&mut self, o: &ScenarioInterval) {
+        self.latency.add(&o.latency).expect(SAME_BOUNDS);
+        self.responses += o.responses;
+        self.successful += o.successful;
+        for (a, b) in self.status.iter_mut().zip(o.status.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(o.errors.iter()) {
+            *a += b;
+        }
+        self.bytes_received += o.bytes_received;
+        add_counts(&mut self.extraction_failed, &o.extraction_failed);
+        self.missing_values += o.missing_values;
+        self.redirects += o.redirects;
+        add_pairs(&mut self.checks, &o.checks);
+    }
+
+    fn clear(&mut self) {
+        self.latency.reset();
+        self.responses = 0;
+        self.successful = 0;
+        self.status.fill(0);
+        self.errors = [0; ErrorKind::COUNT];
+        self.bytes_received = 0;
+        self.extraction_failed.fill(0);
+        self.missing_values = 0;
+        self.redirects = 0;
+        self.checks.fill([0, 0]);
+    }
+}
+
 /// Everything measured during one interval on one thread.
 #[derive(Debug, Clone)]
 pub struct Interval {
@@ -55,6 +146,10 @@ pub struct Interval {
     pub dropped: u64,
     /// Per check (by index): [passes, failures].
     pub checks: Vec<[u64; 2]>,
+    /// Redirect hops followed (each final response is counted once above).
+    pub redirects: u64,
+    /// Per scenario (by index) when the plan has `[[scenarios]]`; empty otherwise.
+    pub scenarios: Vec<ScenarioInterval>,
     /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
     pub vus: u64,
     pub vus_max: u64,
@@ -77,6 +172,8 @@ impl Default for Interval {
             saturated: 0,
             dropped: 0,
             checks: Vec::new(),
+            redirects: 0,
+            scenarios: Vec::new(),
             vus: 0,
             vus_max: 0,
         }
@@ -118,12 +215,14 @@ impl Interval {
         self.connections_opened += other.connections_opened;
         self.saturated += other.saturated;
         self.dropped += other.dropped;
-        if self.checks.len() < other.checks.len() {
-            self.checks.resize(other.checks.len(), [0, 0]);
+        add_pairs(&mut self.checks, &other.checks);
+        self.redirects += other.redirects;
+        if self.scenarios.len() < other.scenarios.len() {
+            self.scenarios
+                .resize_with(other.scenarios.len(), ScenarioInterval::default);
         }
-        for (a, b) in self.checks.iter_mut().zip(&other.checks) {
-            a[0] += b[0];
-            a[1] += b[1];
+        for (a, b) in self.scenarios.iter_mut().zip(&other.scenarios) {
+            a.merge(b);
         }
     }
 
@@ -144,6 +243,10 @@ impl Interval {
         self.dropped = 0;
         // Keep the length: the next interval records the same checks without reallocating.
         self.checks.fill([0, 0]);
+        self.redirects = 0;
+        for s in &mut self.scenarios {
+            s.clear();
+        }
         self.vus = 0;
         self.vus_max = 0;
     }
@@ -217,6 +320,63 @@ impl Recorder {
             checks.resize(index + 1, [0, 0]);
         }
         checks[index][usize::from(!passed)] += 1;
+    }
+
+    /// The interval of scenario `i` (grown on first use; kept across intervals).
+    pub fn scenario(&mut self, i: usize) -> &mut ScenarioInterval {
+        let s = &mut self.current.scenarios;
+        if s.len() <= i {
+            s.resize_with(i + 1, ScenarioInterval::default);
+        }
+        &mut s[i]
+    }
+
+    /// Records scenario `i`'s share of a request already recorded in the totals.
+    pub fn scenario_outcome(
+        &mut self,
+        i: usize,
+        outcome: Result<(u16, u64), ErrorKind>,
+        latency: Duration,
+    ) {
+        let s = self.scenario(i);
+        s.latency.saturating_record(micros(latency));
+        match outcome {
+            Ok((status, bytes)) => {
+                s.responses += 1;
+                if status < 400 {
+                    s.successful += 1;
+                }
+                s.status[usize::from(status).min(STATUS_SLOTS - 1)] += 1;
+                s.bytes_received += bytes;
+            }
+            Err(kind) => s.errors[kind.index()] += 1,
+        }
+    }
+
+    /// Records one check's verdict on scenario `i`'s response.
+    pub fn scenario_check(&mut self, i: usize, index: usize, passed: bool) {
+        let checks = &mut self.scenario(i).checks;
+        if checks.len() <= index {
+            checks.resize(index + 1, [0, 0]);
+        }
+        checks[index][usize::from(!passed)] += 1;
+    }
+
+    /// Extraction `e` of scenario `i` found nothing.
+    pub fn extraction_failed(&mut self, i: usize, e: usize) {
+        let f = &mut self.scenario(i).extraction_failed;
+        if f.len() <= e {
+            f.resize(e + 1, 0);
+        }
+        f[e] += 1;
+    }
+
+    /// `hops` redirects were followed for one request of scenario `i` (`None`: no scenarios).
+    pub fn redirects(&mut self, i: Option<usize>, hops: u64) {
+        self.current.redirects += hops;
+        if let Some(i) = i {
+            self.scenario(i).redirects += hops;
+        }
     }
 
     pub fn dropped(&mut self) {

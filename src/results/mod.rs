@@ -48,7 +48,85 @@ pub struct Results {
     /// `[thresholds]` with what was observed; empty when none were set.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// Per `[[scenarios]]` entry, by name; empty without scenarios.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, ScenarioResult>,
+    /// Per scenario tag, keyed `name=value`: the scenarios carrying it, merged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, GroupStats>,
     pub histograms: Histograms,
+}
+
+/// One scenario of the mix: what it is and what it measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioResult {
+    pub method: String,
+    /// As written, secrets redacted.
+    pub url: String,
+    /// 0 for a dependency.
+    pub weight: u32,
+    pub tags: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub stats: GroupStats,
+    /// Per extracted name: responses it was not found in.
+    pub extraction_failed: BTreeMap<String, u64>,
+    /// Iterations not sent because a value the request reads was missing.
+    pub missing_values: u64,
+}
+
+/// The same figures as the whole run's, for a part of it (a scenario or a tag).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupStats {
+    pub total_requests: u64,
+    pub successful: u64,
+    pub failed: u64,
+    pub error_rate: f64,
+    pub requests_per_sec: f64,
+    /// This part's requests over the run's.
+    pub share: f64,
+    pub bytes_received: u64,
+    pub redirects: u64,
+    pub latency_us: LatencyStats,
+    pub status_codes: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    /// Passes over judgements of the checks on this part's responses; null without checks.
+    pub check_pass_rate: Option<f64>,
+}
+
+impl GroupStats {
+    /// `run_requests` and `secs` are the whole run's, for the share and the rate.
+    pub fn from_interval(
+        s: &crate::record::ScenarioInterval,
+        latency_kind: &str,
+        run_requests: u64,
+        secs: f64,
+    ) -> GroupStats {
+        let requests = s.requests();
+        let (p, n) = s
+            .checks
+            .iter()
+            .fold((0, 0), |(p, n), c| (p + c[0], n + c[0] + c[1]));
+        let (status_codes, errors) = counts(&s.status[..], &s.errors);
+        let ratio = |a: u64, b: u64| if b > 0 { a as f64 / b as f64 } else { 0.0 };
+        GroupStats {
+            total_requests: requests,
+            successful: s.successful,
+            failed: requests - s.successful,
+            error_rate: ratio(requests - s.successful, requests),
+            requests_per_sec: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
+            share: ratio(requests, run_requests),
+            bytes_received: s.bytes_received,
+            redirects: s.redirects,
+            latency_us: LatencyStats::from_histogram(latency_kind, &s.latency),
+            status_codes,
+            errors,
+            check_pass_rate: (n > 0).then(|| p as f64 / n as f64),
+        }
+    }
 }
 
 /// One check's tally over the measured run.
@@ -184,6 +262,9 @@ pub struct Summary {
     /// Why the run ended before its plan: `signal`, or `fail-fast: THRESHOLD (observed V)`.
     #[serde(default)]
     pub stopped_by: Option<String>,
+    /// Redirect hops followed (the final response of each is what is counted above).
+    #[serde(default)]
+    pub redirects: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -260,8 +341,15 @@ pub struct Histograms {
 
 /// Builds the counters part of results from the run's merged interval.
 pub fn status_and_errors(total: &Interval) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
-    let status = total
-        .status
+    counts(&total.status[..], &total.errors)
+}
+
+/// Non-zero status and error-kind counters, keyed as the JSON shows them.
+fn counts(
+    status: &[u64],
+    errors: &[u64; ErrorKind::COUNT],
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let status = status
         .iter()
         .enumerate()
         .filter(|(_, n)| **n > 0)
@@ -269,8 +357,8 @@ pub fn status_and_errors(total: &Interval) -> (BTreeMap<String, u64>, BTreeMap<S
         .collect();
     let errors = ErrorKind::ALL
         .iter()
-        .filter(|k| total.errors[k.index()] > 0)
-        .map(|k| (k.name().to_string(), total.errors[k.index()]))
+        .filter(|k| errors[k.index()] > 0)
+        .map(|k| (k.name().to_string(), errors[k.index()]))
         .collect();
     (status, errors)
 }

@@ -183,6 +183,41 @@ pub fn render(r: &Results, serious: bool) -> String {
             outln!(out, "  {kind:<18} {:>12}", fmt_count(*n));
         }
     }
+    if !r.scenarios.is_empty() {
+        group_table(
+            &mut out,
+            "Scenarios",
+            r.scenarios.iter().map(|(n, s)| (n.as_str(), &s.stats)),
+        );
+        for (name, s) in &r.scenarios {
+            let failed: Vec<String> = s
+                .extraction_failed
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(v, n)| format!("{v} {}", fmt_count(*n)))
+                .collect();
+            if !failed.is_empty() {
+                outln!(out, "  {name}: extraction failed: {}", failed.join(", "));
+            }
+            if s.missing_values > 0 {
+                outln!(
+                    out,
+                    "  {name}: {} iterations not sent (a value they use was missing)",
+                    fmt_count(s.missing_values)
+                );
+            }
+        }
+    }
+    if !r.tags.is_empty() {
+        group_table(
+            &mut out,
+            "Tags",
+            r.tags.iter().map(|(n, s)| (n.as_str(), s)),
+        );
+    }
+    if s.redirects > 0 {
+        outln!(out, "\nRedirects followed: {}", fmt_count(s.redirects));
+    }
     if !r.checks.is_empty() {
         outln!(out, "\nChecks");
         for c in &r.checks {
@@ -224,6 +259,40 @@ pub fn render(r: &Results, serious: bool) -> String {
         outln!(out, "\nStopped early: {why}");
     }
     out
+}
+
+/// One row per scenario or tag: requests, share, rate, errors and latency percentiles.
+fn group_table<'a>(
+    out: &mut String,
+    title: &str,
+    rows: impl Iterator<Item = (&'a str, &'a crate::results::GroupStats)>,
+) {
+    outln!(
+        out,
+        "\n{title}\n  {:<24} {:>10} {:>6} {:>10} {:>7} {:>9} {:>9} {:>9}",
+        "name",
+        "requests",
+        "share",
+        "req/s",
+        "errors",
+        "p50",
+        "p95",
+        "p99"
+    );
+    for (name, g) in rows {
+        outln!(
+            out,
+            "  {:<24} {:>10} {:>5.1}% {:>10.1} {:>6.2}% {:>9} {:>9} {:>9}",
+            name,
+            fmt_count(g.total_requests),
+            g.share * 100.0,
+            g.requests_per_sec,
+            g.error_rate * 100.0,
+            fmt_us(g.latency_us.p50),
+            fmt_us(g.latency_us.p95),
+            fmt_us(g.latency_us.p99)
+        );
+    }
 }
 
 #[cfg(test)]

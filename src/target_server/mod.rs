@@ -6,7 +6,10 @@
 //! has to be correct and predictable. `GET /__kaioken/stats` returns the number of requests
 //! served so far (itself excluded), so tests can count server-side.
 
+mod app;
 mod behaviour;
+
+pub use app::fnv1a;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +31,7 @@ struct State {
     behaviour: Behaviour,
     served: AtomicU64,
     first: std::sync::OnceLock<Instant>,
+    app: app::AppState,
 }
 
 /// Binds `addr` and returns the bound address with the serving future.
@@ -41,6 +45,7 @@ pub async fn bind(
         behaviour,
         served: AtomicU64::new(0),
         first: std::sync::OnceLock::new(),
+        app: app::AppState::default(),
     });
     let serve = async move {
         loop {
@@ -69,10 +74,34 @@ pub async fn bind(
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     if req.uri().path() == "/__kaioken/stats" {
         let n = state.served.load(Ordering::Relaxed);
+        let mut doc = state.app.stats();
+        doc["requests"] = n.into();
         return Ok(Response::builder()
             .header("content-type", "application/json")
-            .body(Body::full(Bytes::from(format!("{{\"requests\":{n}}}\n"))))
+            .body(Body::full(Bytes::from(format!("{doc}\n"))))
             .expect("static response parts"));
+    }
+    if req.uri().path().starts_with("/app/") {
+        state.served.fetch_add(1, Ordering::Relaxed);
+        let (parts, body) = req.into_parts();
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let r = state.app.handle(
+            &parts.method,
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            &body,
+        );
+        let mut resp = Response::builder().status(r.status);
+        for (k, v) in r.headers {
+            resp = resp.header(k, v);
+        }
+        return Ok(resp
+            .body(Body::full(r.body))
+            .expect("app responses are well-formed"));
     }
     let now = Instant::now();
     let first = *state.first.get_or_init(|| now);

@@ -65,7 +65,7 @@ pub async fn exchange(
     let status = response.status().as_u16();
     if let Some(c) = capture.as_deref_mut() {
         c.reset();
-        if c.wants_headers() {
+        if c.wants_headers(status) {
             for (name, value) in response.headers() {
                 c.header(name.as_str().as_bytes(), value.as_bytes());
             }

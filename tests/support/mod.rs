@@ -67,6 +67,11 @@ impl Target {
         }
     }
 
+    /// The server's counters (`GET /__kaioken/stats`).
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&http_get(&self.addr, "/__kaioken/stats")).expect("stats JSON")
+    }
+
     /// Requests served so far, counted by the server.
     pub fn served(&self) -> u64 {
         let body = http_get(&self.addr, "/__kaioken/stats");

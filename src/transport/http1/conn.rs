@@ -92,7 +92,7 @@ impl Http1Conn {
 
         if let Some(c) = capture.as_deref_mut() {
             c.reset();
-            if c.wants_headers() {
+            if c.wants_headers(head.status) {
                 capture_headers(&self.buf[..head.len], c);
             }
         }
