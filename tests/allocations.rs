@@ -99,3 +99,28 @@ fn http1_with_body_and_header_checks_allocates_nothing_per_request() {
     eprintln!("HTTP/1.1 with body and header checks: {per:.4} allocations per request");
     assert!(per <= 0.01, "{per} allocations per request");
 }
+
+#[test]
+fn h2_static_request_allocates_nothing_per_request() {
+    let n = Nginx::start();
+    let per = per_request(&n.h2_url(), &["--http2"]);
+    eprintln!("HTTP/2 allocations per request: {per:.4}");
+    assert!(per <= 0.01, "{per} allocations per request");
+}
+
+#[test]
+fn h2_with_variables_and_checks_allocates_nothing_per_request() {
+    let n = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = support::write_file(
+        dir.path(),
+        "checks.toml",
+        "[[checks]]\ncondition = \"status == 200\"\n[[checks]]\ncondition = \"body matches \\\".\\\"\"\n[[checks]]\ncondition = \"header content-type contains \\\"text\\\"\"\n",
+    );
+    let per = per_request(
+        &n.h2_url(),
+        &["--http2", "item/${REQUEST_ID}", cfg.to_str().unwrap()],
+    );
+    eprintln!("HTTP/2 with ${{REQUEST_ID}} and checks: {per:.4} allocations per request");
+    assert!(per <= 0.01, "{per} allocations per request");
+}

@@ -8,8 +8,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ::h2::client::SendRequest;
-use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::timer::PreciseTimer;
@@ -46,43 +44,34 @@ async fn connect(shared: &Shared) -> Result<Stream, ErrorKind> {
 /// One HTTP/2 connection shared by up to `streams` VUs of a thread.
 #[derive(Default)]
 pub(super) struct H2Slot {
-    send: RefCell<Option<(u64, SendRequest<Bytes>)>>,
-    generation: Cell<u64>,
+    conn: RefCell<Option<Rc<h2::Conn>>>,
     connecting: Cell<bool>,
     ready: Notify,
 }
 
 impl H2Slot {
-    /// The slot's connection, opening it if no other VU is doing so.
-    async fn get(&self, shared: &Shared) -> Result<(u64, SendRequest<Bytes>), ErrorKind> {
+    /// The slot's connection, opening a new one (if no other VU is doing so) when there is
+    /// none or the last one stopped taking streams.
+    async fn get(&self, shared: &Shared) -> Result<Rc<h2::Conn>, ErrorKind> {
         loop {
-            if let Some(s) = self.send.borrow().as_ref() {
-                return Ok(s.clone());
+            if let Some(c) = self.conn.borrow().as_ref()
+                && c.usable()
+            {
+                return Ok(c.clone());
             }
             if self.connecting.get() {
                 self.ready.notified().await;
                 continue;
             }
             self.connecting.set(true);
-            let r = async {
-                h2::handshake(connect(shared).await?, shared.plan.protocol_streams()).await
-            }
-            .await;
+            let r = connect(shared).await;
             self.connecting.set(false);
             self.ready.notify_waiters();
-            let send = r?;
-            let g = self.generation.get() + 1;
-            self.generation.set(g);
-            *self.send.borrow_mut() = Some((g, send.clone()));
-            return Ok((g, send));
-        }
-    }
-
-    /// Drops the connection of generation `g` after a connection-level failure.
-    fn fail(&self, g: u64) {
-        let mut s = self.send.borrow_mut();
-        if s.as_ref().is_some_and(|(cur, _)| *cur == g) {
-            *s = None;
+            let stream = r?;
+            let conn = h2::Conn::new(shared.plan.protocol_streams());
+            tokio::task::spawn_local(h2::drive(conn.clone(), stream));
+            *self.conn.borrow_mut() = Some(conn.clone());
+            return Ok(conn);
         }
     }
 }
@@ -161,7 +150,9 @@ enum Proto {
     },
     H2 {
         slot: Rc<H2Slot>,
-        current: Option<(u64, SendRequest<Bytes>)>,
+        current: Option<Rc<h2::Conn>>,
+        block: Vec<u8>,
+        body: Vec<u8>,
         scratch: Vec<u8>,
     },
 }
@@ -198,6 +189,8 @@ impl Client {
             Protocol::Http2 { streams } => Proto::H2 {
                 slot: shared.h2_slot(local / streams),
                 current: None,
+                block: Vec::new(),
+                body: Vec::new(),
                 scratch: Vec::new(),
             },
         };
@@ -231,14 +224,10 @@ impl Client {
         }
     }
 
-    /// One iteration that was due at `intended`: the dependencies it needs, then the next
-    /// scenario of the weighted cycle (or the single request).
+    /// One iteration of a `[[scenarios]]` mix that was due at `intended`: the dependencies
+    /// it needs, then the next scenario of the weighted cycle.
     pub async fn iteration(&mut self, shared: &Shared, intended: Instant) {
         let scenarios = &shared.plan.scenarios;
-        if !scenarios.explicit {
-            self.request(shared, 0, intended).await;
-            return;
-        }
         for &d in &scenarios.deps {
             let dep = &scenarios.list[usize::from(d)];
             let missing = dep
@@ -268,7 +257,7 @@ impl Client {
 
     /// Sends scenario `index`'s request (following redirects), judges and extracts from the
     /// final response, and records it.
-    async fn request(&mut self, shared: &Shared, index: usize, intended: Instant) {
+    pub async fn request(&mut self, shared: &Shared, index: usize, intended: Instant) {
         let plan = &shared.plan;
         let scenario = &plan.scenarios.list[index];
         let req = &scenario.request;
@@ -447,30 +436,38 @@ async fn send(
         Proto::H2 {
             slot,
             current,
+            block,
+            body,
             scratch,
         } => {
-            let outcome = async {
-                if current.is_none() {
-                    *current = Some(slot.get(shared).await?);
+            let (block, body) = req.h2_encoded(vars, opts, block, body, scratch);
+            let mut capture = capture;
+            // A stream the server did not process (GOAWAY, REFUSED_STREAM) goes again on a
+            // fresh connection, as browsers do; after three refusals it counts as closed.
+            let mut refusals = 0;
+            loop {
+                let outcome = async {
+                    if current.as_ref().is_none_or(|c| !c.usable()) {
+                        *current = Some(slot.get(shared).await?);
+                    }
+                    let conn = current.as_ref().expect("set above");
+                    let ex = h2::exchange(conn, block, body, capture.as_deref_mut());
+                    match tokio::time::timeout(plan.timeout, ex).await {
+                        Ok(r) => r,
+                        Err(_) => Err(ErrorKind::Timeout.into()),
+                    }
                 }
-                let (_, send) = current.as_mut().expect("set above");
-                let (request, body) = req.h2_request(vars, opts, scratch);
-                match tokio::time::timeout(plan.timeout, h2::exchange(send, request, body, capture))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(ErrorKind::Timeout),
+                .await;
+                match outcome {
+                    Ok(ex) => return Ok(ex),
+                    Err(h2::StreamError::Refused) if refusals < 3 => {
+                        refusals += 1;
+                        *current = None;
+                    }
+                    Err(h2::StreamError::Refused) => return Err(ErrorKind::Closed),
+                    Err(h2::StreamError::Failed(kind)) => return Err(kind),
                 }
             }
-            .await;
-            // A timed-out stream leaves the connection usable; other failures do not.
-            if let Err(kind) = outcome
-                && kind != ErrorKind::Timeout
-                && let Some((g, _)) = current.take()
-            {
-                slot.fail(g);
-            }
-            outcome
         }
     }
 }
@@ -596,7 +593,13 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
                 now
             }
         };
-        client.iteration(shared, intended).await;
+        if shared.plan.scenarios.explicit {
+            client.iteration(shared, intended).await;
+        } else {
+            // One request: no dependency or weighted pick to go through (and no extra
+            // future layer on the hot path).
+            client.request(shared, 0, intended).await;
+        }
         if !think_time.is_zero() {
             shared.sleep_until(Instant::now() + *think_time).await;
         }
@@ -637,7 +640,11 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
     loop {
         match mailbox.job.take() {
             Some(due) => {
-                client.iteration(shared, due).await;
+                if shared.plan.scenarios.explicit {
+                    client.iteration(shared, due).await;
+                } else {
+                    client.request(shared, 0, due).await;
+                }
                 shared.idle.borrow_mut().push(mailbox.clone());
             }
             None if mailbox.closing.get() => break,

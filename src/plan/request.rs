@@ -20,12 +20,12 @@ pub struct Request {
     authority: http::uri::Authority,
 }
 
-/// HTTP/2 parts that never vary, built once.
+/// The HTTP/2 request of a request without runtime variables, encoded once: its HPACK
+/// header block and its body.
 #[derive(Debug, Clone)]
 struct H2Fixed {
-    uri: Uri,
-    headers: HeaderMap,
-    body: Option<Bytes>,
+    block: Vec<u8>,
+    body: Vec<u8>,
 }
 
 impl Request {
@@ -85,9 +85,15 @@ impl Request {
             && req.body.is_static()
             && req.headers.iter().all(|(_, v)| v.is_static())
         {
-            let (uri, headers, body) =
-                req.h2_parts(&Vars::default(), RenderOpts::default(), &mut Vec::new());
-            req.h2_fixed = Some(H2Fixed { uri, headers, body });
+            let (mut block, mut body) = (Vec::new(), Vec::new());
+            req.h2_render(
+                &Vars::default(),
+                RenderOpts::default(),
+                &mut block,
+                &mut body,
+                &mut Vec::new(),
+            );
+            req.h2_fixed = Some(H2Fixed { block, body });
         }
         req
     }
@@ -156,17 +162,93 @@ impl Request {
         (uri, headers, body)
     }
 
-    /// Builds the HTTP/2 request for these variable values.
+    /// Encodes the HTTP/2 request for these variable values: its HPACK header block into
+    /// `block` and its body into `body` (both cleared first; `scratch` is working space).
+    /// Skips the headers HTTP/2 forbids or carries otherwise (`host` becomes `:authority`).
+    fn h2_render(
+        &self,
+        vars: &Vars,
+        opts: RenderOpts,
+        block: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) {
+        use crate::transport::h2::hpack;
+        block.clear();
+        body.clear();
+        scratch.clear();
+        match opts.path {
+            Some(p) => scratch.extend_from_slice(p),
+            None => self.path.render(vars, scratch),
+        }
+        let method = opts.method.unwrap_or(&self.method);
+        hpack::encode_start(
+            block,
+            method.as_str().as_bytes(),
+            self.scheme == http::uri::Scheme::HTTPS,
+            self.authority.as_str().as_bytes(),
+            scratch,
+        );
+        let mut has_ua = false;
+        for (name, value) in &self.headers {
+            if matches!(
+                name.as_str(),
+                "host"
+                    | "connection"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "transfer-encoding"
+                    | "upgrade"
+            ) {
+                continue;
+            }
+            has_ua |= name == http::header::USER_AGENT;
+            scratch.clear();
+            value.render(vars, scratch);
+            hpack::encode_header(block, name.as_str().as_bytes(), scratch);
+        }
+        if !has_ua {
+            hpack::encode_header(
+                block,
+                b"user-agent",
+                concat!("kaioken/", env!("CARGO_PKG_VERSION")).as_bytes(),
+            );
+        }
+        if !opts.cookie.is_empty() {
+            hpack::encode_header(block, b"cookie", opts.cookie);
+        }
+        if opts.body {
+            self.body.render(vars, body);
+        }
+    }
+
+    /// The HTTP/2 header block and body for these variable values: the ones encoded at
+    /// compile time when nothing varies, else rendered into `block` and `body`.
+    pub fn h2_encoded<'a>(
+        &'a self,
+        vars: &Vars,
+        opts: RenderOpts,
+        block: &'a mut Vec<u8>,
+        body: &'a mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> (&'a [u8], &'a [u8]) {
+        match &self.h2_fixed {
+            Some(f) if opts.is_plain() => (&f.block, &f.body),
+            _ => {
+                self.h2_render(vars, opts, block, body, scratch);
+                (block, body)
+            }
+        }
+    }
+
+    /// Builds the HTTP/2 request as `http` types (for `--debug`, which goes through hyper).
     pub fn h2_request(
         &self,
         vars: &Vars,
         opts: RenderOpts,
         scratch: &mut Vec<u8>,
     ) -> (http::Request<()>, Option<Bytes>) {
-        let (uri, headers, body) = match &self.h2_fixed {
-            Some(f) if opts.is_plain() => (f.uri.clone(), f.headers.clone(), f.body.clone()),
-            _ => self.h2_parts(vars, opts, scratch),
-        };
+        let (uri, headers, body) = self.h2_parts(vars, opts, scratch);
         let mut req = http::Request::new(());
         *req.method_mut() = opts.method.unwrap_or(&self.method).clone();
         *req.uri_mut() = uri;

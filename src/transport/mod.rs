@@ -1,4 +1,4 @@
-//! Bytes on the wire: connecting, TLS, HTTP/1.1 (our own codec) and HTTP/2 (the `h2` crate).
+//! Bytes on the wire: connecting, TLS, HTTP/1.1 and HTTP/2 (both our own lean codecs).
 //!
 //! Every per-request failure is classified here, once, into a `Copy` [`ErrorKind`] so that the
 //! recorder can count it in a fixed array: no string is built for a failed request. Nothing in

@@ -1,0 +1,9 @@
+//! HTTP/2 on our own lean client (see `conn` for why not the `h2` crate): one connection
+//! carries many VUs' requests as streams, and its driver runs as a task on the worker's own
+//! runtime, so the streams of a thread never cross threads.
+
+mod conn;
+pub mod hpack;
+mod huffman;
+
+pub use conn::{Conn, StreamError, drive, exchange};
