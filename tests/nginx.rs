@@ -86,6 +86,32 @@ fn h2c_prior_knowledge_multiplexes_streams() {
     assert!(log.lines().all(|l| l.ends_with(" 200")), "{log}");
 }
 
+/// nginx closes each h2 connection with GOAWAY after 50 requests and takes 3 streams at a
+/// time: every request still arrives exactly once and none fails.
+#[test]
+fn h2_goaway_and_a_stream_limit_lose_nothing() {
+    let n = Nginx::start();
+    let url = format!("http://127.0.0.1:{}/", n.h2_strict_port);
+    let o = kaioken(&[
+        "run",
+        &url,
+        "--http2",
+        "-n",
+        "5000",
+        "-c",
+        "20",
+        "--h2-streams",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 5000, "{}", v["errors"]);
+    assert_eq!(v["summary"]["failed"], 0);
+    assert!(v["summary"]["connections_opened"].as_u64().unwrap() >= 100);
+    assert_eq!(n.logged(), 5000);
+}
+
 #[test]
 fn request_id_is_rendered_uniquely_per_request() {
     let n = Nginx::start();

@@ -443,8 +443,11 @@ async fn send(
             let (block, body) = req.h2_encoded(vars, opts, block, body, scratch);
             let mut capture = capture;
             // A stream the server did not process (GOAWAY, REFUSED_STREAM) goes again on a
-            // fresh connection, as browsers do; after three refusals it counts as closed.
-            let mut refusals = 0;
+            // fresh connection, as browsers do; after three refusals it counts as closed. A
+            // request that found its connection going away before it got a stream was never
+            // sent: it waits for the next connection (bounded, against a server that sends
+            // GOAWAY as soon as it accepts).
+            let (mut refusals, mut unsent) = (0, 0);
             loop {
                 let outcome = async {
                     if current.as_ref().is_none_or(|c| !c.usable()) {
@@ -464,7 +467,13 @@ async fn send(
                         refusals += 1;
                         *current = None;
                     }
-                    Err(h2::StreamError::Refused) => return Err(ErrorKind::Closed),
+                    Err(h2::StreamError::NotSent) if unsent < 100 => {
+                        unsent += 1;
+                        *current = None;
+                    }
+                    Err(h2::StreamError::Refused | h2::StreamError::NotSent) => {
+                        return Err(ErrorKind::Closed);
+                    }
                     Err(h2::StreamError::Failed(kind)) => return Err(kind),
                 }
             }

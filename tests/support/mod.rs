@@ -122,12 +122,15 @@ pub struct Nginx {
     pub h2_port: u16,
     /// HTTPS with a self-signed certificate for 127.0.0.1; ALPN offers h2 and http/1.1.
     pub tls_port: u16,
+    /// h2c that sends GOAWAY after 50 requests per connection and allows 3 streams.
+    pub h2_strict_port: u16,
 }
 
 impl Nginx {
     pub fn start() -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let (port, h2_port, tls_port) = (free_port(), free_port(), free_port());
+        let (port, h2_port, tls_port, h2_strict_port) =
+            (free_port(), free_port(), free_port(), free_port());
         let cert = rcgen::generate_simple_self_signed(vec![
             "127.0.0.1".to_string(),
             "localhost".to_string(),
@@ -163,6 +166,12 @@ http {{
     ssl_certificate_key {d}/key.pem;
     location / {{ return 200 "hello from nginx tls\n"; }}
   }}
+  server {{
+    listen 127.0.0.1:{h2_strict_port} http2;
+    keepalive_requests 50;
+    http2_max_concurrent_streams 3;
+    location / {{ return 200 "hello from strict nginx h2\n"; }}
+  }}
 }}
 "#,
             d = dir.path().display()
@@ -189,8 +198,10 @@ http {{
             port,
             h2_port,
             tls_port,
+            h2_strict_port,
         };
         wait_listening(port);
+        wait_listening(h2_strict_port);
         wait_listening(h2_port);
         wait_listening(tls_port);
         n

@@ -70,6 +70,8 @@ pub enum StreamError {
     /// The server did not process the request (GOAWAY below its id, REFUSED_STREAM, or the
     /// connection stopped taking streams): safe to send again on another connection.
     Refused,
+    /// The connection stopped taking streams before this request got one: nothing was sent.
+    NotSent,
     /// The request failed; counted under this kind.
     Failed(ErrorKind),
 }
@@ -160,6 +162,10 @@ struct State {
     dead: Option<ErrorKind>,
     /// Set by GOAWAY (or when ids run out): no new streams.
     closing: bool,
+    /// Whether the server's first SETTINGS has arrived. Streams wait for it, so that its
+    /// MAX_CONCURRENT_STREAMS and windows apply from the first request (one round trip per
+    /// connection, instead of streams the server would have to refuse).
+    settled: bool,
     driver: Option<Waker>,
     driver_woken: bool,
     waiting: Vec<Waker>,
@@ -360,6 +366,12 @@ impl State {
                 self.on_settings(payload)?;
                 frame_head(&mut self.out, 0, SETTINGS, ACK, 0);
                 self.wake_driver();
+                if !self.settled {
+                    self.settled = true;
+                    for w in self.waiting.drain(..) {
+                        w.wake();
+                    }
+                }
             }
             PUSH_PROMISE => return Err(ErrorKind::Protocol), // we disabled push
             PING if flags & ACK == 0 => {
@@ -531,6 +543,7 @@ impl Conn {
                 block_end_stream: false,
                 dead: None,
                 closing: false,
+                settled: false,
                 driver: None,
                 driver_woken: false,
                 waiting: Vec::new(),
@@ -546,13 +559,16 @@ impl Conn {
 
     fn poll_slot(&self, cx: &mut Context<'_>) -> Poll<Result<usize, StreamError>> {
         let mut st = self.st.borrow_mut();
-        if let Some(k) = st.dead {
-            return Poll::Ready(Err(StreamError::Failed(k)));
+        match st.dead {
+            // A connection that never worked is this request's failure...
+            Some(k) if !st.settled => return Poll::Ready(Err(StreamError::Failed(k))),
+            // ...one that served others and ended while this request waited sent nothing.
+            Some(_) => return Poll::Ready(Err(StreamError::NotSent)),
+            None if st.closing => return Poll::Ready(Err(StreamError::NotSent)),
+            None => {}
         }
-        if st.closing {
-            return Poll::Ready(Err(StreamError::Refused));
-        }
-        if st.open < st.peer_max_streams
+        if st.settled
+            && st.open < st.peer_max_streams
             && let Some(i) = st.free.pop()
         {
             st.open += 1;
