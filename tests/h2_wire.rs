@@ -179,7 +179,7 @@ fn connection(mut c: TcpStream, script: &Script, seen: &Seen) {
         }
         open.retain(|o| o.0 != stream);
         let k = seen.answered.fetch_add(1, Ordering::Relaxed) + 1;
-        if script.rst_every.is_some_and(|e| k % e == 0) {
+        if script.rst_every.is_some_and(|e| k.is_multiple_of(e)) {
             frame(&mut out, 0x3, 0, stream, &2u32.to_be_bytes());
         } else if script.fancy {
             frame(&mut out, 0x6, 0, 0, b"kaiokenp");
