@@ -242,3 +242,23 @@ fn h2c_against_the_built_in_target() {
     assert_eq!(v["metadata"]["target"]["protocol"], "h2");
     assert_eq!(t.served(), 3000);
 }
+
+/// `-n` with `-d`: the run stops at whichever comes first, and rates divide by the time the
+/// run took, not by the duration it was allowed.
+#[test]
+fn a_spent_request_budget_ends_a_timed_run_early_and_rates_use_the_real_time() {
+    let t = Target::start(&[]);
+    let started = std::time::Instant::now();
+    let o = kaioken(&[
+        "run", &t.url, "-n", "2000", "-c", "4", "-d", "60s", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let v = json(&o);
+    let s = &v["summary"];
+    assert_eq!(s["total_requests"], 2000);
+    let secs = s["duration_secs"].as_f64().unwrap();
+    assert!(secs < 30.0, "{secs}");
+    let rps = s["requests_per_sec"].as_f64().unwrap();
+    assert!((rps * secs - 2000.0).abs() < 1.0, "{rps} × {secs}");
+}

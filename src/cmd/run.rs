@@ -209,8 +209,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let ended_at = SystemTime::now();
     let mut outcome = outcome;
     // A scheduled run may end a hair before its deadline (nothing more was due): it still
-    // covered the whole window it was asked to measure, which is what rates divide by.
-    if !stopped_early && let Some(d) = plan.load.duration() {
+    // covered the whole window it was asked to measure, which is what rates divide by. A
+    // run that ended because `-n` was spent did not: its rates divide by the time it took.
+    let quota_spent = plan
+        .load
+        .max_requests()
+        .is_some_and(|n| outcome.total.requests() >= n);
+    if !stopped_early
+        && !quota_spent
+        && let Some(d) = plan.load.duration()
+    {
         outcome.duration = outcome.duration.max(d);
     }
 

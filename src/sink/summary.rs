@@ -79,14 +79,26 @@ pub fn render(r: &Results, serious: bool) -> String {
     let s = &r.summary;
     let m = &r.metadata;
     let mut out = String::new();
-    outln!(
-        out,
-        "\nkaioken {} — {} {} ({})",
-        m.version,
-        m.target.method,
-        m.target.url,
-        m.target.protocol
-    );
+    if r.scenarios.is_empty() {
+        outln!(
+            out,
+            "\nkaioken {} — {} {} ({})",
+            m.version,
+            m.target.method,
+            m.target.url,
+            m.target.protocol
+        );
+    } else {
+        // A mix has no one method: name the origin and how many scenarios share it.
+        outln!(
+            out,
+            "\nkaioken {} — {} scenarios on {} ({})",
+            m.version,
+            r.scenarios.len(),
+            m.target.url,
+            m.target.protocol
+        );
+    }
     outln!(
         out,
         "Load: {} ({} threads)",
