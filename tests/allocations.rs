@@ -70,6 +70,9 @@ fn per_request(url: &str, extra: &[&str]) -> f64 {
     long.saturating_sub(short) as f64 / 100_000.0
 }
 
+/// A status, a body and a header check: the body and a header are captured per response.
+const CHECKS: &str = "[[checks]]\ncondition = \"status == 200\"\n[[checks]]\ncondition = \"body matches \\\".\\\"\"\n[[checks]]\ncondition = \"header content-type contains \\\"text\\\"\"\n";
+
 #[test]
 fn http1_static_request_allocates_nothing_per_request() {
     let n = Nginx::start();
@@ -90,11 +93,7 @@ fn http1_request_with_variables_allocates_nothing_per_request() {
 fn http1_with_body_and_header_checks_allocates_nothing_per_request() {
     let n = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = support::write_file(
-        dir.path(),
-        "checks.toml",
-        "[[checks]]\ncondition = \"status == 200\"\n[[checks]]\ncondition = \"body matches \\\".\\\"\"\n[[checks]]\ncondition = \"header content-type contains \\\"text\\\"\"\n",
-    );
+    let cfg = support::write_file(dir.path(), "checks.toml", CHECKS);
     let per = per_request(&n.url(), &[cfg.to_str().unwrap()]);
     eprintln!("HTTP/1.1 with body and header checks: {per:.4} allocations per request");
     assert!(per <= 0.01, "{per} allocations per request");
@@ -112,11 +111,7 @@ fn h2_static_request_allocates_nothing_per_request() {
 fn h2_with_variables_and_checks_allocates_nothing_per_request() {
     let n = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = support::write_file(
-        dir.path(),
-        "checks.toml",
-        "[[checks]]\ncondition = \"status == 200\"\n[[checks]]\ncondition = \"body matches \\\".\\\"\"\n[[checks]]\ncondition = \"header content-type contains \\\"text\\\"\"\n",
-    );
+    let cfg = support::write_file(dir.path(), "checks.toml", CHECKS);
     let per = per_request(
         &n.h2_url(),
         &["--http2", "item/${REQUEST_ID}", cfg.to_str().unwrap()],

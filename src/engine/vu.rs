@@ -224,10 +224,14 @@ impl Client {
         }
     }
 
-    /// One iteration of a `[[scenarios]]` mix that was due at `intended`: the dependencies
-    /// it needs, then the next scenario of the weighted cycle.
+    /// One iteration that was due at `intended`: the dependencies it needs, then the next
+    /// scenario of the weighted cycle (or the single request).
     pub async fn iteration(&mut self, shared: &Shared, intended: Instant) {
         let scenarios = &shared.plan.scenarios;
+        if !scenarios.explicit {
+            self.request(shared, 0, intended).await;
+            return;
+        }
         for &d in &scenarios.deps {
             let dep = &scenarios.list[usize::from(d)];
             let missing = dep
@@ -257,7 +261,7 @@ impl Client {
 
     /// Sends scenario `index`'s request (following redirects), judges and extracts from the
     /// final response, and records it.
-    pub async fn request(&mut self, shared: &Shared, index: usize, intended: Instant) {
+    async fn request(&mut self, shared: &Shared, index: usize, intended: Instant) {
         let plan = &shared.plan;
         let scenario = &plan.scenarios.list[index];
         let req = &scenario.request;
@@ -602,13 +606,7 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
                 now
             }
         };
-        if shared.plan.scenarios.explicit {
-            client.iteration(shared, intended).await;
-        } else {
-            // One request: no dependency or weighted pick to go through (and no extra
-            // future layer on the hot path).
-            client.request(shared, 0, intended).await;
-        }
+        client.iteration(shared, intended).await;
         if !think_time.is_zero() {
             shared.sleep_until(Instant::now() + *think_time).await;
         }
@@ -649,11 +647,7 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
     loop {
         match mailbox.job.take() {
             Some(due) => {
-                if shared.plan.scenarios.explicit {
-                    client.iteration(shared, due).await;
-                } else {
-                    client.request(shared, 0, due).await;
-                }
+                client.iteration(shared, due).await;
                 shared.idle.borrow_mut().push(mailbox.clone());
             }
             None if mailbox.closing.get() => break,

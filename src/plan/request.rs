@@ -20,6 +20,15 @@ pub struct Request {
     authority: http::uri::Authority,
 }
 
+/// Headers an HTTP/2 request does not carry: `host` becomes `:authority`, and the
+/// connection-specific ones are forbidden (RFC 9113 §8.2.2).
+fn not_in_h2(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host" | "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade"
+    )
+}
+
 /// The HTTP/2 request of a request without runtime variables, encoded once: its HPACK
 /// header block and its body.
 #[derive(Debug, Clone)]
@@ -132,8 +141,8 @@ impl Request {
             .expect("parts validated at plan time");
         let mut headers = HeaderMap::with_capacity(self.headers.len() + 1);
         for (name, value) in &self.headers {
-            if name == http::header::HOST || name == http::header::CONNECTION {
-                continue; // HTTP/2 carries these as :authority / not at all.
+            if not_in_h2(name) {
+                continue;
             }
             scratch.clear();
             value.render(vars, scratch);
@@ -164,7 +173,6 @@ impl Request {
 
     /// Encodes the HTTP/2 request for these variable values: its HPACK header block into
     /// `block` and its body into `body` (both cleared first; `scratch` is working space).
-    /// Skips the headers HTTP/2 forbids or carries otherwise (`host` becomes `:authority`).
     fn h2_render(
         &self,
         vars: &Vars,
@@ -191,15 +199,7 @@ impl Request {
         );
         let mut has_ua = false;
         for (name, value) in &self.headers {
-            if matches!(
-                name.as_str(),
-                "host"
-                    | "connection"
-                    | "keep-alive"
-                    | "proxy-connection"
-                    | "transfer-encoding"
-                    | "upgrade"
-            ) {
+            if not_in_h2(name) {
                 continue;
             }
             has_ua |= name == http::header::USER_AGENT;

@@ -67,8 +67,8 @@ const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 /// Why a stream ended without a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamError {
-    /// The server did not process the request (GOAWAY below its id, REFUSED_STREAM, or the
-    /// connection stopped taking streams): safe to send again on another connection.
+    /// The server did not process the request (GOAWAY below its id, REFUSED_STREAM): safe
+    /// to send again on another connection.
     Refused,
     /// The connection stopped taking streams before this request got one: nothing was sent.
     NotSent,

@@ -393,15 +393,8 @@ pub fn encode_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::huffman::hex;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn fields(d: &mut Decoder, block: &[u8]) -> Vec<(String, String)> {
         let mut v = Vec::new();

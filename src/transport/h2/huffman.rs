@@ -182,18 +182,21 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Bytes from the RFC's hex notation ("f1e3 c2e5 ..."), for the tests of this module and
+/// of `hpack`.
+#[cfg(test)]
+pub(super) fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// The Huffman-coded strings of RFC 7541 Appendix C.4 and C.6.
     const RFC: [(&str, &str); 8] = [
