@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
-use super::timer::PreciseTimer;
+use super::timer::{Deadline, PreciseTimer};
 use super::worker::Shared;
 use crate::plan::checks;
 use crate::plan::load_model::Shape;
@@ -82,6 +82,7 @@ pub(super) struct Client {
     /// Present when checks, extraction, the cookie jar or redirects read responses.
     capture: Option<Capture>,
     state: VuState,
+    deadline: Deadline,
 }
 
 /// What a VU carries between its requests.
@@ -221,6 +222,7 @@ impl Client {
             proto,
             capture,
             state,
+            deadline: Deadline::default(),
         }
     }
 
@@ -269,6 +271,7 @@ impl Client {
             proto,
             capture,
             state,
+            deadline,
         } = self;
         let start = Instant::now();
         shared.in_flight.set(shared.in_flight.get() + 1);
@@ -286,7 +289,7 @@ impl Client {
             cookie: &state.cookie,
             ..RenderOpts::default()
         };
-        let mut outcome = send(proto, capture.as_mut(), shared, req, &v, opts).await;
+        let mut outcome = send(proto, capture.as_mut(), deadline, shared, req, &v, opts).await;
         let mut hops = 0u64;
         let mut method = req.method.clone();
         while plan.follow_redirects
@@ -323,7 +326,7 @@ impl Client {
                 body: keep_body,
                 cookie: &state.cookie,
             };
-            outcome = send(proto, capture.as_mut(), shared, req, &v, opts).await;
+            outcome = send(proto, capture.as_mut(), deadline, shared, req, &v, opts).await;
         }
         shared.in_flight.set(shared.in_flight.get() - 1);
         let measured = intended >= shared.t0;
@@ -399,6 +402,7 @@ fn same_origin_path(
 async fn send(
     proto: &mut Proto,
     capture: Option<&mut Capture>,
+    deadline: &mut Deadline,
     shared: &Shared,
     req: &Request,
     vars: &Vars<'_>,
@@ -420,10 +424,10 @@ async fn send(
                     }
                 };
                 let c = conn.as_mut().expect("connected above");
-                match tokio::time::timeout(plan.timeout, c.exchange(bytes, head, capture)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ErrorKind::Timeout),
-                }
+                deadline
+                    .within(plan.timeout, c.exchange(bytes, head, capture))
+                    .await
+                    .unwrap_or(Err(ErrorKind::Timeout))
             }
             .await;
             if !matches!(
@@ -459,10 +463,10 @@ async fn send(
                     }
                     let conn = current.as_ref().expect("set above");
                     let ex = h2::exchange(conn, block, body, capture.as_deref_mut());
-                    match tokio::time::timeout(plan.timeout, ex).await {
-                        Ok(r) => r,
-                        Err(_) => Err(ErrorKind::Timeout.into()),
-                    }
+                    deadline
+                        .within(plan.timeout, ex)
+                        .await
+                        .unwrap_or(Err(ErrorKind::Timeout.into()))
                 }
                 .await;
                 match outcome {
