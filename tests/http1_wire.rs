@@ -89,3 +89,26 @@ fn reset_midway_is_counted_as_closed() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(v["errors"]["closed"], 20, "{v}");
 }
+
+#[test]
+fn heads_and_bodies_larger_than_the_first_read_buffer_arrive_whole() {
+    // The read buffer starts at 4 KB and grows: a 9 KB head, then a 100 KB body.
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..60 {
+        head.extend_from_slice(format!("X-Filler-{i:02}: {}\r\n", "v".repeat(140)).as_bytes());
+    }
+    head.extend_from_slice(b"Content-Length: 100000\r\n\r\n");
+    assert!(head.len() > 9_000);
+    let mut response = head.clone();
+    response.extend(std::iter::repeat_n(b'b', 100_000));
+    let response: &'static [u8] = response.leak();
+    let addr = raw_server(response, false);
+    let (o, v) = run_json(&format!("http://{addr}/"), &["-n", "300", "-c", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(v["summary"]["successful"], 300);
+    assert_eq!(v["summary"]["connections_opened"], 3, "framing held");
+    assert_eq!(
+        v["summary"]["bytes_received"].as_u64().unwrap(),
+        300 * response.len() as u64
+    );
+}
