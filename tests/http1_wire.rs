@@ -112,3 +112,48 @@ fn heads_and_bodies_larger_than_the_first_read_buffer_arrive_whole() {
         300 * response.len() as u64
     );
 }
+
+#[test]
+fn a_body_that_never_ends_times_out_while_it_streams() {
+    // Chunks as fast as the socket takes them, forever: the timeout must still fire even
+    // though every read finds data.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let chunk = [b"1000\r\n".as_slice(), &[b'x'; 4096], b"\r\n"]
+            .concat()
+            .repeat(16);
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let chunk = chunk.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if conn.write_all(head).is_err() {
+                    return;
+                }
+                // Ends when the client gives up and closes.
+                while conn.write_all(&chunk).is_ok() {}
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let (o, v) = run_json(
+        &format!("http://{addr}/"),
+        &["-d", "2s", "-c", "2", "--timeout", "300ms"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let timeouts = v["errors"]["timeout"].as_u64().unwrap();
+    // Each VU times out every 300 ms for 2 s: 2 × (6 or 7), less on a loaded machine.
+    assert!((6..=16).contains(&timeouts), "{timeouts}");
+    assert!(v["latency_us"]["p50"].as_u64().unwrap() >= 300_000);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

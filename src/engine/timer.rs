@@ -125,7 +125,12 @@ impl Deadline {
             if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
                 return std::task::Poll::Ready(Some(v));
             }
-            sleep.as_mut().poll(cx).map(|()| None)
+            // Unconstrained, as `tokio::time::timeout` does it: a response that streams
+            // without pause spends the task's coop budget in `fut` on every poll, and a
+            // budgeted sleep would then never see its deadline.
+            std::pin::pin!(tokio::task::coop::unconstrained(sleep.as_mut()))
+                .poll(cx)
+                .map(|()| None)
         })
         .await
     }
