@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::decode::{BodyDecoder, DecodeError, parse_head};
+use super::decode::{BodyDecoder, DecodeError, for_each_field, parse_head};
 use crate::transport::capture::Capture;
 use crate::transport::connect::Stream;
 use crate::transport::{ErrorKind, Exchange};
@@ -98,7 +98,7 @@ impl Http1Conn {
         if let Some(c) = capture.as_deref_mut() {
             c.reset();
             if c.wants_headers(head.status) {
-                capture_headers(&self.buf[..head.len], c);
+                for_each_field(&self.buf[..head.len], |name, value| c.header(name, value));
             }
         }
         let mut sink = |data: &[u8]| {
@@ -156,17 +156,6 @@ impl Http1Conn {
         } else {
             self.buf.copy_within(n..self.filled, 0);
             self.filled -= n;
-        }
-    }
-}
-
-/// Hands the head's headers to `capture` (parsed again: only runs when a check reads headers).
-fn capture_headers(head: &[u8], capture: &mut Capture) {
-    let mut headers = [httparse::EMPTY_HEADER; 96];
-    let mut resp = httparse::Response::new(&mut headers);
-    if resp.parse(head).is_ok() {
-        for h in resp.headers.iter() {
-            capture.header(h.name.as_bytes(), h.value);
         }
     }
 }
