@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::Flags;
+
 #[derive(Debug, Parser)]
 #[command(name = "kaioken", version, about = "Load generator for HTTP/1.1 and HTTP/2 services", long_about = None)]
 pub struct Cli {
@@ -272,15 +274,68 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format a file name asks for.
-    pub fn from_path(p: &std::path::Path) -> Option<Format> {
-        match p.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "json" => Some(Format::Json),
-            "csv" => Some(Format::Csv),
-            "md" | "markdown" => Some(Format::Md),
-            "xml" => Some(Format::Junit),
-            "html" | "htm" => Some(Format::Html),
-            _ => None,
+    /// The canonical name, as `plan::Format::from_name` reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::Md => "md",
+            Format::Html => "html",
+            Format::Junit => "junit",
+        }
+    }
+}
+
+impl RunArgs {
+    /// The command line as a layer of raw configuration, for `plan::build`.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            url: self.url.clone(),
+            concurrency: self.concurrency,
+            duration: self.duration.clone(),
+            max_requests: self.max_requests.clone(),
+            rate: self.rate,
+            ramp_up: self.ramp_up.clone(),
+            warmup: self.warmup.clone(),
+            think_time: self.think_time.clone(),
+            arrival_rate: self.arrival_rate,
+            max_vus: self.max_vus,
+            burst_rate: self.burst_rate,
+            burst_delay: self.burst_delay.clone(),
+            no_latency_correction: self.no_latency_correction,
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            basic_auth: self.basic_auth.clone(),
+            body: self.body.clone(),
+            body_file: self.body_file.clone(),
+            form: self.form.clone(),
+            cookie_jar: self.cookie_jar,
+            no_follow_redirects: self.no_follow_redirects,
+            rand_regex_url: self.rand_regex_url.clone(),
+            urls_from_file: self.urls_from_file.clone(),
+            body_lines: self.body_lines.clone(),
+            http2: self.http2,
+            h2_streams: self.h2_streams,
+            insecure: self.insecure,
+            disable_keepalive: self.disable_keepalive,
+            timeout: self.timeout.clone(),
+            connect_timeout: self.connect_timeout.clone(),
+            threads: self.threads,
+            graceful_stop: self.graceful_stop.clone(),
+            output: self.output.clone(),
+            format: self.format.map(|f| f.name().to_string()),
+            no_tui: self.no_tui,
+            serious: self.serious,
+            json: self.json,
+            db_url: self.db_url.clone(),
+            prometheus_port: self.prometheus_port,
+            prometheus_bind: self.prometheus_bind.clone(),
+            prometheus_linger: self.prometheus_linger.clone(),
+            prometheus_pushgateway: self.prometheus_pushgateway.clone(),
+            prometheus_push_interval: self.prometheus_push_interval.clone(),
+            prometheus_keep: self.prometheus_keep,
+            fail_fast: self.fail_fast,
+            yes: self.yes,
         }
     }
 }
@@ -331,6 +386,20 @@ pub struct TargetBehaviour {
     /// Server worker threads [default: number of CPUs]
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+impl TargetBehaviour {
+    /// The flags as the built-in target's options.
+    pub fn options(&self) -> crate::target_server::Options {
+        crate::target_server::Options {
+            delay: self.delay.clone(),
+            error_rate: self.error_rate,
+            status: self.status,
+            body_size: self.body_size,
+            chunked: self.chunked,
+            stall: self.stall.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

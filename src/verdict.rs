@@ -3,6 +3,7 @@
 
 use crate::aggregate::Snapshot;
 use crate::plan::thresholds::{Metric, Observed, Threshold};
+use crate::results::units::fmt_value;
 use crate::results::{Results, ThresholdResult};
 
 /// Live judgement waits for this many requests, so one slow first request (a cold cache,
@@ -136,18 +137,8 @@ pub fn live_breach(thresholds: &[Threshold], s: &Snapshot) -> Option<String> {
         .filter(|t| t.metric.judged_live() && t.filter.is_none())
         .find_map(|t| {
             let v = observed.value(t.metric)?;
-            (!t.passes(v)).then(|| format!("{t} (observed {})", fmt(v, unit(t.metric))))
+            (!t.passes(v)).then(|| format!("{t} (observed {})", fmt_value(v, unit(t.metric))))
         })
-}
-
-/// A figure with its unit, for messages and summaries.
-pub fn fmt(v: f64, unit: &str) -> String {
-    match unit {
-        "ms" => format!("{v:.2} ms"),
-        "ratio" => format!("{v:.4}"),
-        "req/s" => format!("{v:.1} req/s"),
-        _ => format!("{v:.0}"),
-    }
 }
 
 #[cfg(test)]

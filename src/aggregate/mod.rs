@@ -2,7 +2,7 @@
 //! timeline and the live [`Snapshot`]. Live sinks read the snapshot from a `watch` channel;
 //! the aggregator never calls a sink.
 
-mod timeline;
+pub mod timeline;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::engine::{Delivery, Feed, TICK};
 use crate::record::Interval;
-use crate::results::Second;
+use timeline::Second;
 use timeline::Timeline;
 
 /// The live figures every live sink reads. Cheap to clone: no histograms.

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::TICK;
 use crate::record::{Interval, new_histogram};
-use crate::results::Second;
 
 const TICKS_PER_SECOND: u64 = 1_000 / TICK.as_millis() as u64;
 
@@ -37,6 +37,24 @@ impl Default for Timeline {
     }
 }
 
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Second {
+    /// Seconds since the start of the measured run.
+    pub second: u64,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second over this bucket (the last bucket may be shorter than 1 s).
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// Active VUs at the end of the second.
+    pub vus: u64,
+    /// Open-model iterations dropped in this second.
+    pub dropped: u64,
+}
 /// Tick k covers (k−1, k] tenths: it belongs to second (k−1) / 10.
 fn second_of(tick: u64) -> u64 {
     tick.saturating_sub(1) / TICKS_PER_SECOND

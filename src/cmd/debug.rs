@@ -14,9 +14,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::Exit;
+use crate::plan::redact::is_secret_header;
 use crate::plan::template::Vars;
 use crate::plan::{Plan, Protocol, Scheme};
-use crate::results::redact::is_secret_header;
 use crate::transport::tls;
 
 /// Appends one formatted line to a `String`.
@@ -84,7 +84,7 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
 async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
     // `resolve` refuses an empty answer, so there is a first address.
-    let addr = super::run::resolve(plan)?[0];
+    let addr = crate::transport::connect::resolve(&plan.target.host, plan.target.port)?[0];
     let dns = t0.elapsed();
 
     let t1 = Instant::now();
@@ -109,7 +109,8 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
             .map_or(0, |d| d.as_millis() as u64),
         values: &[],
     };
-    let (req, body) = plan.request().h2_request(
+    let (req, body) = crate::transport::h2::http_request(
+        plan.request(),
         &vars,
         crate::plan::template::RenderOpts::default(),
         &mut Vec::new(),

@@ -10,7 +10,7 @@ use crate::cli::{DemoArgs, RunArgs};
 use crate::target_server::{self, Behaviour};
 
 pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
-    let behaviour = Behaviour::from_args(&args.behaviour)?;
+    let behaviour = Behaviour::from_options(&args.behaviour.options())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.behaviour.threads.unwrap_or(1).max(1))
         .thread_name("kaioken-target")

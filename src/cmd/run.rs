@@ -1,7 +1,7 @@
 //! `kaioken run`: config → Plan → Engine → Aggregator → Sinks, read top to bottom.
 
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,11 +12,10 @@ use crate::aggregate::{self, Aggregator};
 use crate::cli::RunArgs;
 use crate::config::RawConfig;
 use crate::engine::{self, RunState};
-use crate::plan::{self, LiveView, Plan, Protocol, Scheme};
-use crate::results::{self, Histograms, LatencyStats, Results};
+use crate::plan::{self, LiveView, Plan};
+use crate::results::{self, Results};
 use crate::sink;
-use crate::transport::connect::{Connector, Stream};
-use crate::transport::tls;
+use crate::transport::connect;
 use crate::verdict;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
@@ -24,7 +23,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Some(path) => Some(RawConfig::load(path)?),
         None => None,
     };
-    let mut plan = plan::build(args, file.as_ref())?;
+    let mut plan = plan::build(&args.flags(), file.as_ref())?;
     if args.debug {
         return super::debug::debug(&plan, args.show_secrets);
     }
@@ -34,7 +33,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
 
-    let addrs = resolve(&plan)?;
+    let addrs = connect::resolve(&plan.target.host, plan.target.port)?;
     confirm_target(&plan, &addrs)?;
     raise_fd_limit(plan.load.vus());
 
@@ -42,7 +41,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the main runtime")?;
-    let connector = rt.block_on(build_connector(&mut plan, addrs))?;
+    let (connector, fallback) = rt.block_on(connect::build(&plan, addrs))?;
+    if let Some(protocol) = fallback {
+        eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
+        plan.protocol = protocol;
+    }
     let plan = Arc::new(plan);
 
     let load_started = SystemTime::now();
@@ -59,7 +62,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Some(path) => Some(sink::sqlite::Writer::start(sink::sqlite::Db::open(
             path,
             &sink::sqlite::RunStart {
-                started_at: rfc3339(started_at),
+                started_at: results::rfc3339(started_at),
                 method: plan.request().method.to_string(),
                 url: plan.target.redacted_url(),
                 model: plan.load.name().to_string(),
@@ -88,7 +91,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
-    let (engine, feed) = engine::start(plan.clone(), connector, clock);
+    let (engine, feed) =
+        engine::start(plan.clone(), connector, clock, &plan::share::Share::whole());
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
     let aggregator = if plan.outputs.prometheus.is_some() {
         aggregator.with_latency_buckets()
@@ -222,7 +226,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         outcome.duration = outcome.duration.max(d);
     }
 
-    let mut results = build_results(&plan, &outcome, started_at, ended_at);
+    let mut results = Results::assemble(&plan, &outcome, started_at, ended_at);
     results.summary.stopped_by = match breach {
         Some(why) => Some(format!("fail-fast: {why}")),
         None => stopped_early.then(|| "signal".to_string()),
@@ -291,19 +295,6 @@ async fn watch_thresholds(
     None
 }
 
-/// Resolves the target once, before the run: DNS is never on the request path.
-pub(super) fn resolve(plan: &Plan) -> anyhow::Result<Vec<SocketAddr>> {
-    let host = plan.target.host.as_str();
-    let addrs: Vec<SocketAddr> = (host, plan.target.port)
-        .to_socket_addrs()
-        .map_err(|e| anyhow!("cannot resolve host {host}: {e} (check the URL's host name)"))?
-        .collect();
-    if addrs.is_empty() {
-        bail!("cannot resolve host {host}: no addresses (check the URL's host name)");
-    }
-    Ok(addrs)
-}
-
 fn is_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
@@ -350,46 +341,6 @@ fn raise_fd_limit(vus: u64) {
     }
 }
 
-/// Builds the connector; on https with `--http2`, one probe connection learns whether the
-/// server's ALPN picks h2, and the plan's protocol follows it.
-async fn build_connector(plan: &mut Plan, addrs: Vec<SocketAddr>) -> anyhow::Result<Connector> {
-    let tls = match plan.target.scheme {
-        Scheme::Http => None,
-        Scheme::Https => {
-            let alpn: &[&[u8]] = match plan.protocol {
-                Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
-                Protocol::Http1 => &[b"http/1.1"],
-            };
-            let config = tls::client_config(plan.insecure, alpn);
-            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone()).map_err(
-                |_| {
-                    anyhow!(
-                        "url: host {} is not a valid TLS server name",
-                        plan.target.host
-                    )
-                },
-            )?;
-            Some((tokio_rustls::TlsConnector::from(config), name))
-        }
-    };
-    let connector = Connector {
-        addrs: addrs.into(),
-        tls,
-        connect_timeout: plan.connect_timeout,
-    };
-    if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
-        // A failed probe is not fatal: the run will count the same failure by kind.
-        if let Ok(stream) = connector.connect(0).await
-            && matches!(stream, Stream::Tls(_))
-            && stream.alpn() != Some(b"h2")
-        {
-            eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
-            plan.protocol = Protocol::Http1;
-        }
-    }
-    Ok(connector)
-}
-
 /// Resolves at Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let term = async {
@@ -404,205 +355,6 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-fn build_results(
-    plan: &Plan,
-    o: &aggregate::Outcome,
-    started: SystemTime,
-    ended: SystemTime,
-) -> Results {
-    let t = &o.total;
-    let requests = t.requests();
-    let secs = o.duration.as_secs_f64();
-    let (status_codes, errors) = results::status_and_errors(t);
-    let headers = plan
-        .request()
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            let shown = if results::redact::is_secret_header(n.as_str()) {
-                "[redacted]".to_string()
-            } else {
-                v.to_string()
-            };
-            (n.to_string(), shown)
-        })
-        .collect();
-    let protocol = match plan.protocol {
-        Protocol::Http1 => "http/1.1".to_string(),
-        Protocol::Http2 { .. } => "h2".to_string(),
-    };
-    Results {
-        schema: results::SCHEMA.to_string(),
-        metadata: results::Metadata {
-            tool: "kaioken".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at: rfc3339(started),
-            ended_at: rfc3339(ended),
-            target: results::TargetMeta {
-                url: plan.target.redacted_url(),
-                method: plan.request().method.to_string(),
-                protocol,
-                headers,
-            },
-            load: results::LoadMeta {
-                model: plan.load.name().to_string(),
-                concurrency: plan.load.vus(),
-                description: plan.load.to_string(),
-                duration_secs: plan.load.duration().map(|d| d.as_secs_f64()),
-                warmup_secs: plan.load.warmup.as_secs_f64(),
-                max_requests: plan.load.max_requests(),
-                threads: plan.threads,
-                keepalive: plan.keepalive,
-                timeout_secs: plan.timeout.as_secs_f64(),
-            },
-            host: results::HostMeta {
-                hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-                os: std::env::consts::OS.to_string(),
-                arch: std::env::consts::ARCH.to_string(),
-                cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            },
-        },
-        summary: results::Summary {
-            total_requests: requests,
-            successful: t.successful,
-            failed: t.failed(),
-            error_rate: if requests > 0 {
-                t.failed() as f64 / requests as f64
-            } else {
-                0.0
-            },
-            requests_per_sec: if secs > 0.0 {
-                requests as f64 / secs
-            } else {
-                0.0
-            },
-            bytes_received: t.bytes_received,
-            duration_secs: secs,
-            connections_opened: t.connections_opened,
-            interrupted: o.interrupted,
-            dropped_iterations: t.dropped,
-            saturated_values: t.saturated,
-            stopped_by: None,
-            redirects: t.redirects,
-        },
-        latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
-        service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
-        ttfb_us: LatencyStats::from_histogram("ttfb", &t.ttfb),
-        connect_time_us: LatencyStats::from_histogram("connect_time", &t.connect_time),
-        schedule_lag_us: LatencyStats::from_histogram("schedule_lag", &t.schedule_lag),
-        load: results::LoadResult {
-            model: plan.load.name().to_string(),
-            latency: plan.load.latency_kind().name().to_string(),
-            target_rate: plan.load.target_rate(),
-            achieved_rate: if secs > 0.0 {
-                requests as f64 / secs
-            } else {
-                0.0
-            },
-            max_vus: plan.load.vus(),
-            vus_max_reached: o.vus_max,
-            dropped_iterations: t.dropped,
-        },
-        status_codes,
-        errors,
-        timeline: o.timeline.clone(),
-        checks: plan
-            .checks
-            .list
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let [passes, fails] = t.checks.get(i).copied().unwrap_or([0, 0]);
-                results::CheckResult {
-                    name: c.name.clone(),
-                    condition: c.text.clone(),
-                    passes,
-                    fails,
-                    pass_rate: (passes + fails > 0)
-                        .then(|| passes as f64 / (passes + fails) as f64),
-                }
-            })
-            .collect(),
-        thresholds: Vec::new(),
-        scenarios: scenario_results(plan, t, secs),
-        tags: tag_results(plan, t, secs),
-        histograms: Histograms::encode(t),
-    }
-}
-
-/// Per-scenario figures (only with `[[scenarios]]`).
-fn scenario_results(
-    plan: &Plan,
-    t: &crate::record::Interval,
-    secs: f64,
-) -> std::collections::BTreeMap<String, results::ScenarioResult> {
-    if !plan.scenarios.explicit {
-        return Default::default();
-    }
-    let empty = crate::record::ScenarioInterval::default();
-    let kind = plan.load.latency_kind().name();
-    plan.scenarios
-        .list
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let si = t.scenarios.get(i).unwrap_or(&empty);
-            let r = results::ScenarioResult {
-                method: s.request.method.to_string(),
-                url: s.url.clone(),
-                weight: s.weight,
-                tags: s.tags.clone(),
-                stats: results::GroupStats::from_interval(si, kind, t.requests(), secs),
-                extraction_failed: s
-                    .extract
-                    .iter()
-                    .enumerate()
-                    .map(|(e, x)| {
-                        (
-                            x.name.clone(),
-                            si.extraction_failed.get(e).copied().unwrap_or(0),
-                        )
-                    })
-                    .collect(),
-                missing_values: si.missing_values,
-            };
-            (s.name.clone(), r)
-        })
-        .collect()
-}
-
-/// Per-tag figures: each `name=value` merges the scenarios that carry it.
-fn tag_results(
-    plan: &Plan,
-    t: &crate::record::Interval,
-    secs: f64,
-) -> std::collections::BTreeMap<String, results::GroupStats> {
-    let mut merged: std::collections::BTreeMap<String, crate::record::ScenarioInterval> =
-        Default::default();
-    for (i, s) in plan.scenarios.list.iter().enumerate() {
-        let Some(si) = t.scenarios.get(i) else {
-            continue;
-        };
-        for (k, v) in &s.tags {
-            merged.entry(format!("{k}={v}")).or_default().merge(si);
-        }
-    }
-    let kind = plan.load.latency_kind().name();
-    merged
-        .into_iter()
-        .map(|(k, si)| {
-            (
-                k,
-                results::GroupStats::from_interval(&si, kind, t.requests(), secs),
-            )
-        })
-        .collect()
 }
 
 fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use crate::cli::ServeArgs;
 use crate::target_server::{self, Behaviour};
 
 pub fn serve(args: &ServeArgs) -> anyhow::Result<Exit> {
-    let behaviour = Behaviour::from_args(&args.behaviour)?;
+    let behaviour = Behaviour::from_options(&args.behaviour.options())?;
     let ip: IpAddr = args.bind.parse().map_err(|_| {
         anyhow!(
             "--bind = {}: not an IP address; use e.g. 127.0.0.1",

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, anyhow, bail};
 
 use super::Exit;
-use crate::cli::{RunArgs, SimulateArgs};
-use crate::config::RawConfig;
+use crate::cli::SimulateArgs;
+use crate::config::{Flags, RawConfig};
 use crate::engine::schedule::PATTERN_STEP;
 use crate::plan::load_model::{Arrivals, Shape};
 use crate::plan::pattern::PatternState;
@@ -17,9 +17,9 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
     let file = RawConfig::load(&args.config)?;
     // The curve does not depend on the target; a file without one is fine here.
     let has_url = file.target.as_ref().is_some_and(|t| t.url.is_some());
-    let run = RunArgs {
+    let run = Flags {
         url: (!has_url).then(|| "http://127.0.0.1/".to_string()),
-        ..RunArgs::default()
+        ..Flags::default()
     };
     let plan = plan::build(&run, Some(&file))?;
     let horizon = match &args.duration {

@@ -2,7 +2,7 @@
 //! comment, and JSON for scripts. All read the same [`Comparison`].
 
 use super::{Comparison, Row, Side, Verdict};
-use crate::sink::summary::{fmt_count, fmt_us};
+use crate::results::units::{fmt_count, fmt_us};
 
 fn value(row: &Row, v: f64) -> String {
     match row.unit {

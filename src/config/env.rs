@@ -9,7 +9,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::plan::template::Var;
+/// The runtime variables: written into requests as they are sent, never looked up in the
+/// environment. `plan::template::Var` resolves each of these names.
+pub const RUNTIME_VARS: [&str; 2] = ["REQUEST_ID", "TIMESTAMP_MS"];
 
 /// A config string with environment variables already substituted.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -72,7 +74,7 @@ fn interpolate_with(
             Some((n, d)) => (n, Some(d)),
             None => (expr, None),
         };
-        if Var::is_runtime(name) {
+        if RUNTIME_VARS.contains(&name) {
             out.push_str(&rest[pos..pos + 2 + end + 1]);
         } else {
             match (lookup(name), default) {

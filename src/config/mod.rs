@@ -7,6 +7,7 @@
 
 pub mod env;
 mod error;
+mod flags;
 pub mod har;
 mod kar98k;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub use env::{EnvString, TemplateString};
 pub use error::{ConfigError, nearest};
+pub use flags::Flags;
 
 /// The whole config file.
 #[derive(Debug, Default, Deserialize)]

@@ -3,14 +3,17 @@
 //!
 //! Why `current_thread` runtimes rather than one multi-threaded runtime: a VU's connection,
 //! recorder and counters then live on one thread, so the request path needs no atomics,
-//! locks or channels, and nothing migrates between cores. The split of VUs and of `-n` across
-//! threads uses one rule ([`share`]) so that the parts always add up to the whole.
+//! locks or channels, and nothing migrates between cores. VUs, arrivals, `-n` and request ids
+//! are split across threads (and machines) by one rule, [`Share`], so that the parts always
+//! add up to the whole.
 //!
 //! Output: every 100 ms each thread hands its [`Interval`] to the [`Feed`], which the
 //! aggregator drains; the interval comes back emptied for reuse.
 
+mod client;
 pub mod control;
 pub mod schedule;
+mod shared;
 mod timer;
 mod vu;
 mod worker;
@@ -22,19 +25,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::plan::Plan;
+use crate::plan::share::Share;
 use crate::record::Interval;
 use crate::transport::connect::Connector;
 pub use control::RunState;
 
 /// Interval length: the aggregator's resolution and the live view's refresh.
 pub const TICK: Duration = Duration::from_millis(100);
-
-/// `part`'s share of `total` split in `parts` (exact: the shares sum to `total`).
-pub fn share(total: u64, part: usize, parts: usize) -> u64 {
-    let (p, n) = (part as u128, parts as u128);
-    let t = total as u128;
-    ((t * (p + 1)) / n - (t * p) / n) as u64
-}
 
 /// One thread's interval, handed to the aggregator.
 #[derive(Debug)]
@@ -120,8 +117,15 @@ pub struct Clock {
     pub start_unix: f64,
 }
 
-/// Starts the load (all threads share the clock, so their ticks align).
-pub fn start(plan: Arc<Plan>, connector: Connector, clock: Clock) -> (EngineHandle, Feed) {
+/// Starts the load (all threads share the clock, so their ticks align). `segment` is this
+/// machine's share of the test ([`Share::whole`] when it runs alone); thread `t` of `T`
+/// runs `segment.split(t, T)`.
+pub fn start(
+    plan: Arc<Plan>,
+    connector: Connector,
+    clock: Clock,
+    segment: &Share,
+) -> (EngineHandle, Feed) {
     let threads = plan.threads;
     let (tx, rx) = mpsc::unbounded_channel();
     let (control, control_rx) = watch::channel(RunState::Running);
@@ -135,7 +139,11 @@ pub fn start(plan: Arc<Plan>, connector: Connector, clock: Clock) -> (EngineHand
             threads,
             plan: plan.clone(),
             connector: connector.clone(),
-            quota: plan.load.max_requests().map(|n| share(n, idx, threads)),
+            share: segment.split(idx as u64, threads as u64),
+            quota: plan
+                .load
+                .max_requests()
+                .map(|n| segment.split(idx as u64, threads as u64).count_below(n)),
             t_load: clock.t_load,
             t0: clock.t0,
             start_unix: clock.start_unix,
@@ -160,21 +168,4 @@ pub fn start(plan: Arc<Plan>, connector: Connector, clock: Clock) -> (EngineHand
             threads,
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn shares_sum_to_total(total in 0u64..1_000_000_000_000, parts in 1usize..64) {
-            let sum: u64 = (0..parts).map(|p| share(total, p, parts)).sum();
-            prop_assert_eq!(sum, total);
-            let max = (0..parts).map(|p| share(total, p, parts)).max().unwrap();
-            let min = (0..parts).map(|p| share(total, p, parts)).min().unwrap();
-            prop_assert!(max - min <= 1);
-        }
-    }
 }

@@ -1,8 +1,8 @@
 //! Intended send times: the inverse of a rate curve's cumulative area.
 //!
 //! Arrival `g` (0-based, global across threads and machines) is due when the area under the
-//! rate curve reaches `g`. A thread takes the arrivals `g ≡ offset (mod stride)`, the same
-//! segment rule that splits VUs, so the union over threads is exactly the single-thread
+//! rate curve reaches `g`. A thread takes the arrivals whose number is in its
+//! [`Share`], the rule that splits VUs, so the union over threads (and machines) is exactly the single-thread
 //! schedule. Times are computed, never accumulated from timer wake-ups, so timer lateness is
 //! measured (as schedule lag) instead of silently lowering the rate.
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::plan::load_model::{Arrivals, Curve, Segment};
 use crate::plan::pattern::PatternState;
+use crate::plan::share::Share;
 
 /// Step at which an irregular pattern's rate is sampled (linear in between).
 pub const PATTERN_STEP: f64 = 0.01;
@@ -33,8 +34,9 @@ enum Source {
 /// Yields this thread's share of the arrival times, in seconds since the load started.
 pub struct Schedule {
     source: Source,
-    next_g: u64,
-    stride: u64,
+    /// Which arrival numbers are this thread's, and how many of them it has taken.
+    share: Share,
+    taken: u64,
     // Current segment of the rate curve.
     seg_start: f64,
     seg_dur: f64,
@@ -47,7 +49,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// `start_unix` anchors an irregular pattern's wall-clock schedule.
-    pub fn new(arrivals: &Arrivals, offset: u64, stride: u64, start_unix: f64) -> Schedule {
+    pub fn new(arrivals: &Arrivals, share: Share, start_unix: f64) -> Schedule {
         let source = match arrivals {
             Arrivals::Rate(c) => Source::Curve {
                 segments: c.segments.clone(),
@@ -69,8 +71,8 @@ impl Schedule {
         };
         let mut s = Schedule {
             source,
-            next_g: offset,
-            stride: stride.max(1),
+            share,
+            taken: 0,
             seg_start: 0.0,
             seg_dur: 0.0,
             seg_from: 0.0,
@@ -83,11 +85,10 @@ impl Schedule {
     }
 
     /// A constant rate, for the slots of a rate-limited closed model.
-    pub fn constant(rate: f64, offset: u64, stride: u64) -> Schedule {
+    pub fn constant(rate: f64, share: Share) -> Schedule {
         Schedule::new(
             &Arrivals::Rate(Curve::new(vec![Segment::flat(Duration::MAX, rate)])),
-            offset,
-            stride,
+            share,
             0.0,
         )
     }
@@ -118,17 +119,18 @@ impl Schedule {
     /// The next arrival time of this thread's share, or `None` when the curve has ended.
     pub fn next_arrival(&mut self) -> Option<f64> {
         if let Source::Burst { size, every } = self.source {
-            let t = (self.next_g / size.max(1)) as f64 * every;
-            self.next_g += self.stride;
+            let g = self.share.nth(self.taken);
+            self.taken += 1;
+            let t = (g / size.max(1)) as f64 * every;
             return Some(t);
         }
-        let target = self.next_g as f64;
+        let target = self.share.nth(self.taken) as f64;
         while !self.exhausted {
             let area = (self.seg_from + self.seg_to) / 2.0 * self.seg_dur;
             if target < self.area0 + area {
                 let need = target - self.area0;
                 let tau = solve(self.seg_from, self.seg_to, self.seg_dur, need);
-                self.next_g += self.stride;
+                self.taken += 1;
                 return Some(self.seg_start + tau.min(self.seg_dur));
             }
             self.area0 += area;
@@ -179,7 +181,7 @@ mod tests {
 
     #[test]
     fn constant_rate_is_exact() {
-        let v = all(Schedule::constant(2000.0, 0, 1), 5.0);
+        let v = all(Schedule::constant(2000.0, Share::whole()), 5.0);
         assert_eq!(v.len(), 10_000);
         assert!((v[1] - 0.0005).abs() < 1e-12);
     }
@@ -192,7 +194,7 @@ mod tests {
             from: 0.0,
             to: 1000.0,
         }]);
-        let v = all(Schedule::new(&Arrivals::Rate(c), 0, 1, 0.0), 4.0);
+        let v = all(Schedule::new(&Arrivals::Rate(c), Share::whole(), 0.0), 4.0);
         assert_eq!(v.len(), 2000);
         // Area up to t is 125 t²: the 500th arrival is due at t = 2 s.
         assert!((v[500] - 2.0).abs() < 1e-9, "{}", v[500]);
@@ -203,7 +205,7 @@ mod tests {
             to: 0.0,
         }]);
         assert_eq!(
-            all(Schedule::new(&Arrivals::Rate(d), 0, 1, 0.0), 10.0).len(),
+            all(Schedule::new(&Arrivals::Rate(d), Share::whole(), 0.0), 10.0).len(),
             2000
         );
     }
@@ -219,7 +221,7 @@ mod tests {
             Segment::flat(Duration::from_secs(2), 100.0),
             Segment::flat(Duration::from_secs(2), 0.0),
         ]);
-        let v = all(Schedule::new(&Arrivals::Rate(c), 0, 1, 0.0), 1e9);
+        let v = all(Schedule::new(&Arrivals::Rate(c), Share::whole(), 0.0), 1e9);
         assert_eq!(v.len(), 300);
         assert!(v.iter().all(|t| *t <= 4.0));
     }
@@ -232,8 +234,7 @@ mod tests {
                     size: 3,
                     every: Duration::from_secs(1),
                 },
-                0,
-                1,
+                Share::whole(),
                 0.0,
             ),
             2.5,
@@ -246,8 +247,8 @@ mod tests {
         #[test]
         fn shares_union_to_the_whole(stride in 1u64..8, r0 in 0.0f64..3000.0, r1 in 0.0f64..3000.0) {
             let c = Curve::new(vec![Segment { dur: Duration::from_secs(3), from: r0, to: r1 }, Segment::flat(Duration::from_secs(1), r1)]);
-            let whole = all(Schedule::new(&Arrivals::Rate(c.clone()), 0, 1, 0.0), 1e9);
-            let mut union: Vec<f64> = (0..stride).flat_map(|i| all(Schedule::new(&Arrivals::Rate(c.clone()), i, stride, 0.0), 1e9)).collect();
+            let whole = all(Schedule::new(&Arrivals::Rate(c.clone()), Share::whole(), 0.0), 1e9);
+            let mut union: Vec<f64> = (0..stride).flat_map(|i| all(Schedule::new(&Arrivals::Rate(c.clone()), Share::part(i, stride), 0.0), 1e9)).collect();
             union.sort_by(f64::total_cmp);
             prop_assert_eq!(union.len(), whole.len());
             for (a, b) in union.iter().zip(&whole) {

@@ -8,18 +8,23 @@ use std::time::Instant;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::LocalSet;
 
+use super::client::Client;
 use super::schedule::Schedule;
-use super::vu::{self, Client, H2Slot, Mailbox};
+use super::shared::Shared;
+use super::vu;
 use super::{Delivery, Final, RunState, TICK};
 use crate::plan::Plan;
 use crate::plan::load_model::Shape;
+use crate::plan::share::Share;
 use crate::record::{Interval, Recorder};
+use crate::transport::Pool;
 use crate::transport::connect::Connector;
-use crate::transport::{ErrorKind, Exchange};
 
 pub(super) struct Worker {
     pub idx: usize,
     pub threads: usize,
+    /// This thread's share: the machine's share split among its threads.
+    pub share: Share,
     pub plan: Arc<Plan>,
     pub connector: Connector,
     pub quota: Option<u64>,
@@ -32,227 +37,6 @@ pub(super) struct Worker {
     pub control: watch::Receiver<RunState>,
     pub tx: mpsc::UnboundedSender<Delivery>,
     pub returns: std::sync::mpsc::Receiver<Interval>,
-}
-
-/// State shared by the VUs of one thread. `Rc`/`Cell`: never touched by another thread.
-pub(super) struct Shared {
-    pub plan: Arc<Plan>,
-    pub connector: Connector,
-    pub recorder: RefCell<Recorder>,
-    pub stopping: Cell<bool>,
-    /// Requests this thread may still start in the measured window (`u64::MAX`: unlimited).
-    quota: Cell<u64>,
-    pub in_flight: Cell<u64>,
-    /// Per-thread request counter for `${REQUEST_ID}`.
-    counter: Cell<u64>,
-    /// Position in the weighted scenario cycle.
-    scenario_cursor: Cell<usize>,
-    thread_idx: u64,
-    threads: u64,
-    pub t_load: Instant,
-    pub t0: Instant,
-    start_unix: f64,
-    deadline: Option<Instant>,
-    /// Latency from the intended time (true) or from the actual send (false).
-    correction: bool,
-    /// Whether requests have intended times (then schedule lag is recorded).
-    scheduled: bool,
-    /// Connections opened by this thread (for round-robin over addresses).
-    connections: Cell<usize>,
-    /// Closed model with `-r`: this thread's share of the slots.
-    pub slots: Option<RefCell<Schedule>>,
-    /// Open model: VUs waiting for an iteration.
-    pub idle: RefCell<Vec<Rc<Mailbox>>>,
-    h2_slots: RefCell<Vec<Rc<H2Slot>>>,
-    /// Tasks still running (VUs, plus the dispatcher in open models).
-    active: Cell<u64>,
-    vus: Cell<u64>,
-    vus_max: Cell<u64>,
-    all_done: Notify,
-    paused: Cell<bool>,
-    resumed: Notify,
-    /// The latest pause, `[start, end)`: scheduled requests due inside it are skipped.
-    pause_window: Cell<(Option<Instant>, Option<Instant>)>,
-}
-
-impl Shared {
-    /// Whether a request due at `due` may start; takes it from the quota when it is measured.
-    pub fn may_start(&self, due: Instant) -> bool {
-        if self.stopping.get() || self.past_end(due) {
-            return false;
-        }
-        if due < self.t0 {
-            return true; // warmup: not counted against -n
-        }
-        let q = self.quota.get();
-        if q == 0 {
-            return false;
-        }
-        if q != u64::MAX {
-            self.quota.set(q - 1);
-        }
-        true
-    }
-
-    /// Waits while the run is paused; true if it had to wait (so a scheduled request that
-    /// fell due meanwhile should be skipped).
-    pub async fn wait_if_paused(&self) -> bool {
-        if !self.paused.get() {
-            return false;
-        }
-        while self.paused.get() && !self.stopping.get() {
-            let resumed = self.resumed.notified();
-            if !self.paused.get() {
-                break;
-            }
-            tokio::select! {
-                _ = resumed => {}
-                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
-            }
-        }
-        true
-    }
-
-    /// Whether a scheduled request fell due while the run was paused.
-    pub fn due_in_pause(&self, due: Instant) -> bool {
-        match self.pause_window.get() {
-            (Some(start), None) => due >= start,
-            (Some(start), Some(end)) => due >= start && due < end,
-            _ => false,
-        }
-    }
-
-    pub fn past_end(&self, due: Instant) -> bool {
-        self.deadline.is_some_and(|d| due >= d)
-    }
-
-    pub async fn sleep_until(&self, at: Instant) {
-        if at > Instant::now() {
-            tokio::time::sleep_until(at.into()).await;
-        }
-    }
-
-    /// Records one finished request (nothing during warmup).
-    pub fn record(
-        &self,
-        scenario: usize,
-        intended: Instant,
-        start: Instant,
-        outcome: Result<Exchange, ErrorKind>,
-    ) {
-        if intended < self.t0 {
-            return;
-        }
-        let end = Instant::now();
-        let service = end - start;
-        let latency = if self.correction {
-            end - intended
-        } else {
-            service
-        };
-        let lag = start.saturating_duration_since(intended);
-        let mut rec = self.recorder.borrow_mut();
-        if self.plan.scenarios.explicit {
-            rec.scenario_outcome(
-                scenario,
-                outcome
-                    .as_ref()
-                    .map(|e| (e.status, e.bytes))
-                    .map_err(|k| *k),
-                latency,
-            );
-        }
-        match outcome {
-            Ok(ex) => rec.response(
-                ex.status,
-                latency,
-                service,
-                ex.first_byte.saturating_duration_since(start),
-                ex.bytes,
-            ),
-            Err(kind) => rec.error(kind, latency),
-        }
-        if self.scheduled {
-            rec.lag(lag);
-        }
-    }
-
-    /// An open-model iteration found no free VU.
-    pub fn dropped(&self, due: Instant) {
-        if due >= self.t0 {
-            self.recorder.borrow_mut().dropped();
-        }
-    }
-
-    /// The next weighted scenario: this thread walks the smooth weighted cycle, so the
-    /// split is exact to within one cycle per thread, with nothing shared between threads.
-    pub fn next_scenario(&self) -> usize {
-        let order = &self.plan.scenarios.order;
-        let c = self.scenario_cursor.get();
-        self.scenario_cursor
-            .set(if c + 1 >= order.len() { 0 } else { c + 1 });
-        usize::from(order[c])
-    }
-
-    /// The next `${REQUEST_ID}`: unique across threads without sharing a counter.
-    pub fn next_request_id(&self) -> u64 {
-        let c = self.counter.get();
-        self.counter.set(c + 1);
-        c * self.threads + self.thread_idx
-    }
-
-    pub fn next_connection(&self) -> usize {
-        let n = self.connections.get();
-        self.connections.set(n + 1);
-        n
-    }
-
-    /// The HTTP/2 connection slot `n` of this thread.
-    pub fn h2_slot(&self, n: u64) -> Rc<H2Slot> {
-        let mut slots = self.h2_slots.borrow_mut();
-        while slots.len() <= n as usize {
-            slots.push(Rc::new(H2Slot::default()));
-        }
-        slots[n as usize].clone()
-    }
-
-    /// This thread's share of the open model's arrivals.
-    pub fn schedule(&self) -> Schedule {
-        match &self.plan.load.shape {
-            Shape::Open { arrivals, .. } => {
-                Schedule::new(arrivals, self.thread_idx, self.threads, self.start_unix)
-            }
-            Shape::Closed { .. } => Schedule::constant(0.0, 0, 1),
-        }
-    }
-
-    /// A task (VU or dispatcher) the worker must wait for.
-    pub fn task_started(&self) {
-        self.active.set(self.active.get() + 1);
-    }
-
-    /// Moves a VU in or out of the active-VU gauge.
-    pub fn set_vu_active(&self, state: &mut bool, active: bool) {
-        if *state == active {
-            return;
-        }
-        *state = active;
-        if active {
-            let v = self.vus.get() + 1;
-            self.vus.set(v);
-            self.vus_max.set(self.vus_max.get().max(v));
-        } else {
-            self.vus.set(self.vus.get().saturating_sub(1));
-        }
-    }
-
-    pub fn task_finished(&self) {
-        let left = self.active.get() - 1;
-        self.active.set(left);
-        if left == 0 {
-            self.all_done.notify_one();
-        }
-    }
 }
 
 impl Worker {
@@ -269,6 +53,7 @@ impl Worker {
         let Worker {
             idx,
             threads,
+            share,
             plan,
             connector,
             quota,
@@ -284,16 +69,14 @@ impl Worker {
         // timeline has exactly `duration` seconds.
         let last_tick = deadline.map_or(u64::MAX, |d| tick_index(t0, d).max(1));
         let slots = match &plan.load.shape {
-            Shape::Closed { rate: Some(r), .. } => Some(RefCell::new(Schedule::constant(
-                *r,
-                idx as u64,
-                threads as u64,
-            ))),
+            Shape::Closed { rate: Some(r), .. } => {
+                Some(RefCell::new(Schedule::constant(*r, share.clone())))
+            }
             _ => None,
         };
         let shared = Rc::new(Shared {
             plan: plan.clone(),
-            connector,
+            pool: Pool::new(&plan, connector),
             recorder: RefCell::new(Recorder::default()),
             stopping: Cell::new(false),
             quota: Cell::new(quota.unwrap_or(u64::MAX)),
@@ -301,18 +84,15 @@ impl Worker {
             counter: Cell::new(0),
             // Threads start at evenly spaced points of the cycle.
             scenario_cursor: Cell::new(idx * plan.scenarios.order.len() / threads.max(1)),
-            thread_idx: idx as u64,
-            threads: threads as u64,
+            share: share.clone(),
             t_load,
             t0,
             start_unix,
             deadline,
             correction: plan.load.latency_kind() == crate::plan::LatencyKind::FromIntendedSend,
             scheduled: plan.load.has_schedule(),
-            connections: Cell::new(0),
             slots,
             idle: RefCell::new(Vec::new()),
-            h2_slots: RefCell::new(Vec::new()),
             active: Cell::new(0),
             vus: Cell::new(0),
             vus_max: Cell::new(0),
@@ -373,12 +153,13 @@ impl Worker {
             })
         };
 
-        // Start the load: closed VUs by global index (j ≡ idx mod threads), or the dispatcher.
+        // Start the load: the closed VUs whose global index is in this thread's share, or the
+        // dispatcher of this thread's share of the arrivals.
         let mut handles = Vec::new();
         match &plan.load.shape {
             Shape::Closed { .. } => {
                 let total = plan.load.vus();
-                let mine = (idx as u64..total).step_by(threads);
+                let mine = share.items_below(total);
                 for (local, j) in mine.enumerate() {
                     let s = shared.clone();
                     let client = Client::new(&s, local as u64);
@@ -390,7 +171,7 @@ impl Worker {
                 }
             }
             Shape::Open { max_vus, .. } => {
-                let mine = super::share(*max_vus, idx, threads);
+                let mine = share.count_below(*max_vus);
                 let s = shared.clone();
                 s.task_started();
                 handles.push(tokio::task::spawn_local(async move {

@@ -7,8 +7,7 @@ use super::pattern::{HourRule, NoiseSpec, PatternSpec, SpikeSpec, parse_schedule
 use super::{
     DEFAULT_CONCURRENCY, DEFAULT_DURATION, PlanError, parse_count, parse_duration, problem,
 };
-use crate::cli::RunArgs;
-use crate::config::{Count, Factor, RawConfig, RawLoad, RawPattern, RawSchedule};
+use crate::config::{Count, Factor, Flags, RawConfig, RawLoad, RawPattern, RawSchedule};
 
 pub const DEFAULT_MAX_VUS: i64 = 100;
 
@@ -41,7 +40,7 @@ fn positive(errs: &mut Errs, field: &str, v: Option<f64>) -> Option<f64> {
 
 /// Builds the load model; pushes every problem into `errs`.
 pub fn build_load(
-    args: &RunArgs,
+    args: &Flags,
     file: Option<&RawConfig>,
     errs_out: &mut Vec<PlanError>,
 ) -> Option<LoadModel> {

@@ -7,23 +7,25 @@
 mod build_load;
 pub mod checks;
 pub mod load_model;
+pub mod outputs;
 pub mod pattern;
+pub mod redact;
 pub mod request;
 pub mod scenario;
+pub mod share;
 pub mod sources;
 pub mod template;
 pub mod thresholds;
 
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, Method};
 
-use crate::cli::{Format, RunArgs};
-use crate::config::{RawConfig, RawLoad, RawTarget};
+use crate::config::{Flags, RawConfig, RawLoad, RawTarget};
 pub use load_model::{LatencyKind, LoadModel};
+pub use outputs::{Format, LiveView, Outputs, output_formats};
 pub use request::Request;
 pub use scenario::Scenarios;
 use template::Template;
@@ -37,7 +39,7 @@ pub struct PlanError {
     pub fix: String,
 }
 
-fn problem(field: &str, value: impl fmt::Display, fix: impl Into<String>) -> PlanError {
+pub(crate) fn problem(field: &str, value: impl fmt::Display, fix: impl Into<String>) -> PlanError {
     PlanError {
         field: field.to_string(),
         value: value.to_string(),
@@ -81,7 +83,7 @@ pub struct Target {
 impl Target {
     /// The URL with userinfo passwords and secret-looking query values replaced.
     pub fn redacted_url(&self) -> String {
-        crate::results::redact::url(&self.url)
+        crate::plan::redact::url(&self.url)
     }
 }
 
@@ -93,31 +95,6 @@ pub enum Protocol {
     Http2 {
         streams: u64,
     },
-}
-
-/// How results leave the process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outputs {
-    /// Result files and their formats.
-    pub files: Vec<(PathBuf, Format)>,
-    /// `--json`: the JSON document alone on stdout.
-    pub json_stdout: bool,
-    pub live: LiveView,
-    /// `--serious`: no ranks, themes or quotes.
-    pub serious: bool,
-    /// `--db-url`: SQLite file for the per-second log.
-    pub db: Option<PathBuf>,
-    pub prometheus: Option<crate::sink::prometheus::PrometheusConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LiveView {
-    /// The full-screen TUI (stdout is a terminal).
-    Tui,
-    /// Periodic status on stderr.
-    Progress,
-    /// Nothing but the final output.
-    Quiet,
 }
 
 #[derive(Debug, Clone)]
@@ -198,7 +175,7 @@ pub fn parse_count(field: &str, text: &str) -> Result<u64, PlanError> {
 }
 
 /// Merges `args` over `file` and validates everything.
-pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanErrors> {
+pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors> {
     let empty_t = RawTarget::default();
     let empty_l = RawLoad::default();
     let ft = file.and_then(|f| f.target.as_ref()).unwrap_or(&empty_t);
@@ -502,8 +479,6 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
 
-    let prometheus = prometheus_config(&mut errs, args, fl);
-
     let mut checks = compile_checks(&mut errs, file, ft);
 
     // [[scenarios]]: the single-request options do not apply to them.
@@ -594,13 +569,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         ));
     }
 
-    let files = match output_formats(&args.output, args.format) {
-        Ok(f) => f,
-        Err(e) => {
-            errs.push(e);
-            Vec::new()
-        }
-    };
+    let outputs = outputs::build(&mut errs, args, fl);
 
     if !errs.is_empty() {
         return Err(PlanErrors(errs));
@@ -619,7 +588,6 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
         Scenarios::single(request, target.redacted_url())
     };
-    let json_stdout = args.json;
     Ok(Plan {
         target,
         scenarios,
@@ -637,24 +605,7 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         insecure: args.insecure || ft.insecure.unwrap_or(false),
         threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
-        outputs: Outputs {
-            files,
-            json_stdout,
-            live: if json_stdout {
-                LiveView::Quiet
-            } else if args.no_tui || !std::io::stdout().is_terminal() {
-                LiveView::Progress
-            } else {
-                LiveView::Tui
-            },
-            serious: args.serious,
-            db: args
-                .db_url
-                .clone()
-                .or_else(|| fl.db_url.as_ref().map(|u| u.0.clone()))
-                .map(|u| crate::sink::sqlite::parse_db_url(&u)),
-            prometheus,
-        },
+        outputs,
         confirm_remote: !args.yes,
         thresholds,
         checks,
@@ -662,33 +613,6 @@ pub fn build(args: &RunArgs, file: Option<&RawConfig>) -> Result<Plan, PlanError
         cookie_jar: args.cookie_jar || ft.cookie_jar.unwrap_or(false),
         follow_redirects: !args.no_follow_redirects && ft.follow_redirects.unwrap_or(true),
     })
-}
-
-/// Pairs each `-o` file with its format: `--format` for a single file, else the extension.
-pub fn output_formats(
-    files: &[PathBuf],
-    format: Option<Format>,
-) -> Result<Vec<(PathBuf, Format)>, PlanError> {
-    if let Some(f) = format
-        && files.len() > 1
-    {
-        return Err(problem(
-            "--format",
-            format!("{f:?}").to_lowercase(),
-            "applies to a single -o; with several, each file's extension (.json, .csv, .md) gives its format",
-        ));
-    }
-    files
-        .iter()
-        .map(|p| match format.or_else(|| Format::from_path(p)) {
-            Some(f) => Ok((p.clone(), f)),
-            None => Err(problem(
-                "output",
-                p.display(),
-                "unknown format: name it .json, .csv or .md, or give --format json|csv|md",
-            )),
-        })
-        .collect()
 }
 
 /// A count from the command line or the file (the command line wins), at least 1.
@@ -734,94 +658,7 @@ fn compile_checks(
     }
 }
 
-/// `--prometheus-*` over `[load] prometheus_*`; `None` when neither output is asked for.
-fn prometheus_config(
-    errs: &mut Vec<PlanError>,
-    args: &RunArgs,
-    fl: &RawLoad,
-) -> Option<crate::sink::prometheus::PrometheusConfig> {
-    use crate::sink::prometheus::{PrometheusConfig, PushConfig};
-    let port = match (args.prometheus_port, fl.prometheus_port) {
-        (Some(p), _) => Some(p),
-        (None, Some(p)) => match u16::try_from(p) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                errs.push(problem(
-                    "prometheus_port",
-                    p,
-                    "a TCP port is 0-65535 (0 picks a free one)",
-                ));
-                None
-            }
-        },
-        (None, None) => None,
-    };
-    let bind_s = args
-        .prometheus_bind
-        .clone()
-        .or_else(|| fl.prometheus_bind.as_ref().map(|b| b.0.clone()))
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let bind: Option<std::net::IpAddr> = match bind_s.trim_matches(['[', ']']).parse() {
-        Ok(ip) => Some(ip),
-        Err(_) => {
-            errs.push(problem(
-                "prometheus_bind",
-                &bind_s,
-                "give an IP address, e.g. 127.0.0.1 or ::1",
-            ));
-            None
-        }
-    };
-    let linger = dur_opt(
-        errs,
-        "prometheus_linger",
-        args.prometheus_linger.as_ref(),
-        fl.prometheus_linger.as_ref().map(|s| &s.0),
-        Duration::ZERO,
-    );
-    let interval = dur_opt(
-        errs,
-        "prometheus_push_interval",
-        args.prometheus_push_interval.as_ref(),
-        fl.prometheus_push_interval.as_ref().map(|s| &s.0),
-        Duration::from_secs(1),
-    );
-    if interval < Duration::from_millis(100) {
-        errs.push(problem(
-            "prometheus_push_interval",
-            humantime::format_duration(interval),
-            "push at most every 100ms, e.g. 1s",
-        ));
-    }
-    let push_url = args
-        .prometheus_pushgateway
-        .clone()
-        .or_else(|| fl.prometheus_pushgateway.as_ref().map(|u| u.0.clone()));
-    if let Some(u) = &push_url
-        && !u.starts_with("http://")
-    {
-        errs.push(problem(
-            "prometheus_pushgateway",
-            u,
-            "give an http:// URL with host and port, e.g. http://127.0.0.1:9091",
-        ));
-    }
-    let push = push_url.map(|url| PushConfig {
-        url,
-        interval,
-        keep: args.prometheus_keep || fl.prometheus_keep.unwrap_or(false),
-    });
-    let listen = port
-        .zip(bind)
-        .map(|(p, ip)| std::net::SocketAddr::new(ip, p));
-    (listen.is_some() || push.is_some()).then_some(PrometheusConfig {
-        listen,
-        linger,
-        push,
-    })
-}
-
-fn dur_opt(
+pub(crate) fn dur_opt(
     errs: &mut Vec<PlanError>,
     field: &str,
     cli: Option<&String>,
@@ -1038,7 +875,7 @@ impl fmt::Display for Plan {
         }
         if !sc.explicit {
             for (name, value) in &self.request().headers {
-                let shown = if crate::results::redact::is_secret_header(name.as_str()) {
+                let shown = if crate::plan::redact::is_secret_header(name.as_str()) {
                     "[redacted]".to_string()
                 } else {
                     value.to_string()
@@ -1085,10 +922,10 @@ impl Plan {
 mod tests {
     use super::*;
 
-    fn args(url: &str) -> RunArgs {
-        RunArgs {
+    fn args(url: &str) -> Flags {
+        Flags {
             url: Some(url.to_string()),
-            ..RunArgs::default()
+            ..Flags::default()
         }
     }
 
@@ -1101,14 +938,11 @@ mod tests {
         assert_eq!(p.load.max_requests(), None);
         assert_eq!(p.load.latency_kind(), LatencyKind::ServiceTime);
         assert_eq!(p.target.port, 8080);
-        assert_eq!(
-            p.request().http1.fixed().unwrap(),
-            format!(
-                "GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\n\r\n",
-                env!("CARGO_PKG_VERSION")
-            )
-            .as_bytes()
-        );
+        let r = p.request();
+        assert!(r.is_static());
+        assert_eq!(r.authority.as_str(), "127.0.0.1:8080");
+        assert_eq!(r.path.sample(), b"/x?y=1");
+        assert!(r.headers.is_empty() && r.body.is_empty() && r.keepalive);
     }
 
     #[test]
@@ -1133,7 +967,7 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_field() {
-        type Edit = fn(&mut RunArgs);
+        type Edit = fn(&mut Flags);
         let cases: &[(&str, Edit, &str)] = &[
             ("ftp://h/", |_| {}, "unsupported scheme `ftp`"),
             ("not a url", |_| {}, "write a full URL"),
@@ -1199,7 +1033,7 @@ mod tests {
         a.method = Some("post".into());
         a.body = Some("{\"t\":${TIMESTAMP_MS}}".into());
         let p = build(&a, None).unwrap();
-        assert!(p.request().http1.fixed().is_none());
+        assert!(!p.request().is_static());
         assert_eq!(p.request().method, Method::POST);
     }
 }

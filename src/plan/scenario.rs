@@ -17,7 +17,6 @@ use super::{
     PlanError, Request, Target, parse_header_parts, parse_method, parse_url_with, problem,
 };
 use crate::config::RawScenario;
-use crate::transport::capture::Capture;
 
 /// One request of the mix.
 #[derive(Debug, Clone)]
@@ -64,12 +63,18 @@ impl Source {
 }
 
 impl Extract {
-    /// Takes the value from the captured response into `out`; false when it is not there.
-    pub fn apply(&self, capture: &Capture, out: &mut Vec<u8>) -> bool {
+    /// Takes the value from a response (its kept `body`, and its kept headers by index) into
+    /// `out`; false when it is not there.
+    pub fn apply<'r>(
+        &self,
+        body: &[u8],
+        header: impl Fn(usize) -> Option<&'r [u8]>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         out.clear();
         match &self.source {
             Source::Json(path) => {
-                let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&capture.body) else {
+                let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
                     return false;
                 };
                 let Some(node) = path.query(&doc).first() else {
@@ -82,16 +87,16 @@ impl Extract {
                 }
             }
             Source::Regex { re, group } => {
-                let Some(m) = re.captures(&capture.body).and_then(|c| c.get(*group)) else {
+                let Some(m) = re.captures(body).and_then(|c| c.get(*group)) else {
                     return false;
                 };
                 out.extend_from_slice(m.as_bytes());
             }
-            Source::Header(i) => match capture.value(*i) {
+            Source::Header(i) => match header(*i) {
                 Some(v) => out.extend_from_slice(v),
                 None => return false,
             },
-            Source::Body => out.extend_from_slice(&capture.body),
+            Source::Body => out.extend_from_slice(body),
         }
         true
     }
@@ -489,7 +494,7 @@ pub(super) fn build(
                 .collect(),
             extract,
             uses,
-            url: crate::results::redact::url(url_text),
+            url: crate::plan::redact::url(url_text),
         });
     }
     if raw.len() > usize::from(u16::MAX) {
@@ -600,13 +605,8 @@ mod tests {
 
     #[test]
     fn sources_parse_and_apply() {
-        let mut c = Capture::new(
-            vec![http::HeaderName::from_static("x-session-id")],
-            true,
-            1 << 20,
-        );
-        c.header(b"X-Session-Id", b"s-9");
-        c.body_data(br#"{"access_token":"tok-1","user":{"id":42},"list":[{"n":"a"}]}"#);
+        let body = br#"{"access_token":"tok-1","user":{"id":42},"list":[{"n":"a"}]}"#;
+        let header = |i: usize| (i == 0).then_some(&b"s-9"[..]);
         let mut out = Vec::new();
         let ex = |text: &str, slot_src: Source| Extract {
             name: "x".into(),
@@ -628,7 +628,7 @@ mod tests {
                 Some(r#"{"access_token":"tok-1","user":{"id":42},"list":[{"n":"a"}]}"#),
             ),
         ] {
-            let ok = ex(text, src(text).unwrap()).apply(&c, &mut out);
+            let ok = ex(text, src(text).unwrap()).apply(body, header, &mut out);
             assert_eq!(
                 ok.then(|| String::from_utf8(out.clone()).unwrap())
                     .as_deref(),
@@ -642,7 +642,7 @@ mod tests {
             0
         })
         .unwrap();
-        assert!(ex("header", h).apply(&c, &mut out));
+        assert!(ex("header", h).apply(body, header, &mut out));
         assert_eq!(out, b"s-9");
     }
 

@@ -22,7 +22,7 @@ pub enum Var {
 }
 
 impl Var {
-    pub const NAMES: [&'static str; 2] = ["REQUEST_ID", "TIMESTAMP_MS"];
+    pub const NAMES: [&'static str; 2] = crate::config::env::RUNTIME_VARS;
 
     fn builtin(name: &str) -> Option<Var> {
         match name {
@@ -292,94 +292,6 @@ impl RenderOpts<'_> {
     }
 }
 
-/// The full HTTP/1.1 request: request line, header lines, a computed Content-Length, the body.
-#[derive(Debug, Clone)]
-pub struct Http1Request {
-    method: http::Method,
-    path: Template,
-    /// Header lines (each ending in CRLF), without Content-Length and the final CRLF.
-    headers: Template,
-    body: Template,
-    /// The whole request when nothing varies: sent as is.
-    fixed: Option<Vec<u8>>,
-}
-
-impl Http1Request {
-    pub fn new(
-        method: http::Method,
-        path: Template,
-        headers: Template,
-        body: Template,
-    ) -> Http1Request {
-        let mut req = Http1Request {
-            method,
-            path,
-            headers,
-            body,
-            fixed: None,
-        };
-        if req.path.is_static() && req.headers.is_static() && req.body.is_static() {
-            let mut out = Vec::new();
-            req.render_into(
-                &Vars::default(),
-                RenderOpts::default(),
-                &mut out,
-                &mut Vec::new(),
-            );
-            req.fixed = Some(out);
-        }
-        req
-    }
-
-    /// The bytes when the request never varies.
-    pub fn fixed(&self) -> Option<&[u8]> {
-        self.fixed.as_deref()
-    }
-
-    /// Renders into `out` (cleared first), using `scratch` for the body.
-    pub fn render_into(
-        &self,
-        vars: &Vars,
-        opts: RenderOpts,
-        out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
-    ) {
-        out.clear();
-        scratch.clear();
-        let method = opts.method.unwrap_or(&self.method);
-        if opts.body {
-            self.body.render(vars, scratch);
-        }
-        out.extend_from_slice(method.as_str().as_bytes());
-        out.push(b' ');
-        match opts.path {
-            Some(p) => out.extend_from_slice(p),
-            None => self.path.render(vars, out),
-        }
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        self.headers.render(vars, out);
-        if !opts.cookie.is_empty() {
-            out.extend_from_slice(b"cookie: ");
-            out.extend_from_slice(opts.cookie);
-            out.extend_from_slice(b"\r\n");
-        }
-        // Always with a body, and for methods that expect one (an empty POST says length 0).
-        let send_length = !scratch.is_empty()
-            || (opts.body
-                && matches!(
-                    *method,
-                    http::Method::POST | http::Method::PUT | http::Method::PATCH
-                ));
-        if send_length {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(scratch.len()).as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(scratch);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,53 +321,5 @@ mod tests {
         ));
         assert_eq!(Template::parse("a${REQ"), Err(TemplateError::Unterminated));
         assert!(Template::parse("a $ {x} $").unwrap().is_static());
-    }
-
-    #[test]
-    fn http1_request_computes_length_per_render() {
-        let headers = Template::parse("host: x\r\n").unwrap();
-        let body = Template::parse("{\"id\":${REQUEST_ID}}").unwrap();
-        let r = Http1Request::new(
-            http::Method::POST,
-            Template::parse("/").unwrap(),
-            headers,
-            body,
-        );
-        assert!(r.fixed().is_none());
-        let (mut out, mut scratch) = (Vec::new(), Vec::new());
-        let vars = Vars {
-            request_id: 12345,
-            ..Vars::default()
-        };
-        r.render_into(&vars, RenderOpts::default(), &mut out, &mut scratch);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 12\r\n\r\n{\"id\":12345}"
-        );
-    }
-
-    #[test]
-    fn static_request_is_prerendered() {
-        let headers = Template::parse("host: x\r\n").unwrap();
-        let r = Http1Request::new(
-            http::Method::GET,
-            Template::parse("/").unwrap(),
-            headers,
-            Template::default(),
-        );
-        assert_eq!(r.fixed().unwrap(), b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
-        // A redirect to GET drops the body and its length; a cookie is one more line.
-        let mut out = Vec::new();
-        r.render_into(
-            &Vars::default(),
-            RenderOpts {
-                path: Some(b"/next"),
-                cookie: b"a=1",
-                ..RenderOpts::default()
-            },
-            &mut out,
-            &mut Vec::new(),
-        );
-        assert_eq!(out, b"GET /next HTTP/1.1\r\nhost: x\r\ncookie: a=1\r\n\r\n");
     }
 }

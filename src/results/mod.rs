@@ -4,10 +4,15 @@
 //! themselves, so nothing is lost between a run and its later analysis. Bump
 //! [`SCHEMA`] when a field changes meaning or is removed; adding fields keeps the version.
 
+mod assemble;
 pub mod atomic_write;
 pub mod histogram_codec;
 pub mod load;
-pub mod redact;
+pub mod units;
+
+pub use crate::aggregate::timeline::Second;
+pub use crate::plan::redact;
+pub use assemble::rfc3339;
 
 use std::collections::BTreeMap;
 
@@ -170,7 +175,7 @@ impl ThresholdResult {
     /// The observed value with its unit, as every output shows it.
     pub fn observed_text(&self) -> String {
         self.observed.map_or("not measured".to_string(), |v| {
-            crate::verdict::fmt(v, &self.unit)
+            units::fmt_value(v, &self.unit)
         })
     }
 }
@@ -308,25 +313,6 @@ impl LatencyStats {
             p999: q(0.999),
         }
     }
-}
-
-/// One second of the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Second {
-    /// Seconds since the start of the measured run.
-    pub second: u64,
-    pub requests: u64,
-    pub errors: u64,
-    /// Requests per second over this bucket (the last bucket may be shorter than 1 s).
-    pub rps: f64,
-    pub p50_us: u64,
-    pub p90_us: u64,
-    pub p99_us: u64,
-    pub max_us: u64,
-    /// Active VUs at the end of the second.
-    pub vus: u64,
-    /// Open-model iterations dropped in this second.
-    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

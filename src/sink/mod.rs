@@ -5,5 +5,6 @@ pub mod progress;
 pub mod prometheus;
 pub mod report;
 pub mod sqlite;
+pub mod style;
 pub mod summary;
 pub mod tui;

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 
 use crate::aggregate::Snapshot;
-use crate::sink::summary::{fmt_count, fmt_us};
+use crate::results::units::{fmt_count, fmt_us};
 
 /// Runs until the snapshot says `done` or the sender is dropped.
 pub async fn run(mut rx: watch::Receiver<Snapshot>, total: Option<Duration>) {

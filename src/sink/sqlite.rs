@@ -7,7 +7,7 @@
 //! readers never block the writer. SQLite calls block, so they run on a thread of their own
 //! that the live path feeds a few messages per second.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -325,13 +325,4 @@ impl Writer {
             })
         })
     }
-}
-
-/// `sqlite://PATH`, `sqlite:PATH` or a plain path.
-pub fn parse_db_url(text: &str) -> PathBuf {
-    let t = text
-        .strip_prefix("sqlite://")
-        .or_else(|| text.strip_prefix("sqlite:"))
-        .unwrap_or(text);
-    PathBuf::from(t)
 }

@@ -1,5 +1,6 @@
 //! The human summary printed at the end of a run, rendered from [`Results`] alone.
 
+use crate::results::units::{fmt_count, fmt_us};
 use crate::results::{LatencyStats, Results};
 
 /// Appends one formatted line to a `String` (which cannot fail, unlike `writeln!`'s signature).
@@ -8,28 +9,6 @@ macro_rules! outln {
         $out.push_str(&format!($($arg)*));
         $out.push('\n');
     }};
-}
-
-/// `1234567` → `1,234,567`.
-pub fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Microseconds in the most readable unit.
-pub fn fmt_us(us: u64) -> String {
-    match us {
-        0..1_000 => format!("{us}µs"),
-        1_000..1_000_000 => format!("{:.2}ms", us as f64 / 1e3),
-        _ => format!("{:.2}s", us as f64 / 1e6),
-    }
 }
 
 fn fmt_bytes(b: u64) -> String {
@@ -137,7 +116,7 @@ pub fn render(r: &Results, serious: bool) -> String {
             out,
             "Throughput   {:>14.1} req/s   Power level: {}",
             s.requests_per_sec,
-            super::tui::power_level(s.requests_per_sec)
+            super::style::power_level(s.requests_per_sec)
         );
     }
     outln!(

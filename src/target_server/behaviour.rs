@@ -8,8 +8,26 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use crate::cli::TargetBehaviour;
-use crate::plan::parse_duration;
+/// The built-in target's options as given (`kaioken serve` and `demo` flags), unchecked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// `10ms`, `uniform:5ms-20ms` or `exp:10ms`.
+    pub delay: Option<String>,
+    pub error_rate: f64,
+    pub status: u16,
+    pub body_size: usize,
+    pub chunked: bool,
+    /// `START+LENGTH`, from the first request.
+    pub stall: Option<String>,
+}
+
+/// A duration as the flags write it (`10ms`, `2s`; plain `0` is zero).
+fn parse_duration(text: &str) -> Option<Duration> {
+    match text.trim() {
+        "0" => Some(Duration::ZERO),
+        t => humantime::parse_duration(t).ok(),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Delay {
@@ -63,16 +81,14 @@ pub struct BehaviourError {
 }
 
 impl Behaviour {
-    pub fn from_args(a: &TargetBehaviour) -> Result<Behaviour, BehaviourError> {
+    pub fn from_options(a: &Options) -> Result<Behaviour, BehaviourError> {
         let err = |field, value: &str, fix| BehaviourError {
             field,
             value: value.to_string(),
             fix,
         };
         let delay_fix = "write 10ms, uniform:5ms-20ms or exp:10ms";
-        let dur = |s: &str, v: &str| {
-            parse_duration("--delay", s).map_err(|_| err("--delay", v, delay_fix))
-        };
+        let dur = |s: &str, v: &str| parse_duration(s).ok_or_else(|| err("--delay", v, delay_fix));
         let delay = match a.delay.as_deref() {
             None => Delay::None,
             Some(v) => match v.split_once(':') {
@@ -110,8 +126,8 @@ impl Behaviour {
             Some(v) => {
                 let fix = "write START+LENGTH, e.g. 4s+2s";
                 let (s, l) = v.split_once('+').ok_or_else(|| err("--stall", v, fix))?;
-                let s = parse_duration("--stall", s).map_err(|_| err("--stall", v, fix))?;
-                let l = parse_duration("--stall", l).map_err(|_| err("--stall", v, fix))?;
+                let s = parse_duration(s).ok_or_else(|| err("--stall", v, fix))?;
+                let l = parse_duration(l).ok_or_else(|| err("--stall", v, fix))?;
                 Some((s, l))
             }
         };
@@ -201,14 +217,14 @@ impl http_body::Body for Body {
 mod tests {
     use super::*;
 
-    fn behaviour(f: impl FnOnce(&mut TargetBehaviour)) -> Result<Behaviour, BehaviourError> {
-        let mut a = TargetBehaviour {
+    fn behaviour(f: impl FnOnce(&mut Options)) -> Result<Behaviour, BehaviourError> {
+        let mut a = Options {
             status: 200,
             body_size: 2,
-            ..TargetBehaviour::default()
+            ..Options::default()
         };
         f(&mut a);
-        Behaviour::from_args(&a)
+        Behaviour::from_options(&a)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! new connection takes the next address round-robin.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,7 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::ErrorKind;
+use super::{ErrorKind, tls};
+use crate::plan::{Plan, Protocol, Scheme};
 
 /// A plain or TLS connection. An enum rather than a trait object: one predictable branch per
 /// I/O call, no allocation, and the HTTP codec stays monomorphic.
@@ -112,4 +113,69 @@ impl Connector {
             Err(_) => Err(ErrorKind::ConnectTimeout),
         }
     }
+}
+
+/// Why the run cannot start: each names what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot resolve host {host}: {why} (check the URL's host name)")]
+    Resolve { host: String, why: String },
+    #[error("url: host {0} is not a valid TLS server name")]
+    ServerName(String),
+}
+
+/// Resolves the target once, before the run: DNS is never on the request path.
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SetupError> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| SetupError::Resolve {
+            host: host.to_string(),
+            why: e.to_string(),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(SetupError::Resolve {
+            host: host.to_string(),
+            why: "no addresses".to_string(),
+        });
+    }
+    Ok(addrs)
+}
+
+/// The one connector of a run, built from the plan. On https with `--http2`, one probe
+/// connection learns whether the server's ALPN picks h2; when it does not, the protocol to
+/// use instead is returned beside the connector.
+pub async fn build(
+    plan: &Plan,
+    addrs: Vec<SocketAddr>,
+) -> Result<(Connector, Option<Protocol>), SetupError> {
+    let tls = match plan.target.scheme {
+        Scheme::Http => None,
+        Scheme::Https => {
+            let alpn: &[&[u8]] = match plan.protocol {
+                Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
+                Protocol::Http1 => &[b"http/1.1"],
+            };
+            let config = tls::client_config(plan.insecure, alpn);
+            let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone())
+                .map_err(|_| SetupError::ServerName(plan.target.host.clone()))?;
+            Some((tokio_rustls::TlsConnector::from(config), name))
+        }
+    };
+    let connector = Connector {
+        addrs: addrs.into(),
+        tls,
+        connect_timeout: plan.connect_timeout,
+    };
+    let mut fallback = None;
+    if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
+        // A failed probe is not fatal: the run will count the same failure by kind.
+        if let Ok(stream) = connector.connect(0).await
+            && matches!(stream, Stream::Tls(_))
+            && stream.alpn() != Some(b"h2")
+        {
+            fallback = Some(Protocol::Http1);
+        }
+    }
+    Ok((connector, fallback))
 }

@@ -4,14 +4,20 @@
 //! recorder can count it in a fixed array: no string is built for a failed request. Nothing in
 //! this module knows about load models, recording or sinks.
 //!
-//! Adding a protocol: add a module with a connection type that turns a compiled request into
-//! an [`Exchange`], classify its failures into [`ErrorKind`], and teach `engine::vu` to drive it.
+//! The contract the engine drives is [`session::Session`]: send one compiled request, get an
+//! [`Outcome`] or an [`ErrorKind`]. Adding a protocol is a module here and a variant of
+//! [`session::AnySession`]; see `docs/ARCHITECTURE.md`.
 
 pub mod capture;
 pub mod connect;
+mod deadline;
 pub mod h2;
 pub mod http1;
+pub mod session;
 pub mod tls;
+
+pub use deadline::Deadline;
+pub use session::{AnySession, Pool, Session};
 
 use std::time::Instant;
 
@@ -111,11 +117,34 @@ impl ErrorKind {
     }
 }
 
+/// A response's status, in its protocol's own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// An HTTP status code (HTTP/1.1 and HTTP/2).
+    Http(u16),
+}
+
+impl Status {
+    /// The HTTP status, for the rules that are HTTP's own (redirects, a 401 that makes
+    /// extracted values stale); `None` for a protocol without one.
+    pub fn http(self) -> Option<u16> {
+        match self {
+            Status::Http(code) => Some(code),
+        }
+    }
+
+    /// The code counted in the results' `status_codes` and judged by checks.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Http(code) => code,
+        }
+    }
+}
+
 /// What one completed request/response exchange measured.
 #[derive(Debug, Clone, Copy)]
-pub struct Exchange {
-    /// HTTP status code.
-    pub status: u16,
+pub struct Outcome {
+    pub status: Status,
     /// Bytes read from the wire for this response (head and body, after TLS).
     pub bytes: u64,
     /// When the first byte of the response arrived.

@@ -11,8 +11,6 @@
 pub mod push;
 pub mod serve;
 
-use std::time::Duration;
-
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -23,24 +21,7 @@ use tokio::sync::watch;
 
 use crate::aggregate::{LATENCY_BUCKETS_US, Snapshot};
 
-/// Where the metrics go, from `--prometheus-*` or `[load] prometheus_*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrometheusConfig {
-    /// `/metrics` listener.
-    pub listen: Option<std::net::SocketAddr>,
-    /// How long `/metrics` stays up after the run, waiting for a scrape of the final figures.
-    pub linger: Duration,
-    pub push: Option<PushConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushConfig {
-    /// Base URL of the Pushgateway, e.g. `http://127.0.0.1:9091`.
-    pub url: String,
-    pub interval: Duration,
-    /// Keep the group on the gateway after the run instead of deleting it.
-    pub keep: bool,
-}
+pub use crate::plan::outputs::{PrometheusConfig, PushConfig};
 
 /// What does not change during a run.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::svg::{self, Axis, Series};
+use crate::results::units::{fmt_count, fmt_us};
 use crate::results::{LatencyStats, Results, histogram_codec};
-use crate::sink::summary::{fmt_count, fmt_us};
 
 const STYLE: &str = r#"
 :root{--bg:#fbfbfd;--fg:#1d1f24;--muted:#646a76;--card:#fff;--line:#e3e5ea;--c1:#2563eb;--c2:#d97706;--c3:#dc2626;--c4:#059669;--c5:#7c3aed;--ok:#059669;--bad:#dc2626}

@@ -1,7 +1,7 @@
 //! Markdown summary tables, pasteable into a pull-request comment.
 
+use crate::results::units::fmt_us;
 use crate::results::{LatencyStats, Results};
-use crate::sink::summary::fmt_us;
 
 fn push(out: &mut String, line: &str) {
     out.push_str(line);

@@ -9,7 +9,7 @@ mod svg;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::Format;
+use crate::plan::Format;
 use crate::results::{Results, ResultsError, atomic_write};
 
 /// The files one output asks for: CSV writes the timeline and a `.summary.csv` beside it.

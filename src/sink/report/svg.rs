@@ -194,7 +194,7 @@ pub fn bar_chart(id: &str, title: &str, bars: &[(String, u64, &str)]) -> String 
             row - 8.0,
             166.0 + w,
             y + 16.0,
-            crate::sink::summary::fmt_count(*n)
+            crate::results::units::fmt_count(*n)
         );
     }
     out.push_str("</svg></figure>");

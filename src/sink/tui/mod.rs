@@ -18,7 +18,7 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers
 use tokio::sync::{mpsc, watch};
 
 pub use app::{Action, App, Header, Phase};
-pub use theme::{THEMES, power_level};
+pub use theme::THEMES;
 
 use crate::aggregate::Snapshot;
 use crate::engine::Control;

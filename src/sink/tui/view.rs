@@ -9,9 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline};
 
 use super::app::{App, Phase};
-use super::theme::{NEUTRAL, THEMES, Theme, power_level};
+use super::theme::{NEUTRAL, THEMES, Theme};
 use crate::aggregate::Snapshot;
-use crate::sink::summary::{fmt_count, fmt_us};
+use crate::results::units::{fmt_count, fmt_us};
+use crate::sink::style::power_level;
 
 pub fn theme(app: &App) -> Theme {
     if app.serious {

@@ -29,7 +29,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::hpack;
 use crate::transport::capture::Capture;
 use crate::transport::connect::Stream;
-use crate::transport::{ErrorKind, Exchange};
+use crate::transport::{ErrorKind, Outcome, Status};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -637,12 +637,12 @@ impl Conn {
         st.wake_driver();
     }
 
-    fn poll_done(&self, i: usize, cx: &mut Context<'_>) -> Poll<Result<Exchange, StreamError>> {
+    fn poll_done(&self, i: usize, cx: &mut Context<'_>) -> Poll<Result<Outcome, StreamError>> {
         let mut st = self.st.borrow_mut();
         let s = &mut st.slots[i];
         match s.phase {
-            Phase::Done => Poll::Ready(Ok(Exchange {
-                status: s.status,
+            Phase::Done => Poll::Ready(Ok(Outcome {
+                status: Status::Http(s.status),
                 bytes: s.bytes,
                 first_byte: s.first_byte.unwrap_or_else(Instant::now),
                 keep_alive: true,
@@ -709,7 +709,7 @@ pub async fn exchange(
     block: &[u8],
     body: &[u8],
     capture: Option<&mut Capture>,
-) -> Result<Exchange, StreamError> {
+) -> Result<Outcome, StreamError> {
     let slot = poll_fn(|cx| conn.poll_slot(cx)).await?;
     let mut guard = Guard {
         conn,

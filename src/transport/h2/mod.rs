@@ -5,5 +5,7 @@
 mod conn;
 pub mod hpack;
 mod huffman;
+mod request;
 
 pub use conn::{Conn, StreamError, drive, exchange};
+pub use request::{H2Request, http_request};

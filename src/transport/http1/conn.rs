@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::decode::{BodyDecoder, DecodeError, for_each_field, parse_head};
 use crate::transport::capture::Capture;
 use crate::transport::connect::Stream;
-use crate::transport::{ErrorKind, Exchange};
+use crate::transport::{ErrorKind, Outcome, Status};
 
 /// Initial read buffer: one page, enough for any ordinary response head in one read. It is
 /// zeroed when the connection opens, so at c=10,000 its size is most of the client's memory
@@ -51,7 +51,7 @@ impl Http1Conn {
         request: &[u8],
         is_head: bool,
         mut capture: Option<&mut Capture>,
-    ) -> Result<Exchange, ErrorKind> {
+    ) -> Result<Outcome, ErrorKind> {
         self.stream
             .write_all(request)
             .await
@@ -128,8 +128,8 @@ impl Http1Conn {
             self.filled = n;
             self.consume(fed.consumed);
         }
-        Ok(Exchange {
-            status: head.status,
+        Ok(Outcome {
+            status: Status::Http(head.status),
             bytes,
             first_byte,
             keep_alive: head.keep_alive && self.filled == 0,

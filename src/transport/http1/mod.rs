@@ -11,5 +11,7 @@
 
 mod conn;
 pub mod decode;
+mod request;
 
 pub use conn::Http1Conn;
+pub use request::Http1Request;

@@ -1,0 +1,248 @@
+//! What the VUs of one worker thread share: the plan, the transport's pool, the recorder,
+//! the quota, the pause state and the idle open-model VUs. `Rc`/`Cell` throughout: it is
+//! never touched by another thread, so the request path needs no atomics or locks.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::schedule::Schedule;
+use crate::plan::Plan;
+use crate::plan::load_model::Shape;
+use crate::plan::share::Share;
+use crate::record::Recorder;
+use crate::transport::{ErrorKind, Outcome, Pool};
+
+/// State shared by the VUs of one thread. `Rc`/`Cell`: never touched by another thread.
+pub(super) struct Shared {
+    pub(super) plan: Arc<Plan>,
+    /// This thread's side of the transport: connector, connection pools, encoders.
+    pub(super) pool: Pool,
+    pub(super) recorder: RefCell<Recorder>,
+    pub(super) stopping: Cell<bool>,
+    /// Requests this thread may still start in the measured window (`u64::MAX`: unlimited).
+    pub(super) quota: Cell<u64>,
+    pub(super) in_flight: Cell<u64>,
+    /// Per-thread request counter for `${REQUEST_ID}`.
+    pub(super) counter: Cell<u64>,
+    /// Position in the weighted scenario cycle.
+    pub(super) scenario_cursor: Cell<usize>,
+    /// This thread's share of VUs, arrivals, `-n` and request ids.
+    pub(super) share: Share,
+    pub(super) t_load: Instant,
+    pub(super) t0: Instant,
+    pub(super) start_unix: f64,
+    pub(super) deadline: Option<Instant>,
+    /// Latency from the intended time (true) or from the actual send (false).
+    pub(super) correction: bool,
+    /// Whether requests have intended times (then schedule lag is recorded).
+    pub(super) scheduled: bool,
+    /// Closed model with `-r`: this thread's share of the slots.
+    pub(super) slots: Option<RefCell<Schedule>>,
+    /// Open model: VUs waiting for an iteration.
+    pub(super) idle: RefCell<Vec<Rc<Mailbox>>>,
+    /// Tasks still running (VUs, plus the dispatcher in open models).
+    pub(super) active: Cell<u64>,
+    pub(super) vus: Cell<u64>,
+    pub(super) vus_max: Cell<u64>,
+    pub(super) all_done: Notify,
+    pub(super) paused: Cell<bool>,
+    pub(super) resumed: Notify,
+    /// The latest pause, `[start, end)`: scheduled requests due inside it are skipped.
+    pub(super) pause_window: Cell<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Shared {
+    /// Whether a request due at `due` may start; takes it from the quota when it is measured.
+    pub fn may_start(&self, due: Instant) -> bool {
+        if self.stopping.get() || self.past_end(due) {
+            return false;
+        }
+        if due < self.t0 {
+            return true; // warmup: not counted against -n
+        }
+        let q = self.quota.get();
+        if q == 0 {
+            return false;
+        }
+        if q != u64::MAX {
+            self.quota.set(q - 1);
+        }
+        true
+    }
+
+    /// Waits while the run is paused; true if it had to wait (so a scheduled request that
+    /// fell due meanwhile should be skipped).
+    pub async fn wait_if_paused(&self) -> bool {
+        if !self.paused.get() {
+            return false;
+        }
+        while self.paused.get() && !self.stopping.get() {
+            let resumed = self.resumed.notified();
+            if !self.paused.get() {
+                break;
+            }
+            tokio::select! {
+                _ = resumed => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+        }
+        true
+    }
+
+    /// Whether a scheduled request fell due while the run was paused.
+    pub fn due_in_pause(&self, due: Instant) -> bool {
+        match self.pause_window.get() {
+            (Some(start), None) => due >= start,
+            (Some(start), Some(end)) => due >= start && due < end,
+            _ => false,
+        }
+    }
+
+    pub fn past_end(&self, due: Instant) -> bool {
+        self.deadline.is_some_and(|d| due >= d)
+    }
+
+    pub async fn sleep_until(&self, at: Instant) {
+        if at > Instant::now() {
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
+
+    /// Records one finished request (nothing during warmup).
+    pub fn record(
+        &self,
+        scenario: usize,
+        intended: Instant,
+        start: Instant,
+        outcome: Result<Outcome, ErrorKind>,
+    ) {
+        if intended < self.t0 {
+            return;
+        }
+        let end = Instant::now();
+        let service = end - start;
+        let latency = if self.correction {
+            end - intended
+        } else {
+            service
+        };
+        let lag = start.saturating_duration_since(intended);
+        let mut rec = self.recorder.borrow_mut();
+        if self.plan.scenarios.explicit {
+            rec.scenario_outcome(
+                scenario,
+                outcome
+                    .as_ref()
+                    .map(|e| (e.status.code(), e.bytes))
+                    .map_err(|k| *k),
+                latency,
+            );
+        }
+        match outcome {
+            Ok(ex) => rec.response(
+                ex.status.code(),
+                latency,
+                service,
+                ex.first_byte.saturating_duration_since(start),
+                ex.bytes,
+            ),
+            Err(kind) => rec.error(kind, latency),
+        }
+        if self.scheduled {
+            rec.lag(lag);
+        }
+    }
+
+    /// An open-model iteration found no free VU.
+    pub fn dropped(&self, due: Instant) {
+        if due >= self.t0 {
+            self.recorder.borrow_mut().dropped();
+        }
+    }
+
+    /// The next weighted scenario: this thread walks the smooth weighted cycle, so the
+    /// split is exact to within one cycle per thread, with nothing shared between threads.
+    pub fn next_scenario(&self) -> usize {
+        let order = &self.plan.scenarios.order;
+        let c = self.scenario_cursor.get();
+        self.scenario_cursor
+            .set(if c + 1 >= order.len() { 0 } else { c + 1 });
+        usize::from(order[c])
+    }
+
+    /// The next `${REQUEST_ID}`: unique across threads without sharing a counter.
+    pub fn next_request_id(&self) -> u64 {
+        let c = self.counter.get();
+        self.counter.set(c + 1);
+        self.share.nth(c)
+    }
+
+    /// This thread's share of the open model's arrivals.
+    pub fn schedule(&self) -> Schedule {
+        match &self.plan.load.shape {
+            Shape::Open { arrivals, .. } => {
+                Schedule::new(arrivals, self.share.clone(), self.start_unix)
+            }
+            Shape::Closed { .. } => Schedule::constant(0.0, Share::whole()),
+        }
+    }
+
+    /// A task (VU or dispatcher) the worker must wait for.
+    pub fn task_started(&self) {
+        self.active.set(self.active.get() + 1);
+    }
+
+    /// Moves a VU in or out of the active-VU gauge.
+    pub fn set_vu_active(&self, state: &mut bool, active: bool) {
+        if *state == active {
+            return;
+        }
+        *state = active;
+        if active {
+            let v = self.vus.get() + 1;
+            self.vus.set(v);
+            self.vus_max.set(self.vus_max.get().max(v));
+        } else {
+            self.vus.set(self.vus.get().saturating_sub(1));
+        }
+    }
+
+    pub fn task_finished(&self) {
+        let left = self.active.get() - 1;
+        self.active.set(left);
+        if left == 0 {
+            self.all_done.notify_one();
+        }
+    }
+}
+
+/// A VU of the open model: waits in its mailbox for an iteration's intended time.
+pub(super) struct Mailbox {
+    pub(super) job: Cell<Option<Instant>>,
+    pub(super) closing: Cell<bool>,
+    pub(super) wake: Notify,
+}
+
+impl Mailbox {
+    pub fn new() -> Rc<Mailbox> {
+        Rc::new(Mailbox {
+            job: Cell::new(None),
+            closing: Cell::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    pub fn give(&self, due: Instant) {
+        self.job.set(Some(due));
+        self.wake.notify_one();
+    }
+
+    pub fn close(&self) {
+        self.closing.set(true);
+        self.wake.notify_one();
+    }
+}

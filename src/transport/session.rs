@@ -1,0 +1,349 @@
+//! The transport contract: how a virtual user's requests reach the server, whatever the
+//! protocol.
+//!
+//! A [`Session`] is one VU's side of a protocol: it connects (or takes a pooled connection)
+//! when it needs to, sends one compiled request, reads its response, retries what the
+//! protocol says was never processed, and classifies every failure into an [`ErrorKind`].
+//! The per-thread state its VUs share (the connector, connection pools, the compiled
+//! encoders) is a [`Pool`]. The engine knows only these two and [`Outcome`]; it never sees a
+//! socket, a frame or a codec.
+//!
+//! Adding a protocol: a `Session` implementation in its own module, a variant of
+//! [`AnySession`] (enum dispatch keeps the request path monomorphic and allocation-free), its
+//! encoder in [`Encoder`], and its failure kinds in [`ErrorKind`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use tokio::sync::Notify;
+
+use super::capture::Capture;
+use super::connect::{Connector, Stream};
+use super::deadline::Deadline;
+use super::h2::{self, H2Request};
+use super::http1::{Http1Conn, Http1Request};
+use super::{ErrorKind, Outcome};
+use crate::plan::template::{RenderOpts, Vars};
+use crate::plan::{Plan, Protocol};
+
+/// One VU's side of a protocol (see the module docs).
+///
+/// `async fn` here is deliberate: sessions live on one thread's `current_thread` runtime and
+/// are never sent between threads, so the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
+pub trait Session {
+    /// Sends scenario `index`'s request with these variable values and options, reads the
+    /// response (keeping what `capture` asks for) and says what happened. Pooling,
+    /// reconnecting and safe retries happen inside.
+    async fn send(
+        &mut self,
+        pool: &Pool,
+        index: usize,
+        vars: &Vars<'_>,
+        opts: RenderOpts<'_>,
+        capture: Option<&mut Capture>,
+    ) -> Result<Outcome, ErrorKind>;
+
+    /// The set-up time of a connection this session opened since the last call, for the
+    /// connect-time histogram.
+    fn take_connect_time(&mut self) -> Option<Duration>;
+}
+
+/// A request compiled for the protocol that sends it.
+enum Encoder {
+    Http1(Http1Request),
+    H2(H2Request),
+}
+
+/// What one thread's sessions share: the connector, the compiled requests (one per
+/// scenario), the HTTP/2 connection slots and the connection counter. `Rc`/`Cell`: never
+/// touched by another thread.
+pub struct Pool {
+    connector: Connector,
+    encoders: Vec<Encoder>,
+    requests: Vec<crate::plan::Request>,
+    protocol: Protocol,
+    timeout: Duration,
+    /// Connections opened by this thread (each takes the next address, round-robin).
+    connections: Cell<usize>,
+    h2_slots: RefCell<Vec<Rc<H2Slot>>>,
+}
+
+impl Pool {
+    /// Compiles every scenario's request for the plan's protocol.
+    pub fn new(plan: &Plan, connector: Connector) -> Pool {
+        let requests: Vec<crate::plan::Request> = plan
+            .scenarios
+            .list
+            .iter()
+            .map(|s| s.request.clone())
+            .collect();
+        let encoders = requests
+            .iter()
+            .map(|r| match plan.protocol {
+                Protocol::Http1 => Encoder::Http1(Http1Request::compile(r)),
+                Protocol::Http2 { .. } => Encoder::H2(H2Request::compile(r)),
+            })
+            .collect();
+        Pool {
+            connector,
+            encoders,
+            requests,
+            protocol: plan.protocol,
+            timeout: plan.timeout,
+            connections: Cell::new(0),
+            h2_slots: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A session for the thread's VU number `local` (HTTP/2 VUs share slots by number).
+    pub fn session(&self, local: u64) -> AnySession {
+        match self.protocol {
+            Protocol::Http1 => AnySession::Http1(Http1Session::default()),
+            Protocol::Http2 { streams } => AnySession::H2(H2Session {
+                slot: self.h2_slot(local / streams.max(1)),
+                current: None,
+                block: Vec::new(),
+                body: Vec::new(),
+                scratch: Vec::new(),
+                deadline: Deadline::default(),
+                connected: None,
+            }),
+        }
+    }
+
+    /// Opens a new connection; its set-up time goes to `connected`.
+    async fn connect(&self, connected: &mut Option<Duration>) -> Result<Stream, ErrorKind> {
+        let c0 = Instant::now();
+        let n = self.connections.get();
+        self.connections.set(n + 1);
+        let stream = self.connector.connect(n).await?;
+        *connected = Some(c0.elapsed());
+        Ok(stream)
+    }
+
+    fn h2_slot(&self, n: u64) -> Rc<H2Slot> {
+        let mut slots = self.h2_slots.borrow_mut();
+        while slots.len() <= n as usize {
+            slots.push(Rc::new(H2Slot::default()));
+        }
+        slots[n as usize].clone()
+    }
+
+    fn streams(&self) -> usize {
+        match self.protocol {
+            Protocol::Http1 => 1,
+            Protocol::Http2 { streams } => streams as usize,
+        }
+    }
+}
+
+/// Every protocol's session, dispatched without a vtable or a boxed future.
+pub enum AnySession {
+    Http1(Http1Session),
+    H2(H2Session),
+}
+
+impl Session for AnySession {
+    async fn send(
+        &mut self,
+        pool: &Pool,
+        index: usize,
+        vars: &Vars<'_>,
+        opts: RenderOpts<'_>,
+        capture: Option<&mut Capture>,
+    ) -> Result<Outcome, ErrorKind> {
+        match self {
+            AnySession::Http1(s) => s.send(pool, index, vars, opts, capture).await,
+            AnySession::H2(s) => s.send(pool, index, vars, opts, capture).await,
+        }
+    }
+
+    fn take_connect_time(&mut self) -> Option<Duration> {
+        match self {
+            AnySession::Http1(s) => s.take_connect_time(),
+            AnySession::H2(s) => s.take_connect_time(),
+        }
+    }
+}
+
+/// HTTP/1.1: the VU owns one connection, kept while the server keeps it.
+#[derive(Default)]
+pub struct Http1Session {
+    conn: Option<Http1Conn>,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    deadline: Deadline,
+    connected: Option<Duration>,
+}
+
+impl Session for Http1Session {
+    async fn send(
+        &mut self,
+        pool: &Pool,
+        index: usize,
+        vars: &Vars<'_>,
+        opts: RenderOpts<'_>,
+        capture: Option<&mut Capture>,
+    ) -> Result<Outcome, ErrorKind> {
+        let Encoder::Http1(enc) = &pool.encoders[index] else {
+            unreachable!("an HTTP/1.1 session gets HTTP/1.1 encoders");
+        };
+        let head = pool.requests[index].is_head() && opts.method.is_none_or(|m| *m == Method::HEAD);
+        let Http1Session {
+            conn,
+            out,
+            scratch,
+            deadline,
+            connected,
+        } = self;
+        let outcome = async {
+            if conn.is_none() {
+                *conn = Some(Http1Conn::new(pool.connect(connected).await?));
+            }
+            let bytes: &[u8] = match enc.fixed() {
+                Some(b) if opts.is_plain() => b,
+                _ => {
+                    enc.render_into(vars, opts, out, scratch);
+                    out
+                }
+            };
+            let c = conn.as_mut().expect("connected above");
+            deadline
+                .within(pool.timeout, c.exchange(bytes, head, capture))
+                .await
+                .unwrap_or(Err(ErrorKind::Timeout))
+        }
+        .await;
+        if !matches!(
+            outcome,
+            Ok(Outcome {
+                keep_alive: true,
+                ..
+            })
+        ) {
+            *conn = None;
+        }
+        outcome
+    }
+
+    fn take_connect_time(&mut self) -> Option<Duration> {
+        self.connected.take()
+    }
+}
+
+/// One HTTP/2 connection shared by up to `streams` VUs of a thread.
+#[derive(Default)]
+struct H2Slot {
+    conn: RefCell<Option<Rc<h2::Conn>>>,
+    connecting: Cell<bool>,
+    ready: Notify,
+}
+
+impl H2Slot {
+    /// The slot's connection, opening a new one (if no other VU is doing so) when there is
+    /// none or the last one stopped taking streams.
+    async fn get(
+        &self,
+        pool: &Pool,
+        connected: &mut Option<Duration>,
+    ) -> Result<Rc<h2::Conn>, ErrorKind> {
+        loop {
+            if let Some(c) = self.conn.borrow().as_ref()
+                && c.usable()
+            {
+                return Ok(c.clone());
+            }
+            if self.connecting.get() {
+                self.ready.notified().await;
+                continue;
+            }
+            self.connecting.set(true);
+            let r = pool.connect(connected).await;
+            self.connecting.set(false);
+            self.ready.notify_waiters();
+            let stream = r?;
+            let conn = h2::Conn::new(pool.streams());
+            tokio::task::spawn_local(h2::drive(conn.clone(), stream));
+            *self.conn.borrow_mut() = Some(conn.clone());
+            return Ok(conn);
+        }
+    }
+}
+
+/// HTTP/2: the VU's requests are streams on its slot's shared connection.
+pub struct H2Session {
+    slot: Rc<H2Slot>,
+    current: Option<Rc<h2::Conn>>,
+    block: Vec<u8>,
+    body: Vec<u8>,
+    scratch: Vec<u8>,
+    deadline: Deadline,
+    connected: Option<Duration>,
+}
+
+impl Session for H2Session {
+    async fn send(
+        &mut self,
+        pool: &Pool,
+        index: usize,
+        vars: &Vars<'_>,
+        opts: RenderOpts<'_>,
+        mut capture: Option<&mut Capture>,
+    ) -> Result<Outcome, ErrorKind> {
+        let Encoder::H2(enc) = &pool.encoders[index] else {
+            unreachable!("an HTTP/2 session gets HTTP/2 encoders");
+        };
+        let H2Session {
+            slot,
+            current,
+            block,
+            body,
+            scratch,
+            deadline,
+            connected,
+        } = self;
+        let (block, body) = enc.encoded(&pool.requests[index], vars, opts, block, body, scratch);
+        // A stream the server did not process (GOAWAY, REFUSED_STREAM) goes again on a
+        // fresh connection, as browsers do; after three refusals it counts as closed. A
+        // request that found its connection going away before it got a stream was never
+        // sent: it waits for the next connection (bounded, against a server that sends
+        // GOAWAY as soon as it accepts).
+        let (mut refusals, mut unsent) = (0, 0);
+        loop {
+            let outcome = async {
+                if current.as_ref().is_none_or(|c| !c.usable()) {
+                    *current = Some(slot.get(pool, connected).await?);
+                }
+                let conn = current.as_ref().expect("set above");
+                let ex = h2::exchange(conn, block, body, capture.as_deref_mut());
+                deadline
+                    .within(pool.timeout, ex)
+                    .await
+                    .unwrap_or(Err(ErrorKind::Timeout.into()))
+            }
+            .await;
+            match outcome {
+                Ok(ex) => return Ok(ex),
+                Err(h2::StreamError::Refused) if refusals < 3 => {
+                    refusals += 1;
+                    *current = None;
+                }
+                Err(h2::StreamError::NotSent) if unsent < 100 => {
+                    unsent += 1;
+                    *current = None;
+                }
+                Err(h2::StreamError::Refused | h2::StreamError::NotSent) => {
+                    return Err(ErrorKind::Closed);
+                }
+                Err(h2::StreamError::Failed(kind)) => return Err(kind),
+            }
+        }
+    }
+
+    fn take_connect_time(&mut self) -> Option<Duration> {
+        self.connected.take()
+    }
+}
