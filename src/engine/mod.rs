@@ -133,17 +133,15 @@ pub fn start(
     let mut handles = Vec::with_capacity(threads);
     for idx in 0..threads {
         let (ret_tx, ret_rx) = std::sync::mpsc::channel();
+        let share = segment.split(idx as u64, threads as u64);
         returns.push(ret_tx);
         let w = worker::Worker {
             idx,
             threads,
             plan: plan.clone(),
             connector: connector.clone(),
-            share: segment.split(idx as u64, threads as u64),
-            quota: plan
-                .load
-                .max_requests()
-                .map(|n| segment.split(idx as u64, threads as u64).count_below(n)),
+            quota: plan.load.max_requests().map(|n| share.count_below(n)),
+            share,
             t_load: clock.t_load,
             t0: clock.t0,
             start_unix: clock.start_unix,
