@@ -11,7 +11,7 @@ use super::Exit;
 use crate::aggregate::{self, Aggregator};
 use crate::cli::RunArgs;
 use crate::config::RawConfig;
-use crate::engine::{self, RunState};
+use crate::engine::{self, Command, RunState};
 use crate::plan::{self, LiveView, Plan};
 use crate::results::{self, Results};
 use crate::sink;
@@ -167,9 +167,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                 "\nkaioken: stopping; in-flight requests get {} to finish (Ctrl-C again to abort)",
                 humantime::format_duration(plan.graceful_stop)
             );
-            engine.set(RunState::Stopping);
+            let _ = engine.send(Command::Stop);
             shutdown_signal().await;
-            engine.set(RunState::Abort);
+            let _ = engine.send(Command::Abort);
             std::future::pending::<()>().await;
         };
         let outcome = tokio::select! {
@@ -288,7 +288,7 @@ async fn watch_thresholds(
         let breach = verdict::live_breach(&plan.thresholds, &rx.borrow_and_update());
         if let Some(why) = breach {
             eprintln!("kaioken: threshold breached: {why}; stopping (--fail-fast)");
-            control.set(RunState::Stopping);
+            let _ = control.send(Command::Stop);
             return Some(why);
         }
     }

@@ -8,7 +8,8 @@
 //! add up to the whole.
 //!
 //! Output: every 100 ms each thread hands its [`Interval`] to the [`Feed`], which the
-//! aggregator drains; the interval comes back emptied for reuse.
+//! aggregator drains; the interval comes back emptied for reuse. Input: [`Control`], the one
+//! command channel (pause, resume, stop, set rate or VUs, spike, replace the model).
 
 mod client;
 pub mod control;
@@ -22,13 +23,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::plan::Plan;
 use crate::plan::share::Share;
 use crate::record::Interval;
 use crate::transport::connect::Connector;
-pub use control::RunState;
+pub use control::{Applied, Command, Control, Refused, RunState, Ticket};
 
 /// Interval length: the aggregator's resolution and the live view's refresh.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -67,33 +68,24 @@ impl Feed {
     }
 }
 
-/// A cloneable sender of commands to the engine: the only way sinks and services steer it.
-#[derive(Clone)]
-pub struct Control(Arc<watch::Sender<RunState>>);
-
-impl Control {
-    pub fn set(&self, state: RunState) {
-        self.0.send_replace(state);
-    }
-}
-
 /// Controls a running engine.
 pub struct EngineHandle {
-    control: Arc<watch::Sender<RunState>>,
+    control: Control,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl EngineHandle {
-    pub fn set(&self, state: RunState) {
-        self.control.send_replace(state);
+    /// Sends a command; see [`Control::send`].
+    pub fn send(&self, command: Command) -> Result<Ticket, Refused> {
+        self.control.send(command)
     }
 
     pub fn control(&self) -> Control {
-        Control(self.control.clone())
+        self.control.clone()
     }
 
     pub fn state(&self) -> RunState {
-        *self.control.borrow()
+        self.control.state()
     }
 
     /// Waits for every worker thread to end.
@@ -128,11 +120,17 @@ pub fn start(
 ) -> (EngineHandle, Feed) {
     let threads = plan.threads;
     let (tx, rx) = mpsc::unbounded_channel();
-    let (control, control_rx) = watch::channel(RunState::Running);
+    let mut commands = Vec::with_capacity(threads);
     let mut returns = Vec::with_capacity(threads);
     let mut handles = Vec::with_capacity(threads);
     for idx in 0..threads {
         let (ret_tx, ret_rx) = std::sync::mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        commands.push(control::Mailbox {
+            queue: cmd_tx,
+            sent: sent.clone(),
+        });
         let share = segment.split(idx as u64, threads as u64);
         returns.push(ret_tx);
         let w = worker::Worker {
@@ -145,7 +143,8 @@ pub fn start(
             t_load: clock.t_load,
             t0: clock.t0,
             start_unix: clock.start_unix,
-            control: control_rx.clone(),
+            commands: cmd_rx,
+            commands_sent: sent,
             tx: tx.clone(),
             returns: ret_rx,
         };
@@ -157,7 +156,7 @@ pub fn start(
     }
     (
         EngineHandle {
-            control: Arc::new(control),
+            control: Control::new(&plan, clock.t_load, commands),
             threads: handles,
         },
         Feed {

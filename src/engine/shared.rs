@@ -1,6 +1,7 @@
 //! What the VUs of one worker thread share: the plan, the transport's pool, the recorder,
-//! the quota, the pause state and the idle open-model VUs. `Rc`/`Cell` throughout: it is
-//! never touched by another thread, so the request path needs no atomics or locks.
+//! the quota, the live load (schedule, VU curve, pause) that commands edit, and the idle
+//! open-model VUs. `Rc`/`Cell` throughout: it is never touched by another thread, so the
+//! request path needs no atomics or locks.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,9 +10,10 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::schedule::Schedule;
+use super::schedule::{HORIZON, Schedule};
+use super::timer::PreciseTimer;
 use crate::plan::Plan;
-use crate::plan::load_model::Shape;
+use crate::plan::load_model::Curve;
 use crate::plan::share::Share;
 use crate::record::Recorder;
 use crate::transport::{ErrorKind, Outcome, Pool};
@@ -34,14 +36,37 @@ pub(super) struct Shared {
     pub(super) share: Share,
     pub(super) t_load: Instant,
     pub(super) t0: Instant,
-    pub(super) start_unix: f64,
     pub(super) deadline: Option<Instant>,
     /// Latency from the intended time (true) or from the actual send (false).
     pub(super) correction: bool,
     /// Whether requests have intended times (then schedule lag is recorded).
     pub(super) scheduled: bool,
-    /// Closed model with `-r`: this thread's share of the slots.
-    pub(super) slots: Option<RefCell<Schedule>>,
+    /// This thread's share of the arrivals (open models) or of the slots (closed with `-r`).
+    pub(super) schedule: Option<RefCell<Schedule>>,
+    /// Bumped by every command that edits the schedule.
+    pub(super) epoch: Cell<u64>,
+    /// Timers that sleep until a scheduled time; a schedule edit wakes them to ask again.
+    pub(super) timers: RefCell<Vec<Rc<PreciseTimer>>>,
+    /// Closed models: active VUs over time (VU `j` runs while it is above `j`).
+    pub(super) vu_curve: RefCell<Curve>,
+    /// Bumped, and `vu_changed` notified, when a command edits the VU curve.
+    pub(super) vu_epoch: Cell<u64>,
+    pub(super) vu_changed: Notify,
+    /// Closed models: VUs with a global index below this have been started (on any thread).
+    pub(super) vus_started: Cell<u64>,
+    pub(super) think_time: Cell<std::time::Duration>,
+    /// Open models: this thread's share of `max_vus`.
+    pub(super) max_vus: Cell<u64>,
+    /// VU and dispatcher tasks, aborted when the graceful period runs out.
+    pub(super) tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set with `stopping` by an abort: nothing more to wait for.
+    pub(super) aborting: Cell<bool>,
+    /// Notified when `stopping` or `aborting` is set.
+    pub(super) stop_changed: Notify,
+    /// Commands put in this thread's queue, and how many of them it has applied: while
+    /// fewer, the schedule's users let the control task run first.
+    pub(super) commands_sent: Arc<std::sync::atomic::AtomicU64>,
+    pub(super) commands_applied: Cell<u64>,
     /// Open model: VUs waiting for an iteration.
     pub(super) idle: RefCell<Vec<Rc<Mailbox>>>,
     /// Tasks still running (VUs, plus the dispatcher in open models).
@@ -112,6 +137,82 @@ impl Shared {
         }
     }
 
+    /// The horizon for a caller whose clock reads `at`: see [`super::schedule`].
+    pub fn horizon(&self, at: Instant) -> f64 {
+        (at.saturating_duration_since(self.t_load) + HORIZON).as_secs_f64()
+    }
+
+    /// A timer that a schedule edit wakes.
+    pub fn schedule_timer(&self) -> Rc<PreciseTimer> {
+        let t = Rc::new(PreciseTimer::new());
+        self.timers.borrow_mut().push(t.clone());
+        t
+    }
+
+    /// Whether a command was sent to this thread that it has not applied yet.
+    pub fn command_waiting(&self) -> bool {
+        self.commands_sent
+            .load(std::sync::atomic::Ordering::Acquire)
+            != self.commands_applied.get()
+    }
+
+    pub fn command_applied(&self) {
+        self.commands_applied.set(self.commands_applied.get() + 1);
+    }
+
+    /// After a schedule edit: every sleeper asks the schedule again.
+    pub fn schedule_changed(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+        for t in self.timers.borrow().iter() {
+            t.wake();
+        }
+    }
+
+    /// Stops the load: nothing new starts; with `abort`, in-flight requests are abandoned.
+    pub fn stop(&self, abort: bool) {
+        self.stopping.set(true);
+        if abort {
+            self.aborting.set(true);
+        }
+        self.stop_changed.notify_waiters();
+        self.vu_changed.notify_waiters();
+        self.resumed.notify_waiters();
+        for t in self.timers.borrow().iter() {
+            t.wake();
+        }
+    }
+
+    /// Resolves once the run is stopping (with `abort`: aborting).
+    pub async fn stopped(&self, abort: bool) {
+        loop {
+            let changed = self.stop_changed.notified();
+            if if abort {
+                self.aborting.get()
+            } else {
+                self.stopping.get()
+            } {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Pauses from `at`: requests due from then on are skipped until a resume.
+    pub fn pause(&self, at: Instant) {
+        if !self.paused.replace(true) {
+            self.pause_window.set((Some(at), None));
+        }
+    }
+
+    /// Resumes at `at`: requests due from then on are sent again.
+    pub fn resume(&self, at: Instant) {
+        if self.paused.replace(false) {
+            let (start, _) = self.pause_window.get();
+            self.pause_window.set((start, Some(at)));
+            self.resumed.notify_waiters();
+        }
+    }
+
     /// Records one finished request (nothing during warmup).
     pub fn record(
         &self,
@@ -179,16 +280,6 @@ impl Shared {
         let c = self.counter.get();
         self.counter.set(c + 1);
         self.share.nth(c)
-    }
-
-    /// This thread's share of the open model's arrivals.
-    pub fn schedule(&self) -> Schedule {
-        match &self.plan.load.shape {
-            Shape::Open { arrivals, .. } => {
-                Schedule::new(arrivals, self.share.clone(), self.start_unix)
-            }
-            Shape::Closed { .. } => Schedule::constant(0.0, Share::whole()),
-        }
     }
 
     /// A task (VU or dispatcher) the worker must wait for.

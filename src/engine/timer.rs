@@ -17,6 +17,8 @@ use tokio::io::unix::AsyncFd;
 
 pub struct PreciseTimer {
     fd: Option<AsyncFd<OwnedFd>>,
+    /// Wakes a sleep early when there is no timerfd.
+    woken: tokio::sync::Notify,
     /// An `Instant` and the CLOCK_MONOTONIC reading taken together, to convert between them.
     anchor: Instant,
     anchor_mono: Duration,
@@ -35,20 +37,52 @@ impl PreciseTimer {
         let ts = rustix::time::clock_gettime(ClockId::Monotonic);
         PreciseTimer {
             fd,
+            woken: tokio::sync::Notify::new(),
             anchor,
             anchor_mono: Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
         }
     }
 
-    pub async fn sleep_until(&self, at: Instant) {
+    /// Sleeps until `at`; true when `at` came, false when [`PreciseTimer::wake`] cut the
+    /// sleep short (a command changed the schedule: the caller asks it again).
+    pub async fn sleep_until(&self, at: Instant) -> bool {
         if at <= Instant::now() {
-            return;
+            return true;
         }
         let Some(fd) = &self.fd else {
-            tokio::time::sleep_until(at.into()).await;
-            return;
+            return self.sleep_fallback(at).await;
         };
         let target = self.anchor_mono + at.saturating_duration_since(self.anchor);
+        if self.arm(fd, target).is_err() {
+            return self.sleep_fallback(at).await;
+        }
+        let mut buf = [0u8; 8];
+        loop {
+            let Ok(mut guard) = fd.readable().await else {
+                return self.sleep_fallback(at).await;
+            };
+            match rustix::io::read(guard.get_inner(), &mut buf) {
+                Ok(_) => return Instant::now() >= at,
+                Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
+                Err(_) => return self.sleep_fallback(at).await,
+            }
+        }
+    }
+
+    /// Ends the current (or the next) sleep at once.
+    pub fn wake(&self) {
+        match &self.fd {
+            // An absolute time in the past: the timer expires immediately.
+            Some(fd) => {
+                if self.arm(fd, Duration::from_nanos(1)).is_err() {
+                    self.woken.notify_one();
+                }
+            }
+            None => self.woken.notify_one(),
+        }
+    }
+
+    fn arm(&self, fd: &AsyncFd<OwnedFd>, target: Duration) -> rustix::io::Result<()> {
         let spec = Itimerspec {
             it_interval: Timespec {
                 tv_sec: 0,
@@ -59,24 +93,13 @@ impl PreciseTimer {
                 tv_nsec: target.subsec_nanos() as _,
             },
         };
-        if rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec).is_err() {
-            tokio::time::sleep_until(at.into()).await;
-            return;
-        }
-        let mut buf = [0u8; 8];
-        loop {
-            let Ok(mut guard) = fd.readable().await else {
-                tokio::time::sleep_until(at.into()).await;
-                return;
-            };
-            match rustix::io::read(guard.get_inner(), &mut buf) {
-                Ok(_) => return,
-                Err(rustix::io::Errno::AGAIN) => guard.clear_ready(),
-                Err(_) => {
-                    tokio::time::sleep_until(at.into()).await;
-                    return;
-                }
-            }
+        rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec).map(drop)
+    }
+
+    async fn sleep_fallback(&self, at: Instant) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => true,
+            _ = self.woken.notified() => Instant::now() >= at,
         }
     }
 }
@@ -107,7 +130,29 @@ mod tests {
                 assert!(Instant::now() >= due);
             }
             // A deadline in the past returns at once.
-            t.sleep_until(Instant::now() - Duration::from_millis(5))
+            assert!(
+                t.sleep_until(Instant::now() - Duration::from_millis(5))
+                    .await
+            );
+            // A wake ends a long sleep early, and says so.
+            let t = std::rc::Rc::new(t);
+            let waker = t.clone();
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async move {
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        waker.wake();
+                    });
+                    let start = Instant::now();
+                    let reached = t.sleep_until(start + Duration::from_secs(30)).await;
+                    assert!(!reached);
+                    assert!(start.elapsed() < Duration::from_secs(10));
+                    // The next sleep is a normal one.
+                    let due = Instant::now() + Duration::from_millis(2);
+                    assert!(t.sleep_until(due).await);
+                    assert!(Instant::now() >= due);
+                })
                 .await;
         });
     }

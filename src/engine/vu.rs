@@ -5,43 +5,106 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::client::Client;
+use super::schedule::{HORIZON, Next};
 use super::shared::{Mailbox, Shared};
 use super::timer::PreciseTimer;
-use crate::plan::load_model::Shape;
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
+/// Far enough to mean "until a command or the end": no run is planned this far ahead.
+const FOREVER: f64 = 1e9;
+
+/// The next due time from the thread's schedule, for a caller whose clock reads `clock`:
+/// sleeps through [`Next::Wait`], and asks again when a command took back the arrival it
+/// was sleeping for. `None`: the schedule has ended, the run is stopping or past its end.
+async fn next_due(shared: &Shared, timer: &PreciseTimer, clock: &mut Instant) -> Option<Instant> {
+    let schedule = shared.schedule.as_ref()?;
+    loop {
+        if shared.stopping.get() {
+            return None;
+        }
+        if shared.command_waiting() {
+            // A command is on its way: let the control task apply it before planning on.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let epoch = shared.epoch.get();
+        let next = schedule.borrow_mut().next_arrival(shared.horizon(*clock));
+        match next {
+            Next::End => return None,
+            Next::Wait(until) => {
+                // Ask again when the clock is within the horizon of `until`, at the end of
+                // the run at the latest; a command wakes the timer earlier.
+                let wake = shared.t_load + secs((until - HORIZON.as_secs_f64()).min(FOREVER));
+                let wake = shared.deadline.map_or(wake, |d| wake.min(d));
+                if timer.sleep_until(wake).await {
+                    if shared.past_end(wake) {
+                        return None;
+                    }
+                    *clock = wake;
+                }
+            }
+            Next::At(off) => {
+                let due = shared.t_load + secs(off);
+                if shared.past_end(due) {
+                    return None;
+                }
+                loop {
+                    if timer.sleep_until(due).await {
+                        *clock = due;
+                        return Some(due);
+                    }
+                    if shared.stopping.get() {
+                        return None;
+                    }
+                    if shared.epoch.get() != epoch && off >= schedule.borrow().taken_back() {
+                        break; // taken back: ask again
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A closed-model VU with global index `j`: active while the VU curve is above `j`; with
 /// `-r`, each request takes the thread's next slot of the shared schedule.
 pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
-    let Shape::Closed {
-        vus, think_time, ..
-    } = &shared.plan.load.shape
-    else {
-        return;
-    };
     let mut active = false;
-    let timer = shared.slots.as_ref().map(|_| PreciseTimer::new());
+    let timer = shared.schedule.as_ref().map(|_| shared.schedule_timer());
+    let mut clock = Instant::now();
     // Until when this VU is known to be active: the stage curve is consulted only when its
-    // level may have crossed `j`, not on every request.
+    // level may have crossed `j` (or a command changed it), not on every request.
     let mut active_until: Option<Instant> = None;
+    let mut epoch = shared.vu_epoch.get();
     loop {
         let now = Instant::now();
+        if shared.vu_epoch.get() != epoch {
+            epoch = shared.vu_epoch.get();
+            active_until = None;
+        }
         if active_until.is_none_or(|u| now >= u) {
             let t = now.saturating_duration_since(shared.t_load);
-            match vus.first_above(j as f64, t) {
+            let first = shared.vu_curve.borrow().first_above(j as f64, t);
+            match first {
                 None => break,
                 Some(at) if at > t => {
                     shared.set_vu_active(&mut active, false);
                     active_until = None;
-                    shared.sleep_until(shared.t_load + at).await;
+                    let changed = shared.vu_changed.notified();
+                    if shared.stopping.get() {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = shared.sleep_until(shared.t_load + at) => {}
+                        _ = changed => {}
+                    }
                     continue;
                 }
                 Some(_) => {
                     shared.set_vu_active(&mut active, true);
-                    let until = vus.above_until(j as f64, t);
+                    let until = shared.vu_curve.borrow().above_until(j as f64, t);
                     active_until = Some(
                         shared
                             .t_load
@@ -54,20 +117,19 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
         if shared.wait_if_paused().await {
             continue;
         }
-        let intended = match &shared.slots {
-            Some(slots) => {
-                let Some(off) = slots.borrow_mut().next_arrival() else {
+        let intended = match &timer {
+            Some(timer) => {
+                if clock < now {
+                    clock = now;
+                }
+                let Some(due) = next_due(shared, timer, &mut clock).await else {
                     break;
                 };
-                let due = shared.t_load + secs(off);
                 if shared.due_in_pause(due) {
                     continue;
                 }
                 if !shared.may_start(due) {
                     break;
-                }
-                if let Some(t) = &timer {
-                    t.sleep_until(due).await;
                 }
                 due
             }
@@ -79,8 +141,9 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
             }
         };
         client.iteration(shared, intended).await;
-        if !think_time.is_zero() {
-            shared.sleep_until(Instant::now() + *think_time).await;
+        let think = shared.think_time.get();
+        if !think.is_zero() {
+            shared.sleep_until(Instant::now() + think).await;
         }
     }
     shared.set_vu_active(&mut active, false);
@@ -104,17 +167,12 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
 
 /// Hands each due iteration of this thread's schedule to a free VU, starting VUs up to the
 /// thread's share of `max_vus` and counting the rest as dropped.
-pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
-    let mut schedule = shared.schedule();
-    let timer = PreciseTimer::new();
+pub(super) async fn dispatch(shared: Rc<Shared>) {
+    let timer = shared.schedule_timer();
+    let mut clock = shared.t_load;
     let mut spawned = 0u64;
     let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
-    while let Some(off) = schedule.next_arrival() {
-        let due = shared.t_load + secs(off);
-        if shared.past_end(due) {
-            break;
-        }
-        timer.sleep_until(due).await;
+    while let Some(due) = next_due(&shared, &timer, &mut clock).await {
         // Paused when this fell due: skip it, and everything due during the pause.
         if shared.wait_if_paused().await || shared.due_in_pause(due) {
             continue;
@@ -125,7 +183,7 @@ pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
         let idle = shared.idle.borrow_mut().pop();
         let mailbox = match idle {
             Some(m) => m,
-            None if spawned < max_vus => {
+            None if spawned < shared.max_vus.get() => {
                 let m = Mailbox::new();
                 mailboxes.push(m.clone());
                 let client = Client::new(&shared, spawned);
@@ -151,5 +209,31 @@ pub(super) async fn dispatch(shared: Rc<Shared>, max_vus: u64) {
     }
     for m in &mailboxes {
         m.close();
+    }
+}
+
+/// Starts the closed VUs of this thread's share whose global index is below `total` and
+/// that have not been started yet.
+pub(super) fn start_closed_vus(shared: &Rc<Shared>, total: u64) {
+    let from = shared.vus_started.get();
+    if total <= from {
+        return;
+    }
+    shared.vus_started.set(total);
+    let first_local = shared.share.count_below(from);
+    let mine: Vec<u64> = shared
+        .share
+        .items_below(total)
+        .skip(first_local as usize)
+        .collect();
+    for (k, j) in mine.into_iter().enumerate() {
+        let s = shared.clone();
+        let client = Client::new(&s, first_local + k as u64);
+        s.task_started();
+        let h = tokio::task::spawn_local(async move {
+            closed_vu(&s, j, client).await;
+            s.task_finished();
+        });
+        shared.tasks.borrow_mut().push(h);
     }
 }

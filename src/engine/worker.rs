@@ -5,14 +5,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::LocalSet;
 
-use super::client::Client;
+use super::control::{self, Envelope};
 use super::schedule::Schedule;
 use super::shared::Shared;
 use super::vu;
-use super::{Delivery, Final, RunState, TICK};
+use super::{Delivery, Final, TICK};
 use crate::plan::Plan;
 use crate::plan::load_model::Shape;
 use crate::plan::share::Share;
@@ -34,7 +34,8 @@ pub(super) struct Worker {
     pub t0: Instant,
     /// Unix time at `t_load`, for wall-clock schedules.
     pub start_unix: f64,
-    pub control: watch::Receiver<RunState>,
+    pub commands: mpsc::UnboundedReceiver<Envelope>,
+    pub commands_sent: Arc<std::sync::atomic::AtomicU64>,
     pub tx: mpsc::UnboundedSender<Delivery>,
     pub returns: std::sync::mpsc::Receiver<Interval>,
 }
@@ -60,7 +61,8 @@ impl Worker {
             t_load,
             t0,
             start_unix,
-            mut control,
+            commands,
+            commands_sent,
             tx,
             returns,
         } = self;
@@ -68,11 +70,23 @@ impl Worker {
         // Completions in the graceful-stop tail belong to the run's last tick, so the
         // timeline has exactly `duration` seconds.
         let last_tick = deadline.map_or(u64::MAX, |d| tick_index(t0, d).max(1));
-        let slots = match &plan.load.shape {
-            Shape::Closed { rate: Some(r), .. } => {
-                Some(RefCell::new(Schedule::constant(*r, share.clone())))
-            }
-            _ => None,
+        let (schedule, vu_curve, think_time, max_vus) = match &plan.load.shape {
+            Shape::Closed {
+                vus,
+                think_time,
+                rate,
+            } => (
+                rate.map(|r| Schedule::constant(r, share.clone())),
+                vus.clone(),
+                *think_time,
+                0,
+            ),
+            Shape::Open { arrivals, max_vus } => (
+                Some(Schedule::new(arrivals, share.clone(), start_unix)),
+                Default::default(),
+                Default::default(),
+                share.count_below(*max_vus),
+            ),
         };
         let shared = Rc::new(Shared {
             plan: plan.clone(),
@@ -87,11 +101,23 @@ impl Worker {
             share: share.clone(),
             t_load,
             t0,
-            start_unix,
             deadline,
             correction: plan.load.latency_kind() == crate::plan::LatencyKind::FromIntendedSend,
             scheduled: plan.load.has_schedule(),
-            slots,
+            schedule: schedule.map(RefCell::new),
+            epoch: Cell::new(0),
+            timers: RefCell::new(Vec::new()),
+            vu_curve: RefCell::new(vu_curve),
+            vu_epoch: Cell::new(0),
+            vu_changed: Notify::new(),
+            vus_started: Cell::new(0),
+            think_time: Cell::new(think_time),
+            max_vus: Cell::new(max_vus),
+            tasks: RefCell::new(Vec::new()),
+            aborting: Cell::new(false),
+            stop_changed: Notify::new(),
+            commands_sent,
+            commands_applied: Cell::new(0),
             idle: RefCell::new(Vec::new()),
             active: Cell::new(0),
             vus: Cell::new(0),
@@ -102,27 +128,8 @@ impl Worker {
             pause_window: Cell::new((None, None)),
         });
 
-        // Pause and resume: mirror the control state into the thread's own flag.
-        let pauser = {
-            let shared = shared.clone();
-            let mut control = control.clone();
-            tokio::task::spawn_local(async move {
-                loop {
-                    let paused = *control.borrow_and_update() == RunState::Paused;
-                    let was = shared.paused.replace(paused);
-                    if paused && !was {
-                        shared.pause_window.set((Some(Instant::now()), None));
-                    } else if !paused && was {
-                        let (start, _) = shared.pause_window.get();
-                        shared.pause_window.set((start, Some(Instant::now())));
-                        shared.resumed.notify_waiters();
-                    }
-                    if control.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
-        };
+        // Commands: applied at their instant, in the order sent.
+        let steering = tokio::task::spawn_local(control::serve(shared.clone(), commands));
 
         // Interval hand-off, aligned to t0 + k·TICK on every thread.
         let flusher = {
@@ -155,29 +162,16 @@ impl Worker {
 
         // Start the load: the closed VUs whose global index is in this thread's share, or the
         // dispatcher of this thread's share of the arrivals.
-        let mut handles = Vec::new();
         match &plan.load.shape {
-            Shape::Closed { .. } => {
-                let total = plan.load.vus();
-                let mine = share.items_below(total);
-                for (local, j) in mine.enumerate() {
-                    let s = shared.clone();
-                    let client = Client::new(&s, local as u64);
-                    s.task_started();
-                    handles.push(tokio::task::spawn_local(async move {
-                        vu::closed_vu(&s, j, client).await;
-                        s.task_finished();
-                    }));
-                }
-            }
-            Shape::Open { max_vus, .. } => {
-                let mine = share.count_below(*max_vus);
+            Shape::Closed { .. } => vu::start_closed_vus(&shared, plan.load.vus()),
+            Shape::Open { .. } => {
                 let s = shared.clone();
                 s.task_started();
-                handles.push(tokio::task::spawn_local(async move {
-                    vu::dispatch(s.clone(), mine).await;
+                let h = tokio::task::spawn_local(async move {
+                    vu::dispatch(s.clone()).await;
                     s.task_finished();
-                }));
+                });
+                shared.tasks.borrow_mut().push(h);
             }
         }
 
@@ -186,21 +180,16 @@ impl Worker {
         let mut interrupted = 0;
         if shared.active.get() > 0 {
             let ending = async {
-                let end_signal = wait_for(&mut control, |s| {
-                    matches!(s, RunState::Stopping | RunState::Abort)
-                });
+                let end_signal = shared.stopped(false);
                 // At the deadline nothing new is due (`may_start` checks each due time), but a
                 // request due just before it and woken late must still go: only a stop
                 // command cuts the schedule short.
                 match deadline {
                     Some(d) => tokio::select! {
                         _ = tokio::time::sleep_until(d.into()) => {}
-                        _ = end_signal => shared.stopping.set(true),
+                        _ = end_signal => {}
                     },
-                    None => {
-                        end_signal.await;
-                        shared.stopping.set(true);
-                    }
+                    None => end_signal.await,
                 }
                 // Idle open-model VUs must not wait for work that will never come.
                 for m in shared.idle.borrow_mut().drain(..) {
@@ -208,14 +197,14 @@ impl Worker {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(plan.graceful_stop) => {}
-                    _ = wait_for(&mut control, |s| s == RunState::Abort) => {}
+                    _ = shared.stopped(true) => {}
                 }
             };
             tokio::select! {
                 _ = shared.all_done.notified() => {}
                 _ = ending => {
                     interrupted = shared.in_flight.get();
-                    for h in &handles {
+                    for h in shared.tasks.borrow().iter() {
                         h.abort();
                     }
                 }
@@ -223,7 +212,7 @@ impl Worker {
         }
         let ended = Instant::now();
         flusher.abort();
-        pauser.abort();
+        steering.abort();
         let mut interval = shared.recorder.borrow_mut().take(Interval::default());
         interval.vus = shared.vus.get();
         interval.vus_max = shared.vus_max.get();
@@ -234,18 +223,6 @@ impl Worker {
             interval,
             last: Some(Final { ended, interrupted }),
         });
-    }
-}
-
-/// Resolves once the control state satisfies `f` (never, if the sender is gone).
-async fn wait_for(control: &mut watch::Receiver<RunState>, f: impl Fn(RunState) -> bool) {
-    loop {
-        if f(*control.borrow_and_update()) {
-            return;
-        }
-        if control.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
     }
 }
 

@@ -116,6 +116,109 @@ impl Curve {
     }
 }
 
+/// Edits of a curve for live commands (set a rate or a VU target, fire a spike, replace the
+/// model). Pure functions of the curve, so every thread and machine that applies the same
+/// command to the same curve gets the same curve, bit for bit.
+impl Curve {
+    /// The time at which the curve ends (`Duration::MAX` if a segment never ends).
+    pub fn length(&self) -> Duration {
+        self.segments
+            .iter()
+            .fold(Duration::ZERO, |t, s| t.saturating_add(s.dur))
+    }
+
+    /// The curve before `at`, then `tail` with its time 0 placed at `at`. Where the curve
+    /// ended before `at`, the gap holds its value after the end: 0.
+    pub fn splice(&self, at: Duration, tail: &Curve) -> Curve {
+        let mut segments = self.head(at);
+        segments.extend_from_slice(&tail.segments);
+        Curve { segments }
+    }
+
+    /// The curve multiplied by `factor` on `[from, until)`.
+    pub fn scaled(&self, from: Duration, until: Duration, factor: f64) -> Curve {
+        let rest = self.tail(from);
+        let window = until.saturating_sub(from);
+        let mut mid = rest.head(window);
+        for s in &mut mid {
+            s.from *= factor;
+            s.to *= factor;
+        }
+        let mut segments = self.head(from);
+        segments.extend(mid);
+        segments.extend(rest.tail(window).segments);
+        Curve { segments }
+    }
+
+    /// `value` from `at` until the curve's end (for ever if it never ends).
+    pub fn set_from(&self, at: Duration, value: f64) -> Curve {
+        let rest = self.length().saturating_sub(at);
+        self.splice(at, &Curve::new(vec![Segment::flat(rest, value)]))
+    }
+
+    /// The segments before `at`, the last one cut at `at`; padded with 0 up to `at` when the
+    /// curve is shorter.
+    fn head(&self, at: Duration) -> Vec<Segment> {
+        let mut out = Vec::with_capacity(self.segments.len() + 1);
+        let mut start = Duration::ZERO;
+        for s in &self.segments {
+            if start >= at {
+                return out;
+            }
+            let end = start.saturating_add(s.dur);
+            if end <= at {
+                out.push(*s);
+            } else {
+                let dur = at - start;
+                out.push(Segment {
+                    dur,
+                    from: s.from,
+                    to: s.from + (s.to - s.from) * fraction(dur, s.dur),
+                });
+                return out;
+            }
+            start = end;
+        }
+        if at > start {
+            out.push(Segment::flat(at - start, 0.0));
+        }
+        out
+    }
+
+    /// The curve from `at` on, with its time 0 at `at`.
+    pub fn tail(&self, at: Duration) -> Curve {
+        let mut out = Vec::new();
+        let mut start = Duration::ZERO;
+        for s in &self.segments {
+            let end = start.saturating_add(s.dur);
+            if end > at {
+                if start >= at {
+                    out.push(*s);
+                } else {
+                    let into = at - start;
+                    out.push(Segment {
+                        dur: s.dur - into,
+                        from: s.from + (s.to - s.from) * fraction(into, s.dur),
+                        to: s.to,
+                    });
+                }
+            }
+            start = end;
+        }
+        Curve { segments: out }
+    }
+}
+
+/// `part / whole` as a float; 0 for an unbounded whole (a segment that never ends is flat in
+/// practice: its value moves by nothing in any finite time).
+fn fraction(part: Duration, whole: Duration) -> f64 {
+    if whole == Duration::MAX || whole.is_zero() {
+        0.0
+    } else {
+        part.as_secs_f64() / whole.as_secs_f64()
+    }
+}
+
 /// When open-model iterations arrive.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrivals {
@@ -349,5 +452,69 @@ mod tests {
         assert_eq!(c.above_until(10.0, s(2)), s(11));
         let flat = Curve::new(vec![Segment::flat(Duration::MAX, 5.0)]);
         assert_eq!(flat.above_until(3.0, s(1)), Duration::MAX);
+    }
+
+    fn area(c: &Curve, until: Duration) -> f64 {
+        // Trapezoids over 1 ms steps: exact for piecewise-linear curves with ms breakpoints.
+        let n = until.as_millis() as u32;
+        (0..n)
+            .map(|i| {
+                let a = c.value_at(Duration::from_millis(u64::from(i)));
+                let b =
+                    c.value_at(Duration::from_millis(u64::from(i) + 1) - Duration::from_nanos(1));
+                (a + b) / 2.0 / 1000.0
+            })
+            .sum()
+    }
+
+    #[test]
+    fn splice_keeps_the_past_and_places_the_tail() {
+        let c = Curve::new(vec![
+            Segment {
+                dur: s(4),
+                from: 0.0,
+                to: 40.0,
+            },
+            Segment::flat(s(4), 40.0),
+        ]);
+        let t = c.set_from(s(2), 100.0);
+        assert_eq!(t.value_at(s(1)), 10.0);
+        assert_eq!(t.value_at(s(2)), 100.0);
+        assert_eq!(t.value_at(s(7)), 100.0);
+        assert_eq!(t.length(), s(8));
+        assert_eq!(t.value_at(s(8)), 0.0);
+        // After the end: the gap is 0 until the tail begins.
+        let late = c.splice(s(10), &Curve::new(vec![Segment::flat(s(1), 5.0)]));
+        assert_eq!(late.value_at(s(9)), 0.0);
+        assert_eq!(late.value_at(s(10)), 5.0);
+        assert_eq!(late.length(), s(11));
+        // An unbounded curve stays unbounded.
+        let flat = Curve::new(vec![Segment::flat(Duration::MAX, 5.0)]);
+        let f = flat.set_from(s(3), 9.0);
+        assert_eq!(f.value_at(s(2)), 5.0);
+        assert_eq!(f.value_at(s(1_000_000)), 9.0);
+        assert_eq!(f.length(), Duration::MAX);
+    }
+
+    #[test]
+    fn scaled_multiplies_only_the_window() {
+        let c = Curve::new(vec![Segment {
+            dur: s(10),
+            from: 0.0,
+            to: 100.0,
+        }]);
+        let k = c.scaled(s(2), s(4), 3.0);
+        assert_eq!(k.value_at(s(1)), 10.0);
+        assert_eq!(k.value_at(s(2)), 60.0);
+        assert!((k.value_at(s(3)) - 90.0).abs() < 1e-9);
+        assert_eq!(k.value_at(s(4)), 40.0);
+        assert_eq!(k.length(), s(10));
+        // Area: the window's area tripled, the rest unchanged.
+        let extra = 2.0 * (20.0 + 40.0) / 2.0 * 2.0;
+        assert!((area(&k, s(10)) - (area(&c, s(10)) + extra)).abs() < 1e-6);
+        // A window past the end scales nothing.
+        let past = c.scaled(s(12), s(14), 3.0);
+        assert_eq!(past.value_at(s(5)), 50.0);
+        assert_eq!(past.value_at(s(13)), 0.0);
     }
 }

@@ -133,6 +133,8 @@ pub struct PatternState {
     pub spikes_started: u64,
     /// Start times of every spike, kept only when asked (tests).
     pub record_starts: Option<Vec<f64>>,
+    /// Spikes fired by command: `[from, until)` at a fixed factor, no ramp.
+    forced: Vec<(f64, f64, f64)>,
 }
 
 impl PatternState {
@@ -154,7 +156,19 @@ impl PatternState {
             noise_t: 0.0,
             spikes_started: 0,
             record_starts: None,
+            forced: Vec::new(),
         }
+    }
+
+    /// A spike fired by command: the rate is multiplied by at least `factor` on
+    /// `[from, until)` (combined by max with the pattern's own spikes, then capped at `max`).
+    pub fn force_spike(&mut self, from: f64, until: f64, factor: f64) {
+        self.forced.push((from, until, factor));
+    }
+
+    /// A new base rate for every later call of [`PatternState::at`].
+    pub fn set_base(&mut self, base: f64) {
+        self.spec.base = base;
     }
 
     /// The rate and its parts at `t` seconds. `t` must not decrease between calls.
@@ -201,8 +215,14 @@ impl PatternState {
     }
 
     fn spike_at(&mut self, t: f64) -> f64 {
+        self.forced.retain(|&(_, until, _)| t < until);
+        let forced = self
+            .forced
+            .iter()
+            .filter(|&&(from, _, _)| t >= from)
+            .fold(1.0, |m, &(_, _, f)| f64::max(m, f));
         let Some(s) = self.spec.spikes.clone() else {
-            return 1.0;
+            return forced;
         };
         while self.next_spike <= t {
             let start = self.next_spike;
@@ -243,7 +263,7 @@ impl PatternState {
                 };
                 1.0 + (sp.factor - 1.0) * shape.clamp(0.0, 1.0)
             })
-            .fold(1.0, f64::max)
+            .fold(forced, f64::max)
     }
 
     fn noise_at(&mut self, t: f64) -> f64 {

@@ -1,9 +1,9 @@
 //! The TUI's view state and what each key does. Holds no engine internals: keys become
-//! [`RunState`] commands on the engine's one control channel.
+//! [`Command`]s on the engine's one control channel.
 
 use std::time::{Duration, Instant};
 
-use crate::engine::RunState;
+use crate::engine::Command;
 
 /// Static facts about the run, shown in the header.
 #[derive(Debug, Clone)]
@@ -42,10 +42,10 @@ impl Phase {
 }
 
 /// What a key asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     None,
-    Control(RunState),
+    Control(Command),
     Save,
 }
 
@@ -108,19 +108,19 @@ impl App {
                 self.stopping = true;
                 self.paused_since = None;
                 if self.stop_presses >= 2 {
-                    Action::Control(RunState::Abort)
+                    Action::Control(Command::Abort)
                 } else {
-                    Action::Control(RunState::Stopping)
+                    Action::Control(Command::Stop)
                 }
             }
             'p' | 'P' | ' ' if !self.stopping => match self.paused_since.take() {
                 Some(since) => {
                     self.paused_total += now - since;
-                    Action::Control(RunState::Running)
+                    Action::Control(Command::Resume)
                 }
                 None => {
                     self.paused_since = Some(now);
-                    Action::Control(RunState::Paused)
+                    Action::Control(Command::Pause)
                 }
             },
             't' | 'T' if !self.serious => {
@@ -160,11 +160,11 @@ mod tests {
     fn keys_map_to_engine_commands() {
         let mut a = app();
         let t = Instant::now();
-        assert_eq!(a.key('p', t), Action::Control(RunState::Paused));
+        assert_eq!(a.key('p', t), Action::Control(Command::Pause));
         assert_eq!(a.phase(Duration::from_secs(1), false), Phase::Paused);
         assert_eq!(
             a.key('p', t + Duration::from_secs(2)),
-            Action::Control(RunState::Running)
+            Action::Control(Command::Resume)
         );
         assert_eq!(
             a.paused_for(t + Duration::from_secs(5)),
@@ -173,11 +173,11 @@ mod tests {
         assert_eq!(a.key('t', t), Action::None);
         assert_eq!(a.theme, 1);
         assert_eq!(a.key('s', t), Action::Save);
-        assert_eq!(a.key('q', t), Action::Control(RunState::Stopping));
+        assert_eq!(a.key('q', t), Action::Control(Command::Stop));
         assert_eq!(a.key('p', t), Action::None, "no pausing while stopping");
         assert_eq!(
             a.key('\x03', t),
-            Action::Control(RunState::Abort),
+            Action::Control(Command::Abort),
             "a second stop aborts"
         );
     }

@@ -1,6 +1,6 @@
 //! The live TUI (ratatui): the default view when stdout is a terminal.
 //!
-//! It reads only the aggregator's snapshots and sends only [`RunState`] commands through the
+//! It reads only the aggregator's snapshots and sends only [`Command`]s through the
 //! engine's control channel. It redraws at most every 100 ms. The terminal is restored on
 //! every exit path: normal end, Ctrl-C (a key in raw mode), error, and panic (ratatui's
 //! `init` installs a panic hook that restores first).
@@ -92,7 +92,11 @@ pub async fn run(
             _ = tick.tick() => {}
             Some(c) = keys.recv() => {
                 match app.key(c, Instant::now()) {
-                    Action::Control(state) => control.set(state),
+                    Action::Control(command) => {
+                        if let Err(refused) = control.send(command) {
+                            app.message = Some(refused.to_string());
+                        }
+                    }
                     Action::Save => {
                         let path = snapshot_path(output.as_deref());
                         let json = serde_json::to_vec_pretty(&*rx.borrow()).unwrap_or_default();
