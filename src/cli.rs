@@ -161,6 +161,19 @@ pub struct RunArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Trust the CAs in this PEM file, besides the platform's (SSL_CERT_FILE and
+    /// SSL_CERT_DIR are honoured)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM) for mutual TLS; needs --key
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --cert
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
     /// Open a new connection for every request
     #[arg(long)]
     pub disable_keepalive: bool,
@@ -317,6 +330,9 @@ impl RunArgs {
             http2: self.http2,
             h2_streams: self.h2_streams,
             insecure: self.insecure,
+            cacert: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
             disable_keepalive: self.disable_keepalive,
             timeout: self.timeout.clone(),
             connect_timeout: self.connect_timeout.clone(),

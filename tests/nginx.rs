@@ -198,6 +198,6 @@ fn an_untrusted_certificate_is_a_tls_error() {
     let o = kaioken(&["run", &n.tls_url(), "-n", "20", "-c", "2", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
-    assert_eq!(v["errors"]["tls"], 20, "{}", v["errors"]);
+    assert_eq!(v["errors"]["tls_cert_invalid"], 20, "{}", v["errors"]);
     assert_eq!(n.logged(), 0);
 }

@@ -130,8 +130,11 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
             } else {
                 &[b"http/1.1"]
             };
-            let connector =
-                tokio_rustls::TlsConnector::from(tls::client_config(plan.insecure, alpn));
+            let connector = tokio_rustls::TlsConnector::from(tls::client_config(
+                plan.insecure,
+                &plan.tls,
+                alpn,
+            )?);
             let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone()).map_err(
                 |_| {
                     anyhow!(
@@ -142,7 +145,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
             )?;
             let t2 = Instant::now();
             let stream = connector.connect(name, tcp).await.map_err(|e| {
-                anyhow!("TLS handshake with {addr} failed: {e} (for a self-signed certificate, pass --insecure)")
+                anyhow!("TLS handshake with {addr} failed: {e} (for a private CA, pass --cacert FILE; to skip verification, --insecure)")
             })?;
             let tls_time = t2.elapsed();
             let picked_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");

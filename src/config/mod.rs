@@ -151,6 +151,12 @@ pub struct RawTarget {
     pub http2: Option<bool>,
     pub h2_streams: Option<i64>,
     pub insecure: Option<bool>,
+    /// PEM file of CAs trusted in addition to the platform's.
+    pub cacert: Option<EnvString>,
+    /// PEM client certificate (chain) for mTLS; needs `key`.
+    pub cert: Option<EnvString>,
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<EnvString>,
     pub disable_keepalive: Option<bool>,
     pub body: Option<TemplateString>,
     pub body_file: Option<EnvString>,

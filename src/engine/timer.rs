@@ -2,26 +2,22 @@
 //!
 //! tokio's timer wheel has a 1 ms resolution and rounds deadlines up, so a request due at
 //! t would leave up to 1 ms late, and at 1,000 req/s the reported latency of a 50 µs server
-//! would be ≈ 900 µs of our own lateness. A `timerfd` armed at the absolute due time
-//! (CLOCK_MONOTONIC, the clock `Instant` reads on Linux) wakes the runtime within the kernel's
-//! timer slack (≈ 50 µs) instead. Used only where a schedule decides the send time; think
-//! times and stage gating keep tokio's timer.
+//! would be ≈ 900 µs of our own lateness. A CLOCK_MONOTONIC `timerfd` (the clock `Instant`
+//! reads on Linux), armed for the time left until the due time, wakes the runtime within
+//! the kernel's timer slack (≈ 50 µs) instead. Used only where a schedule decides the send
+//! time; think times and stage gating keep tokio's timer. (Relative arming also keeps the
+//! timer free of rustix's vDSO lookup, which crashes under valgrind.)
 
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use rustix::time::{
-    ClockId, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec,
-};
+use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use tokio::io::unix::AsyncFd;
 
 pub struct PreciseTimer {
     fd: Option<AsyncFd<OwnedFd>>,
     /// Wakes a sleep early when there is no timerfd.
     woken: tokio::sync::Notify,
-    /// An `Instant` and the CLOCK_MONOTONIC reading taken together, to convert between them.
-    anchor: Instant,
-    anchor_mono: Duration,
 }
 
 impl PreciseTimer {
@@ -33,27 +29,25 @@ impl PreciseTimer {
         )
         .ok()
         .and_then(register);
-        let anchor = Instant::now();
-        let ts = rustix::time::clock_gettime(ClockId::Monotonic);
         PreciseTimer {
             fd,
             woken: tokio::sync::Notify::new(),
-            anchor,
-            anchor_mono: Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
         }
     }
 
     /// Sleeps until `at`; true when `at` came, false when [`PreciseTimer::wake`] cut the
     /// sleep short (a command changed the schedule: the caller asks it again).
     pub async fn sleep_until(&self, at: Instant) -> bool {
-        if at <= Instant::now() {
+        let now = Instant::now();
+        if at <= now {
             return true;
         }
         let Some(fd) = &self.fd else {
             return self.sleep_fallback(at).await;
         };
-        let target = self.anchor_mono + at.saturating_duration_since(self.anchor);
-        if self.arm(fd, target).is_err() {
+        // Armed relative to the `Instant` just read: the same clock, to within the few
+        // nanoseconds between the read and the syscall.
+        if self.arm(fd, at - now).is_err() {
             return self.sleep_fallback(at).await;
         }
         let mut buf = [0u8; 8];
@@ -72,7 +66,7 @@ impl PreciseTimer {
     /// Ends the current (or the next) sleep at once.
     pub fn wake(&self) {
         match &self.fd {
-            // An absolute time in the past: the timer expires immediately.
+            // One nanosecond from now: the timer expires at once (zero would disarm it).
             Some(fd) => {
                 if self.arm(fd, Duration::from_nanos(1)).is_err() {
                     self.woken.notify_one();
@@ -82,18 +76,19 @@ impl PreciseTimer {
         }
     }
 
-    fn arm(&self, fd: &AsyncFd<OwnedFd>, target: Duration) -> rustix::io::Result<()> {
+    /// Arms the timer to expire `after` from now.
+    fn arm(&self, fd: &AsyncFd<OwnedFd>, after: Duration) -> rustix::io::Result<()> {
         let spec = Itimerspec {
             it_interval: Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
             it_value: Timespec {
-                tv_sec: target.as_secs() as _,
-                tv_nsec: target.subsec_nanos() as _,
+                tv_sec: after.as_secs() as _,
+                tv_nsec: after.subsec_nanos() as _,
             },
         };
-        rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::ABSTIME, &spec).map(drop)
+        rustix::time::timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec).map(drop)
     }
 
     async fn sleep_fallback(&self, at: Instant) -> bool {

@@ -54,7 +54,7 @@ pub fn build_load(
     let s = |c: &Option<String>, f: &Option<crate::config::EnvString>| {
         c.clone().or_else(|| f.as_ref().map(|v| v.0.clone()))
     };
-    let vus = super::count_at_least_one(
+    let vus = super::build::count_at_least_one(
         errs.0,
         "concurrency",
         args.concurrency,

@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{PlanError, dur_opt, problem};
+use super::build::dur_opt;
+use super::{PlanError, problem};
 use crate::config::{Flags, RawLoad};
 
 /// A result file's format.

@@ -52,6 +52,15 @@ impl Results {
                     method: plan.request().method.to_string(),
                     protocol,
                     headers,
+                    tls: (plan.target.scheme == crate::plan::Scheme::Https).then(|| TlsMeta {
+                        verified: !plan.insecure,
+                        cacert: plan.tls.cacert.as_ref().map(|p| p.display().to_string()),
+                        client_cert: plan
+                            .tls
+                            .client
+                            .as_ref()
+                            .map(|(c, _)| c.display().to_string()),
+                    }),
                 },
                 load: LoadMeta {
                     model: plan.load.name().to_string(),

@@ -200,6 +200,48 @@ pub struct TargetMeta {
     pub protocol: String,
     /// Header names and values; credential values redacted.
     pub headers: BTreeMap<String, String>,
+    /// How TLS was set up (https:// targets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsMeta>,
+}
+
+/// TLS settings of an https:// run: whether certificates were verified, and against what.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlsMeta {
+    /// False under `--insecure`: every certificate was accepted.
+    pub verified: bool,
+    /// The `--cacert` file trusted besides the platform's store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cacert: Option<String>,
+    /// The `--cert` file presented for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+}
+
+impl TargetMeta {
+    /// The protocol, and for https whether certificates were verified: what every report
+    /// shows next to the load.
+    pub fn transport(&self) -> String {
+        match &self.tls {
+            None => self.protocol.clone(),
+            Some(t) if !t.verified => {
+                format!(
+                    "{}, TLS certificates NOT verified (--insecure)",
+                    self.protocol
+                )
+            }
+            Some(t) => {
+                let mut s = format!("{}, TLS verified", self.protocol);
+                if let Some(ca) = &t.cacert {
+                    s.push_str(&format!(" (CA file {ca})"));
+                }
+                if let Some(c) = &t.client_cert {
+                    s.push_str(&format!(", client certificate {c}"));
+                }
+                s
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

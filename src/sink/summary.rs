@@ -65,7 +65,7 @@ pub fn render(r: &Results, serious: bool) -> String {
             m.version,
             m.target.method,
             m.target.url,
-            m.target.protocol
+            m.target.transport()
         );
     } else {
         // A mix has no one method: name the origin and how many scenarios share it.
@@ -75,7 +75,7 @@ pub fn render(r: &Results, serious: bool) -> String {
             m.version,
             r.scenarios.len(),
             m.target.url,
-            m.target.protocol
+            m.target.transport()
         );
     }
     outln!(

@@ -98,12 +98,10 @@ impl Connector {
             match &self.tls {
                 None => Ok(Stream::Plain(tcp)),
                 Some((connector, name)) => {
-                    let tls = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                        match ErrorKind::from_io(&e) {
-                            ErrorKind::Reset | ErrorKind::Closed => ErrorKind::Reset,
-                            _ => ErrorKind::Tls,
-                        }
-                    })?;
+                    let tls = connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| handshake_error(&e))?;
                     Ok(Stream::Tls(Box::new(tls)))
                 }
             }
@@ -115,6 +113,19 @@ impl Connector {
     }
 }
 
+/// Classifies a failed TLS handshake: the server's certificate refused (unknown issuer,
+/// expired, wrong name) apart from every other handshake failure.
+fn handshake_error(e: &io::Error) -> ErrorKind {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_)) => ErrorKind::TlsCertInvalid,
+        Some(_) => ErrorKind::Tls,
+        None => match ErrorKind::from_io(e) {
+            ErrorKind::Reset | ErrorKind::Closed => ErrorKind::Reset,
+            _ => ErrorKind::Tls,
+        },
+    }
+}
+
 /// Why the run cannot start: each names what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -122,6 +133,8 @@ pub enum SetupError {
     Resolve { host: String, why: String },
     #[error("url: host {0} is not a valid TLS server name")]
     ServerName(String),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
 }
 
 /// Resolves the target once, before the run: DNS is never on the request path.
@@ -156,7 +169,7 @@ pub async fn build(
                 Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
                 Protocol::Http1 => &[b"http/1.1"],
             };
-            let config = tls::client_config(plan.insecure, alpn);
+            let config = tls::client_config(plan.insecure, &plan.tls, alpn)?;
             let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone())
                 .map_err(|_| SetupError::ServerName(plan.target.host.clone()))?;
             Some((tokio_rustls::TlsConnector::from(config), name))

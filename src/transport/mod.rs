@@ -36,8 +36,10 @@ pub enum ErrorKind {
     Reset,
     /// The peer closed the connection before the response was complete.
     Closed,
-    /// TLS handshake or record failure.
+    /// TLS handshake or record failure (other than the certificate).
     Tls,
+    /// The server's certificate was refused: unknown issuer, expired, wrong name.
+    TlsCertInvalid,
     /// The response was not valid HTTP (garbage, bad framing, h2 protocol error).
     Protocol,
     /// The response head exceeded our limit.
@@ -48,7 +50,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
@@ -58,6 +60,7 @@ impl ErrorKind {
         ErrorKind::Reset,
         ErrorKind::Closed,
         ErrorKind::Tls,
+        ErrorKind::TlsCertInvalid,
         ErrorKind::Protocol,
         ErrorKind::HeaderTooLarge,
         ErrorKind::Io,
@@ -72,7 +75,8 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Reset => "reset",
             ErrorKind::Closed => "closed",
-            ErrorKind::Tls => "tls",
+            ErrorKind::Tls => "tls_handshake",
+            ErrorKind::TlsCertInvalid => "tls_cert_invalid",
             ErrorKind::Protocol => "protocol",
             ErrorKind::HeaderTooLarge => "header_too_large",
             ErrorKind::Io => "io",

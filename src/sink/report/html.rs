@@ -123,7 +123,7 @@ pub fn render(r: &Results) -> String {
         esc(&m.target.method),
         esc(&m.target.url),
         esc(&m.load.description),
-        esc(&m.target.protocol),
+        esc(&m.target.transport()),
         esc(&m.started_at),
         esc(&m.ended_at),
         esc(&m.version)

@@ -21,7 +21,10 @@ pub fn render(r: &Results) -> String {
         &mut out,
         &format!(
             "{} ({}), {} → {}",
-            m.load.description, m.target.protocol, m.started_at, m.ended_at
+            m.load.description,
+            m.target.transport(),
+            m.started_at,
+            m.ended_at
         ),
     );
     push(&mut out, "");

@@ -1,0 +1,580 @@
+//! `plan::build`: the command line merged over the config file, defaults applied, every
+//! value checked, every problem returned at once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::HeaderName;
+
+use super::template::{self, Template};
+use super::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRACEFUL_STOP, DEFAULT_H2_STREAMS, DEFAULT_TIMEOUT, Plan,
+    PlanError, PlanErrors, Protocol, Request, Scenarios, Scheme, TlsFiles, build_load, checks,
+    outputs, parse_duration, parse_header_parts, parse_method, parse_url_with, problem,
+    same_origin, scenario, sources, thresholds,
+};
+use crate::config::{Flags, RawConfig, RawLoad, RawTarget};
+
+/// Merges `args` over `file` and validates everything.
+pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors> {
+    let empty_t = RawTarget::default();
+    let empty_l = RawLoad::default();
+    let ft = file.and_then(|f| f.target.as_ref()).unwrap_or(&empty_t);
+    let fl = file.and_then(|f| f.load.as_ref()).unwrap_or(&empty_l);
+    let mut errs = Vec::new();
+    macro_rules! check {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    errs.push(e);
+                    None
+                }
+            }
+        };
+    }
+
+    // Names scenarios extract: resolved before any template is parsed.
+    let raw_scenarios = file
+        .and_then(|f| f.scenarios.as_deref())
+        .unwrap_or_default();
+    let slots = scenario::collect_slots(&mut errs, raw_scenarios);
+
+    // Target URL (the origin every request goes to).
+    let url = args
+        .url
+        .clone()
+        .or_else(|| ft.url.as_ref().map(|u| u.0.clone()))
+        .or_else(|| scenario::first_absolute_url(raw_scenarios));
+    let rand_regex = args
+        .rand_regex_url
+        .clone()
+        .or_else(|| ft.rand_regex_url.as_ref().map(|u| u.0.clone()));
+    let urls_file = args
+        .urls_from_file
+        .clone()
+        .or_else(|| ft.urls_from_file.as_ref().map(|u| PathBuf::from(&u.0)));
+    let rand_path = rand_regex
+        .as_deref()
+        .and_then(|r| check!(sources::rand_regex("rand_regex_url", r)));
+    let url_lines = urls_file
+        .as_deref()
+        .and_then(|p| check!(sources::lines("urls_from_file", p)));
+    // Without a URL, the origin comes from the regex or the first line of the file.
+    let url = url
+        .or_else(|| rand_path.as_ref().and_then(|(o, _)| o.clone()))
+        .or_else(|| {
+            url_lines
+                .as_ref()
+                .map(|l| String::from_utf8_lossy(&l[0]).into_owned())
+        });
+    let parsed = match url.as_deref() {
+        None => {
+            errs.push(problem("url", "(none)", "give a URL, e.g. `kaioken run http://127.0.0.1:8080/`, or set [target] url in the config"));
+            None
+        }
+        Some(u) => check!(parse_url_with("url", u, &slots)),
+    };
+    if rand_regex.is_some() && urls_file.is_some() {
+        errs.push(problem(
+            "rand_regex_url",
+            rand_regex.as_deref().unwrap_or_default(),
+            "--urls-from-file gives the paths too; keep one of them",
+        ));
+    }
+    // The single request's path: from the URL, a regex, or a file of URLs.
+    let mut path = parsed
+        .as_ref()
+        .map(|(_, _, p)| p.clone())
+        .unwrap_or_default();
+    if let (Some((target, _, _)), Some((origin, t))) = (&parsed, &rand_path) {
+        if let Some(o) = origin
+            && !same_origin(target, o)
+        {
+            errs.push(problem(
+                "rand_regex_url",
+                o,
+                format!(
+                    "its origin differs from the target {}; one run loads one origin",
+                    target.redacted_url()
+                ),
+            ));
+        }
+        path = t.clone();
+    }
+    if let (Some((target, _, _)), Some(lines)) = (&parsed, &url_lines) {
+        let mut paths = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let text = String::from_utf8_lossy(line);
+            let field = format!("urls_from_file line {}", i + 1);
+            match parse_url_with(&field, &text, &template::Builtins) {
+                Ok((t, _, p)) if same_origin(target, &t.url) && p.is_static() => {
+                    paths.push(p.sample().into_boxed_slice());
+                }
+                Ok(_) => errs.push(problem(
+                    &field,
+                    &text,
+                    format!(
+                        "every URL must be a fixed URL on the target's origin {}",
+                        target.redacted_url()
+                    ),
+                )),
+                Err(e) => errs.push(e),
+            }
+        }
+        if !paths.is_empty() {
+            path = Template::lines(
+                format!(
+                    "<line of {}>",
+                    urls_file.as_deref().unwrap_or(Path::new("")).display()
+                ),
+                paths.into(),
+            );
+        }
+    }
+
+    // Method.
+    let method_s = args
+        .method
+        .clone()
+        .or_else(|| ft.method.as_ref().map(|m| m.0.clone()))
+        .unwrap_or_else(|| "GET".into());
+    let method = check!(parse_method("method", &method_s));
+
+    // Headers: file first, then -H (a later header of the same name is sent too, as curl does).
+    let mut headers: Vec<(HeaderName, Template)> = Vec::new();
+    if let Some(h) = &ft.headers {
+        for (name, value) in h {
+            if let Some(hv) = check!(parse_header_parts(
+                &format!("target.headers.{name}"),
+                name,
+                &value.0,
+                &slots,
+            )) {
+                headers.push(hv);
+            }
+        }
+    }
+    for h in &args.headers {
+        let parsed = match h.split_once(':') {
+            Some((n, v)) => {
+                parse_header_parts("--header", n.trim(), v.trim(), &slots).map_err(|mut e| {
+                    e.value = format!("{h:?}");
+                    e
+                })
+            }
+            None => Err(problem(
+                "--header",
+                format!("{h:?}"),
+                "write it as `Name: value`",
+            )),
+        };
+        if let Some(hv) = check!(parsed) {
+            headers.push(hv);
+        }
+    }
+
+    // Basic authentication: one more header, base64 of `user:password` (RFC 7617).
+    let basic = args
+        .basic_auth
+        .clone()
+        .or_else(|| ft.basic_auth.as_ref().map(|b| b.0.clone()));
+    if let Some(cred) = basic {
+        let field = if args.basic_auth.is_some() {
+            "--basic-auth"
+        } else {
+            "target.basic_auth"
+        };
+        if !cred.contains(':') {
+            errs.push(problem(field, "[redacted]", "write it as user:password"));
+        } else if headers
+            .iter()
+            .any(|(n, _)| n == http::header::AUTHORIZATION)
+        {
+            errs.push(problem(
+                field,
+                "[redacted]",
+                "an Authorization header is set too; keep one of them",
+            ));
+        } else {
+            use base64::Engine;
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(cred.as_bytes())
+            );
+            if let Some(hv) = check!(parse_header_parts(field, "authorization", &value, &slots)) {
+                headers.push(hv);
+            }
+        }
+    }
+
+    // Body: at most one of body, body_file, form, body_lines.
+    let body_text = args
+        .body
+        .clone()
+        .or_else(|| ft.body.as_ref().map(|b| b.0.clone()));
+    let body_file = args
+        .body_file
+        .clone()
+        .or_else(|| ft.body_file.as_ref().map(|b| PathBuf::from(&b.0)));
+    let form: Vec<String> = if args.form.is_empty() {
+        ft.form_data.iter().flatten().map(|f| f.0.clone()).collect()
+    } else {
+        args.form.clone()
+    };
+    let body_lines = args
+        .body_lines
+        .clone()
+        .or_else(|| ft.body_lines.as_ref().map(|b| PathBuf::from(&b.0)));
+    let given: Vec<&str> = [
+        (body_text.is_some(), "body"),
+        (body_file.is_some(), "body_file"),
+        (!form.is_empty(), "form"),
+        (body_lines.is_some(), "body_lines"),
+    ]
+    .iter()
+    .filter(|(g, _)| *g)
+    .map(|(_, n)| *n)
+    .collect();
+    let mut body = Template::default();
+    if given.len() > 1 {
+        errs.push(problem(
+            given[0],
+            format!("(both {} and {})", given[0], given[1]),
+            format!(
+                "give one request body: {} and {} cannot be combined",
+                given[0], given[1]
+            ),
+        ));
+    } else if let Some(text) = body_text {
+        body = check!(Template::parse_with(&text, &slots).map_err(|e| problem(
+            "body",
+            format!("{text:?}"),
+            e.to_string()
+        )))
+        .unwrap_or_default();
+    } else if let Some(path) = body_file {
+        match std::fs::read(&path) {
+            Ok(bytes) => body = Template::literal(bytes),
+            Err(e) => errs.push(problem(
+                "body_file",
+                path.display(),
+                format!("cannot read it ({e}); check the path"),
+            )),
+        }
+    } else if !form.is_empty() {
+        if let Some((bytes, ctype)) = check!(sources::multipart("form", &form)) {
+            body = Template::literal(bytes);
+            headers.retain(|(n, _)| n != http::header::CONTENT_TYPE);
+            headers.push((
+                http::header::CONTENT_TYPE,
+                Template::literal(ctype.into_bytes()),
+            ));
+        }
+    } else if let Some(path) = body_lines
+        && let Some(lines) = check!(sources::lines("body_lines", &path))
+    {
+        body = Template::lines(format!("<line of {}>", path.display()), lines);
+    }
+
+    let load = build_load::build_load(args, file, &mut errs);
+    let timeout = dur_opt(
+        &mut errs,
+        "timeout",
+        args.timeout.as_ref(),
+        ft.timeout.as_ref().map(|s| &s.0),
+        DEFAULT_TIMEOUT,
+    );
+    let connect_timeout = dur_opt(
+        &mut errs,
+        "connect_timeout",
+        args.connect_timeout.as_ref(),
+        ft.connect_timeout.as_ref().map(|s| &s.0),
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    let graceful_stop = dur_opt(
+        &mut errs,
+        "graceful_stop",
+        args.graceful_stop.as_ref(),
+        fl.graceful_stop.as_ref().map(|s| &s.0),
+        DEFAULT_GRACEFUL_STOP,
+    );
+    for (field, d) in [("timeout", timeout), ("connect_timeout", connect_timeout)] {
+        if d.is_zero() {
+            errs.push(problem(field, "0", "must be > 0"));
+        }
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let threads = count_at_least_one(&mut errs, "threads", args.threads, fl.threads, cpus as u64);
+
+    let http2 = args.http2 || ft.http2.unwrap_or(false);
+    let streams = count_at_least_one(
+        &mut errs,
+        "h2_streams",
+        args.h2_streams,
+        ft.h2_streams,
+        DEFAULT_H2_STREAMS,
+    );
+    let keepalive = !(args.disable_keepalive || ft.disable_keepalive.unwrap_or(false));
+    if http2 && !keepalive {
+        errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
+    }
+
+    let tls = tls_files(
+        &mut errs,
+        args,
+        ft,
+        parsed.as_ref().map(|(t, _, _)| t.scheme),
+    );
+
+    let mut checks = compile_checks(&mut errs, file, ft);
+
+    // [[scenarios]]: the single-request options do not apply to them.
+    let explicit_scenarios = !raw_scenarios.is_empty();
+    let mut scenarios = None;
+    if explicit_scenarios {
+        for (set, field) in [
+            (args.method.is_some() || ft.method.is_some(), "method"),
+            (!given.is_empty(), given.first().copied().unwrap_or("body")),
+            (rand_regex.is_some(), "rand_regex_url"),
+            (urls_file.is_some(), "urls_from_file"),
+        ] {
+            if set {
+                errs.push(problem(field, "(set)", format!("applies to the single request; with [[scenarios]] give each scenario its own {field} (or drop [[scenarios]])")));
+            }
+        }
+        if let Some((target, authority, _)) = &parsed {
+            let common = scenario::Common {
+                target,
+                scheme: match target.scheme {
+                    Scheme::Http => http::uri::Scheme::HTTP,
+                    Scheme::Https => http::uri::Scheme::HTTPS,
+                },
+                authority: authority.clone(),
+                headers: &headers,
+                keepalive,
+                slots: &slots,
+            };
+            scenarios = scenario::build(&mut errs, raw_scenarios, &common, &mut checks);
+        }
+    }
+
+    let mut thresholds = Vec::new();
+    if let Some(table) = file.and_then(|f| f.thresholds.as_ref()) {
+        for (key, condition) in table {
+            let Some(t) = check!(thresholds::parse(key, &condition.0)) else {
+                continue;
+            };
+            let known = |f: &thresholds::Filter| {
+                scenarios.as_ref().is_some_and(|sc: &Scenarios| {
+                    sc.list.iter().any(|s| {
+                        if f.key == "scenario" {
+                            s.name == f.value
+                        } else {
+                            s.tags.get(&f.key) == Some(&f.value)
+                        }
+                    })
+                })
+            };
+            if let Some(f) = &t.filter
+                && !known(f)
+            {
+                let what = if f.key == "scenario" {
+                    format!("no scenario named {} in this config", f.value)
+                } else {
+                    format!(
+                        "no scenario has the tag {}={} in this config",
+                        f.key, f.value
+                    )
+                };
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    format!("{what}; name a [[scenarios]] entry or one of their tags"),
+                ));
+            } else if t.filter.is_some() && t.metric == thresholds::Metric::DroppedIterations {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "dropped_iterations is counted for the whole run only; drop the filter",
+                ));
+            } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "no checks are defined in this config; add checks or drop this threshold",
+                ));
+            } else {
+                thresholds.push(t);
+            }
+        }
+    }
+    if args.fail_fast && thresholds.is_empty() {
+        errs.push(problem(
+            "--fail-fast",
+            "true",
+            "there are no [thresholds] to fail on; add some to the config file or drop --fail-fast",
+        ));
+    }
+
+    let outputs = outputs::build(&mut errs, args, fl);
+
+    if !errs.is_empty() {
+        return Err(PlanErrors(errs));
+    }
+    let (target, authority, _) = parsed.expect("no errors means the URL parsed");
+    let method = method.expect("no errors means the method parsed");
+    let load = load.expect("no errors means the load model was built");
+    let vus_cap = load.vus().max(1);
+    let scheme = match target.scheme {
+        Scheme::Http => http::uri::Scheme::HTTP,
+        Scheme::Https => http::uri::Scheme::HTTPS,
+    };
+    let scenarios = if explicit_scenarios {
+        scenarios.expect("no errors means the scenarios compiled")
+    } else {
+        let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
+        Scenarios::single(request, target.redacted_url())
+    };
+    Ok(Plan {
+        target,
+        scenarios,
+        protocol: if http2 {
+            Protocol::Http2 {
+                streams: streams as u64,
+            }
+        } else {
+            Protocol::Http1
+        },
+        load,
+        timeout,
+        connect_timeout,
+        keepalive,
+        insecure: args.insecure || ft.insecure.unwrap_or(false),
+        tls,
+        threads: (threads as usize).min(vus_cap as usize).max(1),
+        graceful_stop,
+        outputs,
+        confirm_remote: !args.yes,
+        thresholds,
+        checks,
+        fail_fast: args.fail_fast,
+        cookie_jar: args.cookie_jar || ft.cookie_jar.unwrap_or(false),
+        follow_redirects: !args.no_follow_redirects && ft.follow_redirects.unwrap_or(true),
+    })
+}
+
+/// A count from the command line or the file (the command line wins), at least 1.
+pub(super) fn count_at_least_one(
+    errs: &mut Vec<PlanError>,
+    field: &str,
+    cli: Option<u64>,
+    file: Option<i64>,
+    default: u64,
+) -> i64 {
+    let n = cli.map(|c| c as i64).or(file).unwrap_or(default as i64);
+    if n < 1 {
+        errs.push(problem(field, n, "must be at least 1"));
+    }
+    n
+}
+
+fn compile_checks(
+    errs: &mut Vec<PlanError>,
+    file: Option<&RawConfig>,
+    ft: &RawTarget,
+) -> checks::Checks {
+    let limit = match ft.check_body_limit {
+        None => checks::DEFAULT_BODY_LIMIT,
+        Some(n) if (0..=1 << 30).contains(&n) => n as usize,
+        Some(n) => {
+            errs.push(problem(
+                "target.check_body_limit",
+                n,
+                "give a byte count from 0 to 1073741824 (default 1048576)",
+            ));
+            checks::DEFAULT_BODY_LIMIT
+        }
+    };
+    let raw = file.and_then(|f| f.checks.as_deref()).unwrap_or_default();
+    let views: Vec<checks::RawCheck> = raw.iter().map(checks::RawCheck::view).collect();
+    match checks::compile(&views, limit) {
+        Ok(c) => c,
+        Err(mut e) => {
+            errs.append(&mut e);
+            checks::Checks::default()
+        }
+    }
+}
+
+pub(crate) fn dur_opt(
+    errs: &mut Vec<PlanError>,
+    field: &str,
+    cli: Option<&String>,
+    file: Option<&String>,
+    default: Duration,
+) -> Duration {
+    match cli.or(file) {
+        Some(s) => parse_duration(field, s).unwrap_or_else(|e| {
+            errs.push(e);
+            default
+        }),
+        None => default,
+    }
+}
+
+/// `--cacert`, `--cert` and `--key` (flags over `[target]` keys): present files, a key with
+/// every certificate and the other way round, and an https:// target to use them on. Their
+/// contents are read by the transport, before any traffic.
+fn tls_files(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    ft: &RawTarget,
+    scheme: Option<Scheme>,
+) -> TlsFiles {
+    let pick = |flag: &Option<PathBuf>, key: &Option<crate::config::EnvString>| {
+        flag.clone()
+            .or_else(|| key.as_ref().map(|k| PathBuf::from(&k.0)))
+    };
+    let cacert = pick(&args.cacert, &ft.cacert);
+    let cert = pick(&args.cert, &ft.cert);
+    let key = pick(&args.key, &ft.key);
+    for (field, path) in [("cacert", &cacert), ("cert", &cert), ("key", &key)] {
+        if let Some(p) = path {
+            if !p.is_file() {
+                errs.push(problem(
+                    field,
+                    p.display(),
+                    "no such file; give the path of a PEM file",
+                ));
+            } else if scheme == Some(Scheme::Http) {
+                errs.push(problem(
+                    field,
+                    p.display(),
+                    "the target is http://; certificates are used with https:// targets",
+                ));
+            }
+        }
+    }
+    let client = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (Some(c), None) => {
+            errs.push(problem(
+                "cert",
+                c.display(),
+                "a client certificate needs its private key: add --key FILE (or key = \"…\")",
+            ));
+            None
+        }
+        (None, Some(k)) => {
+            errs.push(problem(
+                "key",
+                k.display(),
+                "a private key needs its certificate: add --cert FILE (or cert = \"…\")",
+            ));
+            None
+        }
+        (None, None) => None,
+    };
+    TlsFiles { cacert, client }
+}

@@ -1,0 +1,116 @@
+//! What `--dry-run` prints: the plan, every value after defaults, secrets redacted.
+
+use std::fmt;
+
+use super::{Plan, Protocol};
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sc = &self.scenarios;
+        if sc.explicit {
+            writeln!(f, "Origin:      {}", self.target.redacted_url())?;
+            writeln!(f, "Scenarios:   {} defined", sc.list.len())?;
+            let total = sc.total_weight().max(1) as f64;
+            for s in &sc.list {
+                let share = if s.weight == 0 {
+                    "weight=0 (dependency: runs first, and again when its values are missing)"
+                        .to_string()
+                } else {
+                    format!(
+                        "weight={} ({:.0}%)",
+                        s.weight,
+                        f64::from(s.weight) * 100.0 / total
+                    )
+                };
+                writeln!(f, "  - {} ({} {}) {share}", s.name, s.request.method, s.url)?;
+                for e in &s.extract {
+                    writeln!(f, "      extracts ${{{}}} from {}", e.name, e.text)?;
+                }
+                if !s.tags.is_empty() {
+                    let tags: Vec<String> =
+                        s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    writeln!(f, "      tags {}", tags.join(", "))?;
+                }
+            }
+        } else {
+            writeln!(
+                f,
+                "Target:      {} {}",
+                self.request().method,
+                self.target.redacted_url()
+            )?;
+        }
+        let proto = match self.protocol {
+            Protocol::Http1 if self.keepalive => "HTTP/1.1, keep-alive".to_string(),
+            Protocol::Http1 => "HTTP/1.1, new connection per request".to_string(),
+            Protocol::Http2 { streams } => {
+                format!("HTTP/2, up to {streams} streams per connection")
+            }
+        };
+        writeln!(f, "Protocol:    {proto}")?;
+        if self.target.scheme == super::Scheme::Https {
+            let mut tls = if self.insecure {
+                "certificates NOT verified (--insecure)".to_string()
+            } else {
+                "certificates verified against the platform's trust store".to_string()
+            };
+            if let Some(ca) = &self.tls.cacert {
+                tls.push_str(&format!(" and {}", ca.display()));
+            }
+            if let Some((cert, _)) = &self.tls.client {
+                tls.push_str(&format!("; client certificate {}", cert.display()));
+            }
+            writeln!(f, "TLS:         {tls}")?;
+        }
+        writeln!(f, "Load model:  {}", self.load)?;
+        writeln!(f, "Concurrency: {}", self.load.vus())?;
+        match self.load.duration() {
+            Some(d) => writeln!(f, "Duration:    {}", humantime::format_duration(d))?,
+            None => writeln!(
+                f,
+                "Duration:    until {} requests",
+                self.load.max_requests().unwrap_or(0)
+            )?,
+        }
+        writeln!(f, "Threads:     {}", self.threads)?;
+        writeln!(
+            f,
+            "Timeouts:    request {}, connect {}",
+            humantime::format_duration(self.timeout),
+            humantime::format_duration(self.connect_timeout)
+        )?;
+        if self.cookie_jar {
+            writeln!(f, "Cookies:     a cookie jar per VU")?;
+        }
+        if !self.follow_redirects {
+            writeln!(f, "Redirects:   not followed (3xx recorded as is)")?;
+        }
+        if !sc.explicit {
+            for (name, value) in &self.request().headers {
+                let shown = if crate::plan::redact::is_secret_header(name.as_str()) {
+                    "[redacted]".to_string()
+                } else {
+                    value.to_string()
+                };
+                writeln!(f, "Header:      {name}: {shown}")?;
+            }
+            if !self.request().body.is_empty() {
+                writeln!(
+                    f,
+                    "Body:        {} bytes",
+                    self.request().body.sample().len()
+                )?;
+            }
+        }
+        for c in &self.checks.list {
+            writeln!(f, "Check:       {c}")?;
+        }
+        for t in &self.thresholds {
+            writeln!(f, "Threshold:   {t}")?;
+        }
+        if self.fail_fast {
+            writeln!(f, "Fail fast:   stop at the first threshold breach")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! TLS trust and mutual TLS against a real nginx, with a private PKI made at test time: a
+//! CA, a server certificate it signed, a client certificate it signed, an expired server
+//! certificate and one for another name. One nginx per test binary; each test has servers
+//! of its own, so the server-side counts are the test's alone.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    date_time_ymd,
+};
+use support::{free_port, json, kaioken, stderr, wait_listening};
+
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The CA and everything it signed, as PEM files.
+fn make_pki() -> Pki {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name
+        .push(DnType::CommonName, "kaioken test CA");
+    write("ca.pem", ca.self_signed(&ca_key).unwrap().pem());
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |names: &[&str], cn: &str, expired: bool, file: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        if expired {
+            p.not_before = date_time_ymd(2019, 1, 1);
+            p.not_after = date_time_ymd(2020, 1, 1);
+        }
+        write(
+            &format!("{file}.pem"),
+            p.signed_by(&key, &issuer).unwrap().pem(),
+        );
+        write(&format!("{file}.key"), key.serialize_pem());
+    };
+    leaf(&["127.0.0.1", "localhost"], "server", false, "server");
+    leaf(&["127.0.0.1", "localhost"], "expired", true, "expired");
+    leaf(&["other.example"], "other", false, "other");
+    leaf(&["client"], "kaioken test client", false, "client");
+    // A key that belongs to no certificate here.
+    write("stray.key", KeyPair::generate().unwrap().serialize_pem());
+    write("not-pem.pem", "this is not a certificate\n".into());
+    Pki { dir }
+}
+
+/// nginx with one TLS server per case, each logging to its own file.
+struct Servers {
+    _child: Child,
+    pki: Pki,
+    ports: [u16; 5],
+}
+
+const TRUSTED: usize = 0;
+const MTLS: usize = 1;
+const EXPIRED: usize = 2;
+const WRONG_NAME: usize = 3;
+const ENV_TRUST: usize = 4;
+
+impl Servers {
+    fn url(&self, server: usize) -> String {
+        format!("https://127.0.0.1:{}/", self.ports[server])
+    }
+
+    fn log(&self, server: usize) -> Vec<String> {
+        std::fs::read_to_string(self.pki.path(&format!("access{server}.log")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.pki.path(name).display().to_string()
+    }
+}
+
+fn servers() -> &'static Servers {
+    static S: OnceLock<Servers> = OnceLock::new();
+    S.get_or_init(|| {
+        let pki = make_pki();
+        let d = pki.dir.path().display().to_string();
+        let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
+        let server = |i: usize, cert: &str, extra: &str| {
+            format!(
+                "  server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/{cert}.pem;\n    ssl_certificate_key {d}/{cert}.key;\n    access_log {d}/access{i}.log tls;\n{extra}    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n",
+                port = ports[i]
+            )
+        };
+        let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
+        let conf = format!(
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}}}\n",
+            server(TRUSTED, "server", ""),
+            server(MTLS, "server", &mtls),
+            server(EXPIRED, "expired", ""),
+            server(WRONG_NAME, "other", ""),
+            // TLS 1.2 only: the older protocol works too.
+            server(ENV_TRUST, "server", "    ssl_protocols TLSv1.2;\n"),
+        );
+        std::fs::write(pki.path("nginx.conf"), conf).unwrap();
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is not installed: run the test command from README.md");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(pki.dir.path())
+            .arg("-c")
+            .arg(pki.path("nginx.conf"))
+            .args(["-g", "daemon off; master_process off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting nginx");
+        for p in ports {
+            wait_listening(p);
+        }
+        Servers {
+            _child: child,
+            pki,
+            ports,
+        }
+    })
+}
+
+#[test]
+fn a_private_ca_is_trusted_with_cacert_and_refused_without() {
+    let s = servers();
+    let url = s.url(TRUSTED);
+    // Without the CA: every connection's certificate is refused, counted by kind.
+    let o = kaioken(&["run", &url, "-n", "6", "-c", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["errors"]["tls_cert_invalid"], 6, "{}", v["errors"]);
+    assert!(s.log(TRUSTED).is_empty());
+    // With it: HTTP/1.1 and HTTP/2 (ALPN), every request verified and served.
+    let ca = s.file("ca.pem");
+    let o = kaioken(&[
+        "run", &url, "--cacert", &ca, "-n", "10", "-c", "2", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["successful"], 10);
+    let o = kaioken(&[
+        "run", &url, "--cacert", &ca, "--http2", "-n", "10", "-c", "2", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 10);
+    assert_eq!(v["metadata"]["target"]["protocol"], "h2");
+    assert_eq!(
+        v["metadata"]["target"]["tls"],
+        serde_json::json!({"verified": true, "cacert": ca})
+    );
+    // --insecure is said in the summary, not only in the flags.
+    let o = kaioken(&["run", &url, "--insecure", "-n", "2", "-c", "1", "--no-tui"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        support::stdout(&o).contains("TLS certificates NOT verified (--insecure)"),
+        "{}",
+        support::stdout(&o)
+    );
+    let log = s.log(TRUSTED);
+    assert_eq!(log.len(), 22, "{log:?}");
+    assert!(log.iter().all(|l| l.starts_with("200 TLSv1.3")), "{log:?}");
+}
+
+#[test]
+fn ssl_cert_file_from_the_environment_is_the_trust_store() {
+    let s = servers();
+    let o = std::process::Command::new(support::bin())
+        .args(["run", &s.url(ENV_TRUST), "-n", "4", "-c", "1", "--json"])
+        .env("SSL_CERT_FILE", s.file("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["successful"], 4);
+    let log = s.log(ENV_TRUST);
+    assert_eq!(log.len(), 4);
+    assert!(log.iter().all(|l| l.starts_with("200 TLSv1.2 ")), "{log:?}");
+}
+
+#[test]
+fn mutual_tls_presents_the_client_certificate() {
+    let s = servers();
+    let url = s.url(MTLS);
+    let ca = s.file("ca.pem");
+    let (cert, key) = (s.file("client.pem"), s.file("client.key"));
+    let o = kaioken(&[
+        "run", &url, "--cacert", &ca, "--cert", &cert, "--key", &key, "-n", "8", "-c", "2",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["successful"], 8);
+    let verified: Vec<String> = s
+        .log(MTLS)
+        .into_iter()
+        .filter(|l| l.contains("SUCCESS [CN=kaioken test client]"))
+        .collect();
+    assert_eq!(verified.len(), 8, "{:?}", s.log(MTLS));
+    // Without the certificate nginx answers 400 "No required SSL certificate was sent".
+    let o = kaioken(&["run", &url, "--cacert", &ca, "-n", "3", "-c", "1", "--json"]);
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["400"], 3, "{v}");
+    let log = s.log(MTLS);
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("400 ") && l.contains(" NONE "))
+            .count(),
+        3,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn expired_and_wrong_name_certificates_are_counted_as_invalid() {
+    let s = servers();
+    let ca = s.file("ca.pem");
+    for server in [EXPIRED, WRONG_NAME] {
+        let o = kaioken(&[
+            "run",
+            &s.url(server),
+            "--cacert",
+            &ca,
+            "-n",
+            "4",
+            "-c",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let v = json(&o);
+        assert_eq!(v["errors"]["tls_cert_invalid"], 4, "{}", v["errors"]);
+        assert!(s.log(server).is_empty());
+    }
+}
+
+#[test]
+fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
+    let s = servers();
+    let url = s.url(TRUSTED);
+    let cases: [(&[&str], &str); 5] = [
+        (&["--cert", &s.file("client.pem")], "cert = "),
+        (&["--key", &s.file("client.key")], "key = "),
+        (&["--cacert", &s.file("not-pem.pem")], "cacert = "),
+        (
+            &["--cacert", "/nonexistent/ca.pem"],
+            "cacert = /nonexistent/ca.pem",
+        ),
+        (
+            &[
+                "--cert",
+                &s.file("client.pem"),
+                "--key",
+                &s.file("stray.key"),
+            ],
+            "does not belong to the certificate",
+        ),
+    ];
+    for (flags, expect) in cases {
+        let mut args = vec!["run", url.as_str(), "-n", "1"];
+        args.extend_from_slice(flags);
+        let o = kaioken(&args);
+        assert_eq!(o.status.code(), Some(1), "{flags:?}");
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{flags:?}: {err}");
+        assert!(lines[0].contains(expect), "{flags:?}: {err}");
+    }
+    // A certificate on an http:// target is a mistake, not ignored.
+    let o = kaioken(&["run", "http://127.0.0.1:9/", "--cacert", &s.file("ca.pem")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("https://"), "{}", stderr(&o));
+    assert!(s.log(TRUSTED).iter().all(|l| !l.is_empty()));
+}
