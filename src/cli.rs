@@ -166,6 +166,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
+    /// Connect to ADDR:PORT when the URL names HOST:PORT (curl's HOST:PORT:ADDR:PORT, or
+    /// HOST:ADDR:PORT); Host header and TLS name stay the URL's (repeatable)
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
+    pub connect_to: Vec<String>,
+
     /// Client certificate (PEM) for mutual TLS; needs --key
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
@@ -331,6 +336,7 @@ impl RunArgs {
             h2_streams: self.h2_streams,
             insecure: self.insecure,
             cacert: self.cacert.clone(),
+            connect_to: self.connect_to.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
             disable_keepalive: self.disable_keepalive,

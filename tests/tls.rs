@@ -66,7 +66,7 @@ fn make_pki() -> Pki {
 struct Servers {
     _child: Child,
     pki: Pki,
-    ports: [u16; 5],
+    ports: [u16; 6],
 }
 
 const TRUSTED: usize = 0;
@@ -74,6 +74,7 @@ const MTLS: usize = 1;
 const EXPIRED: usize = 2;
 const WRONG_NAME: usize = 3;
 const ENV_TRUST: usize = 4;
+const CONNECT_TO: usize = 5;
 
 impl Servers {
     fn url(&self, server: usize) -> String {
@@ -98,7 +99,7 @@ fn servers() -> &'static Servers {
     S.get_or_init(|| {
         let pki = make_pki();
         let d = pki.dir.path().display().to_string();
-        let ports = [free_port(), free_port(), free_port(), free_port(), free_port()];
+        let ports = [0; 6].map(|_| free_port());
         let server = |i: usize, cert: &str, extra: &str| {
             format!(
                 "  server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/{cert}.pem;\n    ssl_certificate_key {d}/{cert}.key;\n    access_log {d}/access{i}.log tls;\n{extra}    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n",
@@ -107,13 +108,14 @@ fn servers() -> &'static Servers {
         };
         let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
         let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}}}\n",
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}}}\n",
             server(TRUSTED, "server", ""),
             server(MTLS, "server", &mtls),
             server(EXPIRED, "expired", ""),
             server(WRONG_NAME, "other", ""),
             // TLS 1.2 only: the older protocol works too.
             server(ENV_TRUST, "server", "    ssl_protocols TLSv1.2;\n"),
+            server(CONNECT_TO, "server", ""),
         );
         std::fs::write(pki.path("nginx.conf"), conf).unwrap();
         let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
@@ -290,4 +292,54 @@ fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("https://"), "{}", stderr(&o));
     assert!(s.log(TRUSTED).iter().all(|l| !l.is_empty()));
+}
+
+#[test]
+fn connect_to_keeps_the_host_and_the_tls_name() {
+    let s = servers();
+    // The URL names a host and port nobody serves; --connect-to sends the connections to
+    // the loopback nginx. Its certificate is for "localhost", so verification passes only
+    // if the TLS name is the URL's host, and nginx logs the Host header and the SNI.
+    let port = s.ports[CONNECT_TO];
+    let rule = format!("localhost:4433:127.0.0.1:{port}");
+    let o = kaioken(&[
+        "run",
+        "https://localhost:4433/",
+        "--connect-to",
+        &rule,
+        "--cacert",
+        &s.file("ca.pem"),
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["successful"], 5);
+    let log = s.log(CONNECT_TO);
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert!(
+        log.iter().all(|l| l.ends_with(" localhost:4433 localhost")),
+        "{log:?}"
+    );
+    // A rule for another host leaves the URL alone (nothing listens on :4433 here).
+    let o = kaioken(&[
+        "run",
+        "https://localhost:4433/",
+        "--connect-to",
+        &format!("other.test:4433:127.0.0.1:{port}"),
+        "-n",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(json(&o)["errors"]["connect_refused"], 1, "{}", stderr(&o));
+    // A malformed rule is one line naming the flag and the form.
+    let o = kaioken(&["run", "https://localhost/", "--connect-to", "localhost"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("connect_to = localhost") && err.contains("HOST:PORT:ADDR:PORT"),
+        "{err}"
+    );
 }

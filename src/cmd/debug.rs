@@ -84,7 +84,7 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
 async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
     // `resolve` refuses an empty answer, so there is a first address.
-    let addr = crate::transport::connect::resolve(&plan.target.host, plan.target.port)?[0];
+    let addr = crate::transport::connect::resolve_target(plan)?[0];
     let dns = t0.elapsed();
 
     let t1 = Instant::now();

@@ -33,7 +33,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
 
-    let addrs = connect::resolve(&plan.target.host, plan.target.port)?;
+    let addrs = connect::resolve_target(&plan)?;
     confirm_target(&plan, &addrs)?;
     raise_fd_limit(plan.load.vus());
 

@@ -38,6 +38,7 @@ pub struct Flags {
     pub h2_streams: Option<u64>,
     pub insecure: bool,
     pub cacert: Option<PathBuf>,
+    pub connect_to: Vec<String>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub disable_keepalive: bool,

@@ -151,6 +151,8 @@ pub struct RawTarget {
     pub http2: Option<bool>,
     pub h2_streams: Option<i64>,
     pub insecure: Option<bool>,
+    /// `HOST:PORT:ADDR:PORT` overrides of where connections go (curl's `--connect-to`).
+    pub connect_to: Option<Vec<EnvString>>,
     /// PEM file of CAs trusted in addition to the platform's.
     pub cacert: Option<EnvString>,
     /// PEM client certificate (chain) for mTLS; needs `key`.

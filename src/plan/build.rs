@@ -8,9 +8,9 @@ use http::HeaderName;
 
 use super::template::{self, Template};
 use super::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRACEFUL_STOP, DEFAULT_H2_STREAMS, DEFAULT_TIMEOUT, Plan,
-    PlanError, PlanErrors, Protocol, Request, Scenarios, Scheme, TlsFiles, build_load, checks,
-    outputs, parse_duration, parse_header_parts, parse_method, parse_url_with, problem,
+    ConnectTo, DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRACEFUL_STOP, DEFAULT_H2_STREAMS, DEFAULT_TIMEOUT,
+    Plan, PlanError, PlanErrors, Protocol, Request, Scenarios, Scheme, TlsFiles, build_load,
+    checks, outputs, parse_duration, parse_header_parts, parse_method, parse_url_with, problem,
     same_origin, scenario, sources, thresholds,
 };
 use crate::config::{Flags, RawConfig, RawLoad, RawTarget};
@@ -326,6 +326,23 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         ft,
         parsed.as_ref().map(|(t, _, _)| t.scheme),
     );
+    let connect_to_raw: Vec<String> = if args.connect_to.is_empty() {
+        ft.connect_to
+            .iter()
+            .flatten()
+            .map(|c| c.0.clone())
+            .collect()
+    } else {
+        args.connect_to.clone()
+    };
+    let connect_to: Vec<ConnectTo> = connect_to_raw
+        .iter()
+        .filter_map(|c| {
+            ConnectTo::parse(c)
+                .map_err(|fix| errs.push(problem("connect_to", c, fix)))
+                .ok()
+        })
+        .collect();
 
     let mut checks = compile_checks(&mut errs, file, ft);
 
@@ -452,6 +469,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         keepalive,
         insecure: args.insecure || ft.insecure.unwrap_or(false),
         tls,
+        connect_to,
         threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
         outputs,

@@ -48,6 +48,16 @@ impl fmt::Display for Plan {
             }
         };
         writeln!(f, "Protocol:    {proto}")?;
+        for c in &self.connect_to {
+            writeln!(
+                f,
+                "Connect to:  {}:{} → {}:{} (Host and TLS name stay the URL's)",
+                c.host.as_deref().unwrap_or("*"),
+                c.port.map_or("*".to_string(), |p| p.to_string()),
+                c.addr,
+                c.to_port.map_or("same port".to_string(), |p| p.to_string()),
+            )?;
+        }
         if self.target.scheme == super::Scheme::Https {
             let mut tls = if self.insecure {
                 "certificates NOT verified (--insecure)".to_string()

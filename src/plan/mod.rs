@@ -28,7 +28,7 @@ pub use load_model::{LatencyKind, LoadModel};
 pub use outputs::{Format, LiveView, Outputs, output_formats};
 pub use request::Request;
 pub use scenario::Scenarios;
-pub use target::{Scheme, Target, TlsFiles};
+pub use target::{ConnectTo, Scheme, Target, TlsFiles};
 use target::{parse_header_parts, parse_method, parse_url_with, same_origin};
 
 /// One invalid value: the field, what was given and how to fix it.
@@ -89,6 +89,8 @@ pub struct Plan {
     pub insecure: bool,
     /// `--cacert`, `--cert`, `--key`.
     pub tls: TlsFiles,
+    /// `--connect-to` rules, first match wins.
+    pub connect_to: Vec<ConnectTo>,
     pub threads: usize,
     pub graceful_stop: Duration,
     pub outputs: Outputs,

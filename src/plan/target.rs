@@ -24,6 +24,80 @@ pub struct TlsFiles {
     pub client: Option<(PathBuf, PathBuf)>,
 }
 
+/// `--connect-to`: connections for `host:port` go to `addr:to_port` instead; the Host
+/// header and the TLS server name stay the URL's. `None` matches any host or port (curl's
+/// empty field); `to_port: None` keeps the URL's port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub addr: String,
+    pub to_port: Option<u16>,
+}
+
+impl ConnectTo {
+    /// Parses curl's `HOST:PORT:ADDR:PORT` or the seed's `HOST:ADDR:PORT`; IPv6 addresses
+    /// in brackets.
+    pub fn parse(text: &str) -> Result<ConnectTo, String> {
+        let fix = "write HOST:PORT:ADDR:PORT (curl's form, e.g. api.example.com:443:127.0.0.1:8443) \
+                   or HOST:ADDR:PORT; IPv6 addresses in brackets";
+        let parts = split_outside_brackets(text);
+        let port = |p: &str| -> Result<Option<u16>, String> {
+            if p.is_empty() {
+                return Ok(None);
+            }
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .map(Some)
+                .ok_or_else(|| format!("port {p:?} is not 1-65535; {fix}"))
+        };
+        let name = |h: &str| -> Option<String> {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            (!h.is_empty()).then(|| h.to_ascii_lowercase())
+        };
+        let (host, from_port, addr, to_port) = match parts.as_slice() {
+            [h, p, a, q] => (name(h), port(p)?, name(a), port(q)?),
+            [h, a, q] => (name(h), None, name(a), port(q)?),
+            _ => return Err(fix.to_string()),
+        };
+        let addr = addr.ok_or_else(|| format!("no address to connect to; {fix}"))?;
+        Ok(ConnectTo {
+            host,
+            port: from_port,
+            addr,
+            to_port,
+        })
+    }
+
+    /// Whether connections for `host:port` are redirected by this rule.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.host
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(host))
+            && self.port.is_none_or(|p| p == port)
+    }
+}
+
+/// Splits at `:` except inside `[...]`.
+fn split_outside_brackets(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0u32, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
 /// Where the load goes. `url` is what the user wrote; use [`Target::redacted_url`] to show it.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -170,4 +244,51 @@ pub(super) fn parse_url_with(
         authority,
         path,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_forms() {
+        let c = ConnectTo::parse("API.example.test:443:127.0.0.1:8443").unwrap();
+        assert_eq!(
+            c,
+            ConnectTo {
+                host: Some("api.example.test".into()),
+                port: Some(443),
+                addr: "127.0.0.1".into(),
+                to_port: Some(8443),
+            }
+        );
+        assert!(c.matches("api.example.test", 443));
+        assert!(!c.matches("api.example.test", 80));
+        assert!(!c.matches("other.test", 443));
+        // The seed's form: any port of the host.
+        let s = ConnectTo::parse("api.example.test:10.0.0.5:8080").unwrap();
+        assert_eq!(
+            (s.port, s.addr.as_str(), s.to_port),
+            (None, "10.0.0.5", Some(8080))
+        );
+        assert!(s.matches("API.EXAMPLE.TEST", 1));
+        // curl's empty fields are wildcards; IPv6 in brackets.
+        let w = ConnectTo::parse("::[::1]:").unwrap();
+        assert_eq!(
+            (w.host, w.port, w.addr.as_str(), w.to_port),
+            (None, None, "::1", None)
+        );
+        let v6 = ConnectTo::parse("[2001:db8::1]:443:[::1]:9443").unwrap();
+        assert_eq!(v6.host.as_deref(), Some("2001:db8::1"));
+        assert_eq!(v6.addr, "::1");
+        for bad in [
+            "api.example.test",
+            "a:b",
+            "a:443:127.0.0.1:99999",
+            "a:443::80",
+            "a:1:2:3:4",
+        ] {
+            assert!(ConnectTo::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -155,6 +155,16 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SetupError> {
     Ok(addrs)
 }
 
+/// Resolves where the run's connections go: the target, or the address of the first
+/// `--connect-to` rule that matches it.
+pub fn resolve_target(plan: &Plan) -> Result<Vec<SocketAddr>, SetupError> {
+    let (host, port) = (&plan.target.host, plan.target.port);
+    match plan.connect_to.iter().find(|c| c.matches(host, port)) {
+        Some(c) => resolve(&c.addr, c.to_port.unwrap_or(port)),
+        None => resolve(host, port),
+    }
+}
+
 /// The one connector of a run, built from the plan. On https with `--http2`, one probe
 /// connection learns whether the server's ALPN picks h2; when it does not, the protocol to
 /// use instead is returned beside the connector.
