@@ -37,7 +37,7 @@ fn start(flags: Flags) -> Running {
         .enable_all()
         .build()
         .unwrap();
-    let (connector, _) = rt
+    let connector = rt
         .block_on(connect::build(&plan, addrs))
         .expect("connector");
     let t_load = Instant::now();

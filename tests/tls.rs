@@ -66,7 +66,7 @@ fn make_pki() -> Pki {
 struct Servers {
     _child: Child,
     pki: Pki,
-    ports: [u16; 6],
+    ports: [u16; 7],
 }
 
 const TRUSTED: usize = 0;
@@ -75,6 +75,7 @@ const EXPIRED: usize = 2;
 const WRONG_NAME: usize = 3;
 const ENV_TRUST: usize = 4;
 const CONNECT_TO: usize = 5;
+const H1_ONLY: usize = 6;
 
 impl Servers {
     fn url(&self, server: usize) -> String {
@@ -99,7 +100,7 @@ fn servers() -> &'static Servers {
     S.get_or_init(|| {
         let pki = make_pki();
         let d = pki.dir.path().display().to_string();
-        let ports = [0; 6].map(|_| free_port());
+        let ports = [0; 7].map(|_| free_port());
         let server = |i: usize, cert: &str, extra: &str| {
             format!(
                 "  server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/{cert}.pem;\n    ssl_certificate_key {d}/{cert}.key;\n    access_log {d}/access{i}.log tls;\n{extra}    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n",
@@ -108,7 +109,7 @@ fn servers() -> &'static Servers {
         };
         let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
         let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}}}\n",
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}}}\n",
             server(TRUSTED, "server", ""),
             server(MTLS, "server", &mtls),
             server(EXPIRED, "expired", ""),
@@ -116,6 +117,8 @@ fn servers() -> &'static Servers {
             // TLS 1.2 only: the older protocol works too.
             server(ENV_TRUST, "server", "    ssl_protocols TLSv1.2;\n"),
             server(CONNECT_TO, "server", ""),
+            // HTTP/1.1 only: ALPN never picks h2.
+            server(H1_ONLY, "server", "").replace(" ssl http2;", " ssl;"),
         );
         std::fs::write(pki.path("nginx.conf"), conf).unwrap();
         let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
@@ -342,4 +345,25 @@ fn connect_to_keeps_the_host_and_the_tls_name() {
         err.contains("connect_to = localhost") && err.contains("HOST:PORT:ADDR:PORT"),
         "{err}"
     );
+}
+
+#[test]
+fn http2_is_required_when_asked_for_on_https() {
+    let s = servers();
+    let url = s.url(H1_ONLY);
+    let ca = s.file("ca.pem");
+    let o = kaioken(&["run", &url, "--cacert", &ca, "--http2", "-n", "3"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("did not pick h2") && err.contains("drop --http2"),
+        "{err}"
+    );
+    // Only the probe connected; no request was sent.
+    assert!(s.log(H1_ONLY).is_empty());
+    let o = kaioken(&["run", &url, "--cacert", &ca, "-n", "3", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["metadata"]["target"]["protocol"], "http/1.1");
+    assert_eq!(s.log(H1_ONLY).len(), 3);
 }

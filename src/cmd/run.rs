@@ -23,7 +23,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Some(path) => Some(RawConfig::load(path)?),
         None => None,
     };
-    let mut plan = plan::build(&args.flags(), file.as_ref())?;
+    let plan = plan::build(&args.flags(), file.as_ref())?;
     if args.debug {
         return super::debug::debug(&plan, args.show_secrets);
     }
@@ -41,11 +41,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the main runtime")?;
-    let (connector, fallback) = rt.block_on(connect::build(&plan, addrs))?;
-    if let Some(protocol) = fallback {
-        eprintln!("kaioken: the server did not offer h2 via ALPN; using HTTP/1.1");
-        plan.protocol = protocol;
-    }
+    let connector = rt.block_on(connect::build(&plan, addrs))?;
     let plan = Arc::new(plan);
 
     let load_started = SystemTime::now();

@@ -135,6 +135,11 @@ pub enum SetupError {
     ServerName(String),
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
+    #[error(
+        "http2 = true: {0} did not pick h2 in the TLS handshake (ALPN); drop --http2 to test \
+         it over HTTP/1.1"
+    )]
+    NoH2(String),
 }
 
 /// Resolves the target once, before the run: DNS is never on the request path.
@@ -166,12 +171,9 @@ pub fn resolve_target(plan: &Plan) -> Result<Vec<SocketAddr>, SetupError> {
 }
 
 /// The one connector of a run, built from the plan. On https with `--http2`, one probe
-/// connection learns whether the server's ALPN picks h2; when it does not, the protocol to
-/// use instead is returned beside the connector.
-pub async fn build(
-    plan: &Plan,
-    addrs: Vec<SocketAddr>,
-) -> Result<(Connector, Option<Protocol>), SetupError> {
+/// connection checks that the server's ALPN picks h2: asked for HTTP/2, the user gets HTTP/2
+/// or a clear refusal, never a silent HTTP/1.1 run.
+pub async fn build(plan: &Plan, addrs: Vec<SocketAddr>) -> Result<Connector, SetupError> {
     let tls = match plan.target.scheme {
         Scheme::Http => None,
         Scheme::Https => {
@@ -190,15 +192,14 @@ pub async fn build(
         tls,
         connect_timeout: plan.connect_timeout,
     };
-    let mut fallback = None;
     if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
         // A failed probe is not fatal: the run will count the same failure by kind.
         if let Ok(stream) = connector.connect(0).await
             && matches!(stream, Stream::Tls(_))
             && stream.alpn() != Some(b"h2")
         {
-            fallback = Some(Protocol::Http1);
+            return Err(SetupError::NoH2(plan.target.redacted_url()));
         }
     }
-    Ok((connector, fallback))
+    Ok(connector)
 }
