@@ -5,8 +5,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Child;
 use std::sync::OnceLock;
 
 use rcgen::{
@@ -66,7 +66,7 @@ fn make_pki() -> Pki {
 struct Servers {
     _child: Child,
     pki: Pki,
-    ports: [u16; 7],
+    ports: [u16; 9],
 }
 
 const TRUSTED: usize = 0;
@@ -76,6 +76,8 @@ const WRONG_NAME: usize = 3;
 const ENV_TRUST: usize = 4;
 const CONNECT_TO: usize = 5;
 const H1_ONLY: usize = 6;
+const BAD_FILES: usize = 7;
+const CONFIG: usize = 8;
 
 impl Servers {
     fn url(&self, server: usize) -> String {
@@ -100,7 +102,7 @@ fn servers() -> &'static Servers {
     S.get_or_init(|| {
         let pki = make_pki();
         let d = pki.dir.path().display().to_string();
-        let ports = [0; 7].map(|_| free_port());
+        let ports = [0; 9].map(|_| free_port());
         let server = |i: usize, cert: &str, extra: &str| {
             format!(
                 "  server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/{cert}.pem;\n    ssl_certificate_key {d}/{cert}.key;\n    access_log {d}/access{i}.log tls;\n{extra}    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n",
@@ -109,7 +111,7 @@ fn servers() -> &'static Servers {
         };
         let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
         let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}}}\n",
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}{}{}}}\n",
             server(TRUSTED, "server", ""),
             server(MTLS, "server", &mtls),
             server(EXPIRED, "expired", ""),
@@ -119,23 +121,10 @@ fn servers() -> &'static Servers {
             server(CONNECT_TO, "server", ""),
             // HTTP/1.1 only: ALPN never picks h2.
             server(H1_ONLY, "server", "").replace(" ssl http2;", " ssl;"),
+            server(BAD_FILES, "server", ""),
+            server(CONFIG, "server", &mtls),
         );
-        std::fs::write(pki.path("nginx.conf"), conf).unwrap();
-        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("nginx is not installed: run the test command from README.md");
-        let child = Command::new(nginx)
-            .arg("-p")
-            .arg(pki.dir.path())
-            .arg("-c")
-            .arg(pki.path("nginx.conf"))
-            .args(["-g", "daemon off; master_process off;"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting nginx");
+        let child = support::spawn_nginx(pki.dir.path(), &conf);
         for p in ports {
             wait_listening(p);
         }
@@ -261,10 +250,16 @@ fn expired_and_wrong_name_certificates_are_counted_as_invalid() {
 #[test]
 fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
     let s = servers();
-    let url = s.url(TRUSTED);
+    let url = s.url(BAD_FILES);
+    let ca = s.file("ca.pem");
+    // Each case but the broken CA files also trusts the CA, so a flag that were ignored
+    // would let the request through to nginx's log.
     let cases: [(&[&str], &str); 5] = [
-        (&["--cert", &s.file("client.pem")], "cert = "),
-        (&["--key", &s.file("client.key")], "key = "),
+        (
+            &["--cacert", &ca, "--cert", &s.file("client.pem")],
+            "cert = ",
+        ),
+        (&["--cacert", &ca, "--key", &s.file("client.key")], "key = "),
         (&["--cacert", &s.file("not-pem.pem")], "cacert = "),
         (
             &["--cacert", "/nonexistent/ca.pem"],
@@ -272,6 +267,8 @@ fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
         ),
         (
             &[
+                "--cacert",
+                &ca,
                 "--cert",
                 &s.file("client.pem"),
                 "--key",
@@ -294,7 +291,46 @@ fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
     let o = kaioken(&["run", "http://127.0.0.1:9/", "--cacert", &s.file("ca.pem")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("https://"), "{}", stderr(&o));
-    assert!(s.log(TRUSTED).iter().all(|l| !l.is_empty()));
+    assert!(s.log(BAD_FILES).is_empty(), "{:?}", s.log(BAD_FILES));
+}
+
+#[test]
+fn tls_and_connect_to_keys_in_the_config_file() {
+    let s = servers();
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_file(
+        dir.path(),
+        "kaioken.toml",
+        &format!(
+            "[target]\nurl = \"https://localhost:4433/\"\nconnect_to = [\"localhost:4433:127.0.0.1:{port}\"]\ncacert = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n",
+            port = s.ports[CONFIG],
+            ca = s.file("ca.pem"),
+            cert = s.file("client.pem"),
+            key = s.file("client.key"),
+        ),
+    );
+    let o = kaioken(&[
+        "run",
+        "-f",
+        &config.display().to_string(),
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Every key took effect: the connection went to the loopback port (connect_to), the CA
+    // verified nginx (cacert), nginx verified the client (cert, key), Host and SNI are the
+    // URL's.
+    let log = s.log(CONFIG);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log.iter().all(|l| l.starts_with("200 ")
+            && l.contains("SUCCESS [CN=kaioken test client]")
+            && l.ends_with(" localhost:4433 localhost")),
+        "{log:?}"
+    );
 }
 
 #[test]

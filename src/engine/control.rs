@@ -151,7 +151,7 @@ pub(super) struct Envelope {
 /// One worker's command queue, and how many commands were put in it: a worker that has
 /// applied fewer lets its control task run before it plans another arrival, so no thread
 /// plans past a command's instant.
-pub(super) struct Mailbox {
+pub(super) struct Queue {
     pub queue: mpsc::UnboundedSender<Envelope>,
     pub sent: Arc<AtomicU64>,
 }
@@ -196,14 +196,14 @@ pub struct Control {
 
 struct Inner {
     /// Held while stamping and sending, so every thread sees commands in one order.
-    workers: Mutex<Vec<Mailbox>>,
+    workers: Mutex<Vec<Queue>>,
     t_load: Instant,
     kind: Kind,
     state: AtomicU8,
 }
 
 impl Control {
-    pub(super) fn new(plan: &Plan, t_load: Instant, workers: Vec<Mailbox>) -> Control {
+    pub(super) fn new(plan: &Plan, t_load: Instant, workers: Vec<Queue>) -> Control {
         Control {
             inner: Arc::new(Inner {
                 workers: Mutex::new(workers),

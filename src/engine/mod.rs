@@ -127,7 +127,7 @@ pub fn start(
         let (ret_tx, ret_rx) = std::sync::mpsc::channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        commands.push(control::Mailbox {
+        commands.push(control::Queue {
             queue: cmd_tx,
             sent: sent.clone(),
         });

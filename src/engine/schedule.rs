@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::plan::load_model::{Arrivals, Curve, Segment};
+use crate::plan::load_model::{Arrivals, Curve, Segment, fraction};
 use crate::plan::pattern::{PatternSpec, PatternState};
 use crate::plan::share::Share;
 
@@ -195,7 +195,7 @@ impl Schedule {
                         // A change falls inside: this piece ends there (the change replaces
                         // the source, so the rest of the segment is never read).
                         Some(l) if l < end => {
-                            let x = share_of(l - start, seg.dur);
+                            let x = fraction(l - start, seg.dur);
                             (l, seg.from, seg.from + (seg.to - seg.from) * x)
                         }
                         _ => (end, seg.from, seg.to),
@@ -378,7 +378,7 @@ impl Schedule {
         };
         if at < self.end_at && !self.exhausted {
             // Cut the current piece at `at` and take back what was handed out beyond it.
-            let x = share_of(at - self.start_at, self.end_at - self.start_at);
+            let x = fraction(at - self.start_at, self.end_at - self.start_at);
             let to = self.seg_from + (self.seg_to - self.seg_from) * x;
             self.set_piece(self.start_at, at, self.seg_from, to);
             let area = (self.seg_from + self.seg_to) / 2.0 * (self.seg_end - self.seg_start);
@@ -396,15 +396,6 @@ impl Schedule {
         let i = self.pending.partition_point(|(t, _)| *t <= at);
         self.pending.insert(i, (at, change));
         at
-    }
-}
-
-/// `part / whole`; 0 for an unbounded whole, whose value moves by nothing in finite time.
-fn share_of(part: Duration, whole: Duration) -> f64 {
-    if whole == Duration::MAX || whole.is_zero() {
-        0.0
-    } else {
-        part.as_secs_f64() / whole.as_secs_f64()
     }
 }
 

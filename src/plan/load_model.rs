@@ -211,7 +211,7 @@ impl Curve {
 
 /// `part / whole` as a float; 0 for an unbounded whole (a segment that never ends is flat in
 /// practice: its value moves by nothing in any finite time).
-fn fraction(part: Duration, whole: Duration) -> f64 {
+pub(crate) fn fraction(part: Duration, whole: Duration) -> f64 {
     if whole == Duration::MAX || whole.is_zero() {
         0.0
     } else {

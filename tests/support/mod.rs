@@ -176,22 +176,7 @@ http {{
 "#,
             d = dir.path().display()
         );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("nginx is not installed: run the test command from README.md (it installs nginx-light)");
-        let child = Command::new(nginx)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .args(["-g", "daemon off; master_process off;"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting nginx");
+        let child = spawn_nginx(dir.path(), &conf);
         let n = Nginx {
             child,
             dir,
@@ -237,6 +222,28 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts Debian's nginx in the foreground with `conf` written to `dir/nginx.conf`.
+pub fn spawn_nginx(dir: &Path, conf: &str) -> Child {
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "nginx is not installed: run the test command from README.md (it installs nginx-light)",
+        );
+    Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off; master_process off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting nginx")
 }
 
 pub fn wait_listening(port: u16) {
