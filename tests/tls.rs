@@ -84,12 +84,28 @@ impl Servers {
         format!("https://127.0.0.1:{}/", self.ports[server])
     }
 
+    /// The server's access log once it has settled. nginx writes a request's line when it
+    /// finalises the request, just after the response the client already read, so a log
+    /// read right after a run can miss the last lines: read until two reads 50 ms apart
+    /// agree (at most 2 s).
     fn log(&self, server: usize) -> Vec<String> {
-        std::fs::read_to_string(self.pki.path(&format!("access{server}.log")))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
+        let read = || {
+            std::fs::read_to_string(self.pki.path(&format!("access{server}.log")))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut last = read();
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = read();
+            if now == last || std::time::Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     fn file(&self, name: &str) -> String {
