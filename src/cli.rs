@@ -171,6 +171,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
     pub connect_to: Vec<String>,
 
+    /// Send through this proxy: http://, https://, socks5:// or socks5h://, with
+    /// USER:PASSWORD@ if it asks (overrides the *_PROXY environment variables)
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Ignore HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY
+    #[arg(long)]
+    pub no_proxy_env: bool,
+
     /// Client certificate (PEM) for mutual TLS; needs --key
     #[arg(long, value_name = "FILE")]
     pub cert: Option<PathBuf>,
@@ -337,6 +346,8 @@ impl RunArgs {
             insecure: self.insecure,
             cacert: self.cacert.clone(),
             connect_to: self.connect_to.clone(),
+            proxy: self.proxy.clone(),
+            no_proxy_env: self.no_proxy_env,
             cert: self.cert.clone(),
             key: self.key.clone(),
             disable_keepalive: self.disable_keepalive,

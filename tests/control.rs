@@ -31,14 +31,19 @@ struct Running {
 }
 
 fn start(flags: Flags) -> Running {
+    // The machine's proxy variables must not reroute the loopback target.
+    let flags = Flags {
+        no_proxy_env: true,
+        ..flags
+    };
     let plan = kaioken::plan::build(&flags, None).expect("a valid plan");
-    let addrs = connect::resolve(&plan.target.host, plan.target.port).expect("loopback");
+    let route = connect::route(&plan).expect("loopback");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let connector = rt
-        .block_on(connect::build(&plan, addrs))
+        .block_on(connect::build(&plan, route))
         .expect("connector");
     let t_load = Instant::now();
     let clock = Clock {

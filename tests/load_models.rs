@@ -376,7 +376,7 @@ fn irregular_pattern_sends_what_simulate_plans() {
 fn kar98k_yaml_runs_and_simulates() {
     let t = Target::start(&[]);
     let yaml = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kar98k.yaml");
-    let o = std::process::Command::new(bin())
+    let o = support::command()
         .args(["run", "-f", yaml, "-d", "2s", "--json"])
         .env("TARGET_URL", &t.url)
         .output()
@@ -404,7 +404,7 @@ fn pattern_runs_until_stopped_when_no_duration_is_given() {
         ),
     );
     let out = dir.path().join("r.json");
-    let child = std::process::Command::new(bin())
+    let child = support::command()
         .args([
             "run",
             "-f",

@@ -7,7 +7,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Target, bin, free_port, http_get, kaioken, stderr, wait_listening, write_file};
+use support::{Target, free_port, http_get, kaioken, stderr, wait_listening, write_file};
 
 /// A child process killed on drop.
 struct Server(Child);
@@ -151,7 +151,7 @@ fn pushgateway_receives_pushes_and_the_group_is_deleted_unless_kept() {
     let gw_url = format!("http://{gw}");
     let t = Target::start(&[]);
 
-    let child = Command::new(bin())
+    let child = support::command()
         .args([
             "run", &t.url, "--no-tui", "-r", "200", "-c", "10", "-d", "4s",
         ])

@@ -2,7 +2,6 @@
 //! stands in for http://127.0.0.1:8080.
 
 mod support;
-use std::process::Command;
 use support::*;
 
 /// The `kaioken ...` lines of the block after `<!-- tested-examples -->`.
@@ -61,7 +60,7 @@ fn readme_examples_run_as_written() {
         } else {
             dir.path()
         };
-        let o = Command::new(bin())
+        let o = support::command()
             .args(&args[1..])
             .current_dir(cwd)
             .env("TARGET_URL", &t.url)

@@ -120,7 +120,7 @@ max_requests = "1k"
     )
     .unwrap();
     let out = dir.path().join("result.json");
-    let o = Command::new(bin())
+    let o = support::command()
         .args([
             "run",
             "-f",
@@ -172,7 +172,7 @@ fn sigterm_stops_gracefully_and_writes_outputs() {
     let t = Target::start(&["--delay", "50ms"]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
-    let child = Command::new(bin())
+    let child = support::command()
         .args([
             "run",
             &t.url,

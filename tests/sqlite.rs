@@ -2,11 +2,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use support::{Target, bin, kaioken, stderr};
+use support::{Target, kaioken, stderr};
 
 #[test]
 fn runs_and_seconds_are_queryable_live_and_after() {
@@ -29,7 +29,7 @@ fn runs_and_seconds_are_queryable_live_and_after() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let mut child = Command::new(bin())
+    let mut child = support::command()
         .args(["run", &t.url, "--no-tui", "-c", "5", "-d", "4s", "-o"])
         .arg(&json)
         .arg("--db-url")

@@ -5,62 +5,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Child;
 use std::sync::OnceLock;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    date_time_ymd,
-};
-use support::{free_port, json, kaioken, stderr, wait_listening};
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-/// The CA and everything it signed, as PEM files.
-fn make_pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.distinguished_name
-        .push(DnType::CommonName, "kaioken test CA");
-    write("ca.pem", ca.self_signed(&ca_key).unwrap().pem());
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = |names: &[&str], cn: &str, expired: bool, file: &str| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        if expired {
-            p.not_before = date_time_ymd(2019, 1, 1);
-            p.not_after = date_time_ymd(2020, 1, 1);
-        }
-        write(
-            &format!("{file}.pem"),
-            p.signed_by(&key, &issuer).unwrap().pem(),
-        );
-        write(&format!("{file}.key"), key.serialize_pem());
-    };
-    leaf(&["127.0.0.1", "localhost"], "server", false, "server");
-    leaf(&["127.0.0.1", "localhost"], "expired", true, "expired");
-    leaf(&["other.example"], "other", false, "other");
-    leaf(&["client"], "kaioken test client", false, "client");
-    // A key that belongs to no certificate here.
-    write("stray.key", KeyPair::generate().unwrap().serialize_pem());
-    write("not-pem.pem", "this is not a certificate\n".into());
-    Pki { dir }
-}
+use support::pki::{Pki, make_pki};
+use support::{free_port, json, kaioken, settled_lines, stderr, wait_listening};
 
 /// nginx with one TLS server per case, each logging to its own file.
 struct Servers {
@@ -84,28 +33,9 @@ impl Servers {
         format!("https://127.0.0.1:{}/", self.ports[server])
     }
 
-    /// The server's access log once it has settled. nginx writes a request's line when it
-    /// finalises the request, just after the response the client already read, so a log
-    /// read right after a run can miss the last lines: read until two reads 50 ms apart
-    /// agree (at most 2 s).
+    /// The server's access log once it has settled (see [`settled_lines`]).
     fn log(&self, server: usize) -> Vec<String> {
-        let read = || {
-            std::fs::read_to_string(self.pki.path(&format!("access{server}.log")))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        let mut last = read();
-        loop {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let now = read();
-            if now == last || std::time::Instant::now() > deadline {
-                return now;
-            }
-            last = now;
-        }
+        settled_lines(&self.pki.path(&format!("access{server}.log")))
     }
 
     fn file(&self, name: &str) -> String {
@@ -196,7 +126,7 @@ fn a_private_ca_is_trusted_with_cacert_and_refused_without() {
 #[test]
 fn ssl_cert_file_from_the_environment_is_the_trust_store() {
     let s = servers();
-    let o = std::process::Command::new(support::bin())
+    let o = support::command()
         .args(["run", &s.url(ENV_TRUST), "-n", "4", "-c", "1", "--json"])
         .env("SSL_CERT_FILE", s.file("ca.pem"))
         .output()

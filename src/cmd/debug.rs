@@ -17,7 +17,7 @@ use super::Exit;
 use crate::plan::redact::is_secret_header;
 use crate::plan::template::Vars;
 use crate::plan::{Plan, Protocol, Scheme};
-use crate::transport::tls;
+use crate::transport::{connect, tls};
 
 /// Appends one formatted line to a `String`.
 macro_rules! outln {
@@ -82,25 +82,6 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
 }
 
 async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
-    let t0 = Instant::now();
-    // `resolve` refuses an empty answer, so there is a first address.
-    let addr = crate::transport::connect::resolve_target(plan)?[0];
-    let dns = t0.elapsed();
-
-    let t1 = Instant::now();
-    let tcp = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
-        .await
-        .map_err(|_| {
-            anyhow!(hint(
-                plan,
-                Some(addr),
-                &std::io::Error::from(std::io::ErrorKind::TimedOut)
-            ))
-        })?
-        .map_err(|e| anyhow!(hint(plan, Some(addr), &e)))?;
-    let _nodelay = tcp.set_nodelay(true);
-    let connect = t1.elapsed();
-
     let h2 = matches!(plan.protocol, Protocol::Http2 { .. });
     let vars = Vars {
         request_id: 0,
@@ -118,10 +99,74 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let (mut parts, ()) = req.into_parts();
     let body = body.unwrap_or_default();
 
+    let t0 = Instant::now();
+    let route = connect::route(plan)?;
+    let dns = t0.elapsed();
+    if let Some(proxy) = &plan.proxy {
+        // Through the proxy, the load path's own connector opens the way (CONNECT, SOCKS5,
+        // TLS to the proxy); its set-up time is shown as connect, TLS included.
+        let forward = connect::forwards(plan);
+        let connector = connect::build(plan, route).await?;
+        let t1 = Instant::now();
+        let stream = connector.connect(0).await.map_err(|kind| {
+            anyhow!(
+                "through the proxy {}: {} (check the proxy URL, its credentials, and that it may reach {}:{})",
+                proxy.redacted(),
+                kind.name(),
+                plan.target.host,
+                plan.target.port
+            )
+        })?;
+        let connect = t1.elapsed();
+        let picked_h2 = match plan.target.scheme {
+            Scheme::Http => h2,
+            Scheme::Https => stream.alpn() == Some(b"h2"),
+        };
+        if forward && let Some(auth) = connect::proxy_authorization(plan) {
+            parts.headers.insert(
+                http::header::PROXY_AUTHORIZATION,
+                auth.parse().context("proxy credentials")?,
+            );
+        }
+        let r = send(
+            TokioIo::new(stream),
+            picked_h2,
+            &mut parts,
+            body.clone(),
+            plan,
+            forward,
+        )
+        .await?;
+        return report(
+            show_secrets,
+            &parts,
+            &body,
+            picked_h2,
+            r,
+            [dns, connect],
+            None,
+        );
+    }
+    // `route` refuses an empty answer, so there is a first address.
+    let addr = route.first_hop[0];
+    let t1 = Instant::now();
+    let tcp = tokio::time::timeout(plan.connect_timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            anyhow!(hint(
+                plan,
+                Some(addr),
+                &std::io::Error::from(std::io::ErrorKind::TimedOut)
+            ))
+        })?
+        .map_err(|e| anyhow!(hint(plan, Some(addr), &e)))?;
+    let _nodelay = tcp.set_nodelay(true);
+    let connect = t1.elapsed();
+
     let (tls_time, use_h2, response) = match plan.target.scheme {
         Scheme::Http => {
             let io = TokioIo::new(tcp);
-            let r = send(io, h2, &mut parts, body.clone(), plan).await?;
+            let r = send(io, h2, &mut parts, body.clone(), plan, false).await?;
             (None, h2, r)
         }
         Scheme::Https => {
@@ -155,11 +200,34 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
                 &mut parts,
                 body.clone(),
                 plan,
+                false,
             )
             .await?;
             (Some(tls_time), picked_h2, r)
         }
     };
+    report(
+        show_secrets,
+        &parts,
+        &body,
+        use_h2,
+        response,
+        [dns, connect],
+        tls_time,
+    )
+}
+
+/// Prints the exchange: the request as sent, the response, where the time went.
+#[allow(clippy::too_many_arguments)]
+fn report(
+    show_secrets: bool,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    use_h2: bool,
+    response: Sent,
+    [dns, connect]: [Duration; 2],
+    tls_time: Option<Duration>,
+) -> anyhow::Result<Exit> {
     let (resp, ttfb, total, resp_body) = response;
 
     let mut out = String::new();
@@ -175,7 +243,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     }
     outln!(out, ">");
     if !body.is_empty() {
-        outln!(out, "{}", show_body(&body));
+        outln!(out, "{}", show_body(body));
     }
     out.push('\n');
     // The response.
@@ -223,6 +291,7 @@ async fn send<I>(
     parts: &mut http::request::Parts,
     body: Bytes,
     plan: &Plan,
+    forward: bool,
 ) -> anyhow::Result<Sent>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -246,7 +315,10 @@ where
             .uri
             .path_and_query()
             .map_or("/".to_string(), |p| p.to_string());
-        parts.uri = path.parse().context("request path")?;
+        // Through an HTTP proxy (absolute form) the whole URL stays in the request line.
+        if !forward {
+            parts.uri = path.parse().context("request path")?;
+        }
         if !parts.headers.contains_key(http::header::HOST) {
             parts
                 .headers

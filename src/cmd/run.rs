@@ -33,15 +33,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
 
-    let addrs = connect::resolve_target(&plan)?;
-    confirm_target(&plan, &addrs)?;
+    let route = connect::route(&plan)?;
+    confirm_target(&plan, &route.target)?;
     raise_fd_limit(plan.load.vus());
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the main runtime")?;
-    let connector = rt.block_on(connect::build(&plan, addrs))?;
+    let connector = rt.block_on(connect::build(&plan, route))?;
     let plan = Arc::new(plan);
 
     let load_started = SystemTime::now();
@@ -299,11 +299,27 @@ fn is_local(ip: IpAddr) -> bool {
 }
 
 /// A remote target is loaded only with consent: `-y`, or an answer on a terminal.
+/// Asks before loading a remote target. `addrs` is empty when a `socks5h://` proxy
+/// resolves the name: then only `localhost` and a local address literal pass unasked.
 fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
-    if !plan.confirm_remote || addrs.iter().all(|a| is_local(a.ip())) {
+    let local = if addrs.is_empty() {
+        let host = plan
+            .target
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(is_local)
+    } else {
+        addrs.iter().all(|a| is_local(a.ip()))
+    };
+    if !plan.confirm_remote || local {
         return Ok(());
     }
-    let what = format!("{} ({})", plan.target.host, addrs[0].ip());
+    let what = match addrs.first() {
+        Some(a) => format!("{} ({})", plan.target.host, a.ip()),
+        None => plan.target.host.clone(),
+    };
     if !std::io::stdin().is_terminal() {
         bail!(
             "target {what} is not a loopback or private address; pass -y/--yes to confirm you may load it"

@@ -39,6 +39,8 @@ pub struct Flags {
     pub insecure: bool,
     pub cacert: Option<PathBuf>,
     pub connect_to: Vec<String>,
+    pub proxy: Option<String>,
+    pub no_proxy_env: bool,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
     pub disable_keepalive: bool,

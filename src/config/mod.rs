@@ -153,6 +153,8 @@ pub struct RawTarget {
     pub insecure: Option<bool>,
     /// `HOST:PORT:ADDR:PORT` overrides of where connections go (curl's `--connect-to`).
     pub connect_to: Option<Vec<EnvString>>,
+    /// `http://`, `https://`, `socks5://` or `socks5h://` proxy URL (`-x`).
+    pub proxy: Option<EnvString>,
     /// PEM file of CAs trusted in addition to the platform's.
     pub cacert: Option<EnvString>,
     /// PEM client certificate (chain) for mTLS; needs `key`.

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::proxy::{self, Proxy, ProxyKind, ProxySource};
+use super::target::Target;
 use super::template::{self, Template};
 use super::{
     ConnectTo, DEFAULT_CONNECT_TIMEOUT, DEFAULT_GRACEFUL_STOP, DEFAULT_H2_STREAMS, DEFAULT_TIMEOUT,
@@ -320,11 +322,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
 
+    let proxy = parsed
+        .as_ref()
+        .and_then(|(t, _, _)| choose_proxy(&mut errs, args, ft, t));
     let tls = tls_files(
         &mut errs,
         args,
         ft,
         parsed.as_ref().map(|(t, _, _)| t.scheme),
+        proxy.as_ref().is_some_and(|p| p.kind == ProxyKind::Https),
     );
     let connect_to_raw: Vec<String> = if args.connect_to.is_empty() {
         ft.connect_to
@@ -470,6 +476,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         insecure: args.insecure || ft.insecure.unwrap_or(false),
         tls,
         connect_to,
+        proxy,
         threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
         outputs,
@@ -544,11 +551,45 @@ pub(crate) fn dur_opt(
 /// `--cacert`, `--cert` and `--key` (flags over `[target]` keys): present files, a key with
 /// every certificate and the other way round, and an https:// target to use them on. Their
 /// contents are read by the transport, before any traffic.
+/// `-x` (or `[target] proxy`), else the environment's proxy for this target unless
+/// `--no-proxy-env`. A malformed value is a start-up error naming where it came from; an
+/// environment value is shown redacted (it may carry a password).
+fn choose_proxy(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    ft: &RawTarget,
+    target: &Target,
+) -> Option<Proxy> {
+    if let Some(text) = args
+        .proxy
+        .clone()
+        .or_else(|| ft.proxy.as_ref().map(|p| p.0.clone()))
+    {
+        return Proxy::parse(&text, ProxySource::Given)
+            .map_err(|fix| errs.push(problem("proxy", crate::plan::redact::url(&text), fix)))
+            .ok();
+    }
+    if args.no_proxy_env {
+        return None;
+    }
+    let (var, value) = proxy::from_env(target, &|name| std::env::var(name).ok())?;
+    Proxy::parse(&value, ProxySource::Env(var))
+        .map_err(|fix| {
+            errs.push(problem(
+                var,
+                crate::plan::redact::url(&value),
+                format!("{fix}; or unset {var}, or pass --no-proxy-env"),
+            ))
+        })
+        .ok()
+}
+
 fn tls_files(
     errs: &mut Vec<PlanError>,
     args: &Flags,
     ft: &RawTarget,
     scheme: Option<Scheme>,
+    https_proxy: bool,
 ) -> TlsFiles {
     let pick = |flag: &Option<PathBuf>, key: &Option<crate::config::EnvString>| {
         flag.clone()
@@ -565,7 +606,7 @@ fn tls_files(
                     p.display(),
                     "no such file; give the path of a PEM file",
                 ));
-            } else if scheme == Some(Scheme::Http) {
+            } else if scheme == Some(Scheme::Http) && !https_proxy {
                 errs.push(problem(
                     field,
                     p.display(),

@@ -58,6 +58,9 @@ impl fmt::Display for Plan {
                 c.to_port.map_or("same port".to_string(), |p| p.to_string()),
             )?;
         }
+        if let Some(p) = &self.proxy {
+            writeln!(f, "Proxy:       {} (from {})", p.redacted(), p.origin())?;
+        }
         if self.target.scheme == super::Scheme::Https {
             let mut tls = if self.insecure {
                 "certificates NOT verified (--insecure)".to_string()

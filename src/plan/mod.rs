@@ -11,6 +11,7 @@ mod display;
 pub mod load_model;
 pub mod outputs;
 pub mod pattern;
+pub mod proxy;
 pub mod redact;
 pub mod request;
 pub mod scenario;
@@ -91,6 +92,8 @@ pub struct Plan {
     pub tls: TlsFiles,
     /// `--connect-to` rules, first match wins.
     pub connect_to: Vec<ConnectTo>,
+    /// The proxy every connection goes through (`-x`, or the environment's).
+    pub proxy: Option<proxy::Proxy>,
     pub threads: usize,
     pub graceful_stop: Duration,
     pub outputs: Outputs,

@@ -61,6 +61,7 @@ impl Results {
                             .as_ref()
                             .map(|(c, _)| c.display().to_string()),
                     }),
+                    proxy: plan.proxy.as_ref().map(|p| p.redacted()),
                 },
                 load: LoadMeta {
                     model: plan.load.name().to_string(),

@@ -203,6 +203,9 @@ pub struct TargetMeta {
     /// How TLS was set up (https:// targets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsMeta>,
+    /// The proxy every connection went through, password redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 /// TLS settings of an https:// run: whether certificates were verified, and against what.
@@ -222,6 +225,14 @@ impl TargetMeta {
     /// The protocol, and for https whether certificates were verified: what every report
     /// shows next to the load.
     pub fn transport(&self) -> String {
+        let mut s = self.transport_tls();
+        if let Some(p) = &self.proxy {
+            s.push_str(&format!(", via proxy {p}"));
+        }
+        s
+    }
+
+    fn transport_tls(&self) -> String {
         match &self.tls {
             None => self.protocol.clone(),
             Some(t) if !t.verified => {

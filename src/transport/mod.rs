@@ -14,6 +14,7 @@ mod deadline;
 pub mod h2;
 pub mod http1;
 pub mod session;
+pub mod stream;
 pub mod tls;
 
 pub use deadline::Deadline;
@@ -40,6 +41,14 @@ pub enum ErrorKind {
     Tls,
     /// The server's certificate was refused: unknown issuer, expired, wrong name.
     TlsCertInvalid,
+    /// The proxy could not be reached, or would not open the tunnel (CONNECT answered
+    /// with an error, a SOCKS5 proxy that closed).
+    ProxyConnect,
+    /// The proxy refused the credentials (407, or SOCKS5 authentication failed).
+    ProxyAuth,
+    /// The SOCKS5 proxy refused the connection to the target (unreachable, not allowed,
+    /// unsupported).
+    Socks,
     /// The response was not valid HTTP (garbage, bad framing, h2 protocol error).
     Protocol,
     /// The response head exceeded our limit.
@@ -50,7 +59,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 14;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
@@ -61,6 +70,9 @@ impl ErrorKind {
         ErrorKind::Closed,
         ErrorKind::Tls,
         ErrorKind::TlsCertInvalid,
+        ErrorKind::ProxyConnect,
+        ErrorKind::ProxyAuth,
+        ErrorKind::Socks,
         ErrorKind::Protocol,
         ErrorKind::HeaderTooLarge,
         ErrorKind::Io,
@@ -77,6 +89,9 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Tls => "tls_handshake",
             ErrorKind::TlsCertInvalid => "tls_cert_invalid",
+            ErrorKind::ProxyConnect => "proxy_connect",
+            ErrorKind::ProxyAuth => "proxy_auth",
+            ErrorKind::Socks => "socks",
             ErrorKind::Protocol => "protocol",
             ErrorKind::HeaderTooLarge => "header_too_large",
             ErrorKind::Io => "io",

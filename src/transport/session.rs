@@ -23,8 +23,8 @@ use super::capture::Capture;
 use super::connect::{Connector, Stream};
 use super::deadline::Deadline;
 use super::h2::{self, H2Request};
-use super::http1::{Http1Conn, Http1Request};
-use super::{ErrorKind, Outcome};
+use super::http1::{Forward, Http1Conn, Http1Request};
+use super::{ErrorKind, Outcome, Status};
 use crate::plan::template::{RenderOpts, Vars};
 use crate::plan::{Plan, Protocol};
 
@@ -66,6 +66,8 @@ pub struct Pool {
     requests: Vec<crate::plan::Request>,
     protocol: Protocol,
     timeout: Duration,
+    /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
+    forward: bool,
     /// Connections opened by this thread (each takes the next address, round-robin).
     connections: Cell<usize>,
     h2_slots: RefCell<Vec<Rc<H2Slot>>>,
@@ -80,10 +82,14 @@ impl Pool {
             .iter()
             .map(|s| s.request.clone())
             .collect();
+        // An http:// target through an HTTP proxy: absolute-form requests.
+        let forward = super::connect::forwards(plan).then(|| Forward {
+            proxy_authorization: super::connect::proxy_authorization(plan),
+        });
         let encoders = requests
             .iter()
             .map(|r| match plan.protocol {
-                Protocol::Http1 => Encoder::Http1(Http1Request::compile(r)),
+                Protocol::Http1 => Encoder::Http1(Http1Request::compile(r, forward.as_ref())),
                 Protocol::Http2 { .. } => Encoder::H2(H2Request::compile(r)),
             })
             .collect();
@@ -93,6 +99,7 @@ impl Pool {
             requests,
             protocol: plan.protocol,
             timeout: plan.timeout,
+            forward: forward.is_some(),
             connections: Cell::new(0),
             h2_slots: RefCell::new(Vec::new()),
         }
@@ -217,6 +224,12 @@ impl Session for Http1Session {
                 .unwrap_or(Err(ErrorKind::Timeout))
         }
         .await;
+        // Through an HTTP proxy in absolute form, a 407 is the proxy's refusal of its
+        // credentials: the request never reached the target.
+        let outcome = match outcome {
+            Ok(o) if pool.forward && o.status == Status::Http(407) => Err(ErrorKind::ProxyAuth),
+            other => other,
+        };
         if !matches!(
             outcome,
             Ok(Outcome {

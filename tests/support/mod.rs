@@ -8,17 +8,62 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod pki;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_kaioken")
 }
 
+/// The proxy variables kaioken reads: removed from every run the tests start, so a
+/// machine with a proxy configured sends the tests' loopback traffic where they expect.
+pub const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// The kaioken binary as a command, without the machine's proxy variables.
+pub fn command() -> Command {
+    let mut c = Command::new(bin());
+    for var in PROXY_VARS {
+        c.env_remove(var);
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
 /// Runs the kaioken binary with `args`.
 pub fn kaioken(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kaioken")
+    command().args(args).output().expect("running kaioken")
+}
+
+/// A log file's lines once it has settled. Servers write a request's line when they
+/// finalise it, just after the response the client already read (squid: a tunnel's line
+/// when it closes), so a log read right after a run can miss the last lines: read until
+/// two reads 50 ms apart agree (at most 2 s). A missing file is an empty log.
+pub fn settled_lines(path: &Path) -> Vec<String> {
+    let read = || {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = read();
+    loop {
+        thread::sleep(Duration::from_millis(50));
+        let now = read();
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -219,8 +264,7 @@ http {{
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_tied(&mut self.child);
     }
 }
 
@@ -233,17 +277,46 @@ pub fn spawn_nginx(dir: &Path, conf: &str) -> Child {
         .expect(
             "nginx is not installed: run the test command from README.md (it installs nginx-light)",
         );
-    Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
+    let dir = dir.display().to_string();
+    let conf = format!("{dir}/nginx.conf");
+    spawn_tied(
+        nginx,
+        &[
+            "-p",
+            &dir,
+            "-c",
+            &conf,
+            "-g",
+            "daemon off; master_process off;",
+        ],
+        Stdio::null(),
+        Stdio::inherit(),
+    )
+}
+
+/// Stops a program started by [`spawn_tied`]: closing the shell's stdin makes it kill
+/// the program.
+pub fn stop_tied(child: &mut Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+/// Starts `program` so that it dies with the test process, even when its handle lives in
+/// a `static` that is never dropped: a shell runs it and waits for its own stdin, a pipe
+/// from this process, to close (which happens when this process exits, however it exits),
+/// then kills it.
+pub fn spawn_tied(program: &str, args: &[&str], stdout: Stdio, stderr: Stdio) -> Child {
+    Command::new("sh")
         .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .args(["-g", "daemon off; master_process off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .arg("\"$@\" </dev/null & pid=$!; while read -r _; do :; done; kill -9 $pid")
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
-        .expect("starting nginx")
+        .unwrap_or_else(|e| panic!("starting {program}: {e}"))
 }
 
 pub fn wait_listening(port: u16) {

@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::hpack;
 use crate::transport::capture::Capture;
-use crate::transport::connect::Stream;
+use crate::transport::stream::Stream;
 use crate::transport::{ErrorKind, Outcome, Status};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::decode::{BodyDecoder, DecodeError, for_each_field, parse_head};
 use crate::transport::capture::Capture;
-use crate::transport::connect::Stream;
+use crate::transport::stream::Stream;
 use crate::transport::{ErrorKind, Outcome, Status};
 
 /// Initial read buffer: one page, enough for any ordinary response head in one read. It is

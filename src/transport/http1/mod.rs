@@ -14,4 +14,4 @@ pub mod decode;
 mod request;
 
 pub use conn::Http1Conn;
-pub use request::Http1Request;
+pub use request::{Forward, Http1Request};

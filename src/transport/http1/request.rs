@@ -13,13 +13,26 @@ pub struct Http1Request {
     /// Header lines (each ending in CRLF), without Content-Length and the final CRLF.
     headers: Template,
     body: Template,
+    /// `http://authority` before the path: the absolute form an HTTP proxy is sent.
+    origin: Option<Box<[u8]>>,
     /// The whole request when nothing varies: sent as is.
     fixed: Option<Vec<u8>>,
 }
 
 impl Http1Request {
+    #[cfg(test)]
     pub(crate) fn new(
         method: http::Method,
+        path: Template,
+        headers: Template,
+        body: Template,
+    ) -> Http1Request {
+        Http1Request::with_origin(method, None, path, headers, body)
+    }
+
+    fn with_origin(
+        method: http::Method,
+        origin: Option<Box<[u8]>>,
         path: Template,
         headers: Template,
         body: Template,
@@ -29,6 +42,7 @@ impl Http1Request {
             path,
             headers,
             body,
+            origin,
             fixed: None,
         };
         if req.path.is_static() && req.headers.is_static() && req.body.is_static() {
@@ -65,6 +79,9 @@ impl Http1Request {
         }
         out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
+        if let Some(origin) = &self.origin {
+            out.extend_from_slice(origin);
+        }
         match opts.path {
             Some(p) => out.extend_from_slice(p),
             None => self.path.render(vars, out),
@@ -95,8 +112,10 @@ impl Http1Request {
 
 impl Http1Request {
     /// Compiles `req`: `Host` and `User-Agent` unless given, the user's headers in order,
-    /// and `Connection: close` when connections are not kept.
-    pub fn compile(req: &Request) -> Http1Request {
+    /// and `Connection: close` when connections are not kept. Sent to an HTTP proxy
+    /// (`via`), the request line carries the absolute URL and the proxy's credentials
+    /// follow the user's headers.
+    pub fn compile(req: &Request, via: Option<&Forward>) -> Http1Request {
         let has_host = req.headers.iter().any(|(n, _)| n == http::header::HOST);
         let has_ua = req
             .headers
@@ -117,16 +136,28 @@ impl Http1Request {
             lines.push(value);
             lines.push_lit(b"\r\n");
         }
+        if let Some(auth) = via.and_then(|v| v.proxy_authorization.as_deref()) {
+            lines.push_lit(format!("proxy-authorization: {auth}\r\n").as_bytes());
+        }
         if !req.keepalive {
             lines.push_lit(b"connection: close\r\n");
         }
-        Http1Request::new(
+        let origin = via.map(|_| format!("http://{}", req.authority).into_bytes().into());
+        Http1Request::with_origin(
             req.method.clone(),
+            origin,
             req.path.clone(),
             lines,
             req.body.clone(),
         )
     }
+}
+
+/// An HTTP proxy that requests are sent to in absolute form.
+#[derive(Debug, Clone, Default)]
+pub struct Forward {
+    /// The `Proxy-Authorization` value, when the proxy has credentials.
+    pub proxy_authorization: Option<String>,
 }
 
 #[cfg(test)]
@@ -148,9 +179,33 @@ mod tests {
             false,
         );
         assert_eq!(
-            Http1Request::compile(&req).fixed().unwrap(),
+            Http1Request::compile(&req, None).fixed().unwrap(),
             format!(
                 "GET /x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\nx-a: 1\r\nconnection: close\r\n\r\n",
+                env!("CARGO_PKG_VERSION")
+            )
+            .as_bytes()
+        );
+    }
+
+    #[test]
+    fn through_an_http_proxy_the_request_line_is_absolute_and_credentialed() {
+        let req = Request::compile(
+            http::Method::GET,
+            http::uri::Scheme::HTTP,
+            "127.0.0.1:8080".parse().unwrap(),
+            Template::parse("/x?y=1").unwrap(),
+            vec![],
+            Template::default(),
+            true,
+        );
+        let via = Forward {
+            proxy_authorization: Some("Basic dTpw".into()),
+        };
+        assert_eq!(
+            Http1Request::compile(&req, Some(&via)).fixed().unwrap(),
+            format!(
+                "GET http://127.0.0.1:8080/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:8080\r\nuser-agent: kaioken/{}\r\nproxy-authorization: Basic dTpw\r\n\r\n",
                 env!("CARGO_PKG_VERSION")
             )
             .as_bytes()
