@@ -176,6 +176,25 @@ pub struct RunArgs {
     #[arg(short = 'x', long, value_name = "URL")]
     pub proxy: Option<String>,
 
+    /// Which of the host's addresses a new connection takes: first, round-robin or random
+    /// [default: round-robin]
+    #[arg(long, value_name = "HOW")]
+    pub dns_select: Option<String>,
+
+    /// How long a DNS answer is used before a new connection resolves the name again
+    /// (0: every connection; inf: never) [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub dns_ttl: Option<String>,
+
+    /// Use these addresses for HOST:PORT instead of asking DNS (curl's
+    /// HOST:PORT:ADDR[,ADDR...]; repeatable)
+    #[arg(long, value_name = "HOST:PORT:ADDRS")]
+    pub resolve: Vec<String>,
+
+    /// Connect from this source address (repeatable: connections are spread over them)
+    #[arg(long, value_name = "ADDR")]
+    pub local_address: Vec<String>,
+
     /// Ignore HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY
     #[arg(long)]
     pub no_proxy_env: bool,
@@ -348,6 +367,10 @@ impl RunArgs {
             connect_to: self.connect_to.clone(),
             proxy: self.proxy.clone(),
             no_proxy_env: self.no_proxy_env,
+            dns_select: self.dns_select.clone(),
+            dns_ttl: self.dns_ttl.clone(),
+            resolve: self.resolve.clone(),
+            local_address: self.local_address.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
             disable_keepalive: self.disable_keepalive,

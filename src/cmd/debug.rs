@@ -102,20 +102,27 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
     let route = connect::route(plan)?;
     let dns = t0.elapsed();
-    if let Some(proxy) = &plan.proxy {
-        // Through the proxy, the load path's own connector opens the way (CONNECT, SOCKS5,
-        // TLS to the proxy); its set-up time is shown as connect, TLS included.
+    if plan.proxy.is_some() || !plan.local_addresses.is_empty() {
+        // Through a proxy or from a chosen source address, the load path's own connector
+        // opens the way (CONNECT, SOCKS5, TLS to the proxy, the bound socket); its set-up
+        // time is shown as connect, TLS included.
         let forward = connect::forwards(plan);
         let connector = connect::build(plan, route).await?;
         let t1 = Instant::now();
-        let stream = connector.connect(0).await.map_err(|kind| {
-            anyhow!(
+        let stream = connector.connect(0).await.map_err(|kind| match &plan.proxy {
+            Some(proxy) => anyhow!(
                 "through the proxy {}: {} (check the proxy URL, its credentials, and that it may reach {}:{})",
                 proxy.redacted(),
                 kind.name(),
                 plan.target.host,
                 plan.target.port
-            )
+            ),
+            None => anyhow!(
+                "connecting to {}:{} failed: {}",
+                plan.target.host,
+                plan.target.port,
+                kind.name()
+            ),
         })?;
         let connect = t1.elapsed();
         let picked_h2 = match plan.target.scheme {

@@ -153,6 +153,14 @@ pub struct RawTarget {
     pub insecure: Option<bool>,
     /// `HOST:PORT:ADDR:PORT` overrides of where connections go (curl's `--connect-to`).
     pub connect_to: Option<Vec<EnvString>>,
+    /// `first`, `round-robin` or `random`: which address a new connection takes.
+    pub dns_select: Option<EnvString>,
+    /// How long a DNS answer is used (`0`: every connection; `inf`: never).
+    pub dns_ttl: Option<EnvString>,
+    /// `HOST:PORT:ADDR[,ADDR...]` answers used instead of DNS.
+    pub resolve: Option<Vec<EnvString>>,
+    /// Source addresses connections are spread over.
+    pub local_address: Option<Vec<EnvString>>,
     /// `http://`, `https://`, `socks5://` or `socks5h://` proxy URL (`-x`).
     pub proxy: Option<EnvString>,
     /// PEM file of CAs trusted in addition to the platform's.

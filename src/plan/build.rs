@@ -15,6 +15,7 @@ use super::{
     checks, outputs, parse_duration, parse_header_parts, parse_method, parse_url_with, problem,
     same_origin, scenario, sources, thresholds,
 };
+use super::{Dns, DnsSelect, Resolve};
 use crate::config::{Flags, RawConfig, RawLoad, RawTarget};
 
 /// Merges `args` over `file` and validates everything.
@@ -332,20 +333,30 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         parsed.as_ref().map(|(t, _, _)| t.scheme),
         proxy.as_ref().is_some_and(|p| p.kind == ProxyKind::Https),
     );
-    let connect_to_raw: Vec<String> = if args.connect_to.is_empty() {
-        ft.connect_to
-            .iter()
-            .flatten()
-            .map(|c| c.0.clone())
-            .collect()
-    } else {
-        args.connect_to.clone()
-    };
-    let connect_to: Vec<ConnectTo> = connect_to_raw
+    let connect_to: Vec<ConnectTo> = pick_list(&args.connect_to, &ft.connect_to)
         .iter()
         .filter_map(|c| {
             ConnectTo::parse(c)
                 .map_err(|fix| errs.push(problem("connect_to", c, fix)))
+                .ok()
+        })
+        .collect();
+
+    let dns = dns(&mut errs, args, ft);
+    let local_addresses = pick_list(&args.local_address, &ft.local_address)
+        .iter()
+        .filter_map(|a| {
+            a.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .map_err(|_| {
+                    errs.push(problem(
+                        "local_address",
+                        a,
+                        "not an IP address; give an address of this machine, e.g. 127.0.0.2",
+                    ))
+                })
                 .ok()
         })
         .collect();
@@ -477,6 +488,8 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         tls,
         connect_to,
         proxy,
+        dns,
+        local_addresses,
         threads: (threads as usize).min(vus_cap as usize).max(1),
         graceful_stop,
         outputs,
@@ -551,6 +564,54 @@ pub(crate) fn dur_opt(
 /// `--cacert`, `--cert` and `--key` (flags over `[target]` keys): present files, a key with
 /// every certificate and the other way round, and an https:// target to use them on. Their
 /// contents are read by the transport, before any traffic.
+/// A repeatable flag's values, else the file's list (the command line wins).
+fn pick_list(flag: &[String], key: &Option<Vec<crate::config::EnvString>>) -> Vec<String> {
+    if flag.is_empty() {
+        key.iter().flatten().map(|c| c.0.clone()).collect()
+    } else {
+        flag.to_vec()
+    }
+}
+
+/// `--dns-select`, `--dns-ttl` (`0`: every connection resolves; `inf`: never again) and
+/// `--resolve`.
+fn dns(errs: &mut Vec<PlanError>, args: &Flags, ft: &RawTarget) -> Dns {
+    let mut dns = Dns::default();
+    if let Some(text) = args
+        .dns_select
+        .clone()
+        .or_else(|| ft.dns_select.as_ref().map(|s| s.0.clone()))
+    {
+        match DnsSelect::parse(&text) {
+            Ok(s) => dns.select = s,
+            Err(fix) => errs.push(problem("dns_select", &text, fix)),
+        }
+    }
+    if let Some(text) = args
+        .dns_ttl
+        .clone()
+        .or_else(|| ft.dns_ttl.as_ref().map(|s| s.0.clone()))
+    {
+        if matches!(text.trim(), "inf" | "infinite" | "never") {
+            dns.ttl = None;
+        } else {
+            match parse_duration("dns_ttl", &text) {
+                Ok(d) => dns.ttl = Some(d),
+                Err(e) => errs.push(e),
+            }
+        }
+    }
+    dns.resolve = pick_list(&args.resolve, &ft.resolve)
+        .iter()
+        .filter_map(|r| {
+            Resolve::parse(r)
+                .map_err(|fix| errs.push(problem("resolve", r, fix)))
+                .ok()
+        })
+        .collect();
+    dns
+}
+
 /// `-x` (or `[target] proxy`), else the environment's proxy for this target unless
 /// `--no-proxy-env`. A malformed value is a start-up error naming where it came from; an
 /// environment value is shown redacted (it may carry a password).

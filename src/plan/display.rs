@@ -58,6 +58,34 @@ impl fmt::Display for Plan {
                 c.to_port.map_or("same port".to_string(), |p| p.to_string()),
             )?;
         }
+        for r in &self.dns.resolve {
+            let addrs: Vec<String> = r.addrs.iter().map(|a| a.to_string()).collect();
+            writeln!(
+                f,
+                "Resolve:     {}:{} → {}",
+                r.host,
+                r.port.map_or("*".to_string(), |p| p.to_string()),
+                addrs.join(", ")
+            )?;
+        }
+        if self.dns != super::Dns::default() {
+            writeln!(
+                f,
+                "DNS:         {} address per new connection, answers kept {}",
+                self.dns.select.name(),
+                self.dns.ttl.map_or("for the whole run".to_string(), |t| {
+                    humantime::format_duration(t).to_string()
+                })
+            )?;
+        }
+        if !self.local_addresses.is_empty() {
+            let addrs: Vec<String> = self.local_addresses.iter().map(|a| a.to_string()).collect();
+            writeln!(
+                f,
+                "From:        {} (source addresses, spread over connections)",
+                addrs.join(", ")
+            )?;
+        }
         if let Some(p) = &self.proxy {
             writeln!(f, "Proxy:       {} (from {})", p.redacted(), p.origin())?;
         }

@@ -29,7 +29,7 @@ pub use load_model::{LatencyKind, LoadModel};
 pub use outputs::{Format, LiveView, Outputs, output_formats};
 pub use request::Request;
 pub use scenario::Scenarios;
-pub use target::{ConnectTo, Scheme, Target, TlsFiles};
+pub use target::{ConnectTo, Dns, DnsSelect, Resolve, Scheme, Target, TlsFiles};
 use target::{parse_header_parts, parse_method, parse_url_with, same_origin};
 
 /// One invalid value: the field, what was given and how to fix it.
@@ -94,6 +94,10 @@ pub struct Plan {
     pub connect_to: Vec<ConnectTo>,
     /// The proxy every connection goes through (`-x`, or the environment's).
     pub proxy: Option<proxy::Proxy>,
+    /// `--dns-select`, `--dns-ttl`, `--resolve`.
+    pub dns: Dns,
+    /// `--local-address`: connections are spread over these source addresses.
+    pub local_addresses: Vec<std::net::IpAddr>,
     pub threads: usize,
     pub graceful_stop: Duration,
     pub outputs: Outputs,

@@ -79,6 +79,119 @@ impl ConnectTo {
     }
 }
 
+/// How a host's addresses are used: which one each new connection takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsSelect {
+    /// Always the first address.
+    First,
+    /// Each new connection the next address.
+    #[default]
+    RoundRobin,
+    /// Each new connection an address at random.
+    Random,
+}
+
+impl DnsSelect {
+    pub fn parse(text: &str) -> Result<DnsSelect, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "first" => Ok(DnsSelect::First),
+            "round-robin" | "roundrobin" | "round_robin" => Ok(DnsSelect::RoundRobin),
+            "random" => Ok(DnsSelect::Random),
+            _ => Err("one of first, round-robin, random".to_string()),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsSelect::First => "first",
+            DnsSelect::RoundRobin => "round-robin",
+            DnsSelect::Random => "random",
+        }
+    }
+}
+
+/// `--resolve HOST:PORT:ADDR[,ADDR...]` (curl's form): this answer instead of DNS's for
+/// `host:port`. `port: None` is curl's `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolve {
+    pub host: String,
+    pub port: Option<u16>,
+    pub addrs: Vec<std::net::IpAddr>,
+}
+
+impl Resolve {
+    pub fn parse(text: &str) -> Result<Resolve, String> {
+        let fix = "write HOST:PORT:ADDR[,ADDR...] (curl's form, e.g. \
+                   api.example.com:443:10.0.0.1,10.0.0.2; PORT may be *); IPv6 addresses in \
+                   brackets";
+        let parts = split_outside_brackets(text);
+        let [host, port, addrs] = parts.as_slice() else {
+            return Err(fix.to_string());
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("no host; {fix}"));
+        }
+        let port = match *port {
+            "*" => None,
+            p => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| format!("port {p:?} is not 1-65535 or *; {fix}"))?,
+            ),
+        };
+        let addrs = addrs
+            .split(',')
+            .map(|a| {
+                let a = a.trim().trim_start_matches('[').trim_end_matches(']');
+                a.parse::<std::net::IpAddr>()
+                    .map_err(|_| format!("{a:?} is not an IP address; {fix}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Resolve {
+            host: host.to_ascii_lowercase(),
+            port,
+            addrs,
+        })
+    }
+
+    /// The addresses for `host:port` when this rule answers for it.
+    pub fn answer(&self, host: &str, port: u16) -> Option<Vec<std::net::SocketAddr>> {
+        (self
+            .host
+            .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
+            && self.port.is_none_or(|p| p == port))
+        .then(|| {
+            self.addrs
+                .iter()
+                .map(|a| std::net::SocketAddr::new(*a, port))
+                .collect()
+        })
+    }
+}
+
+/// Name resolution: which address each connection takes, how long an answer is kept, and
+/// answers given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    pub select: DnsSelect,
+    /// How long an answer is used before a new connection resolves the name again; `None`
+    /// keeps the first answer for the whole run.
+    pub ttl: Option<std::time::Duration>,
+    pub resolve: Vec<Resolve>,
+}
+
+impl Default for Dns {
+    fn default() -> Dns {
+        Dns {
+            select: DnsSelect::RoundRobin,
+            ttl: Some(std::time::Duration::from_secs(300)),
+            resolve: Vec::new(),
+        }
+    }
+}
+
 /// Splits at `:` except inside `[...]`.
 fn split_outside_brackets(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
@@ -249,6 +362,34 @@ pub(super) fn parse_url_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolve_forms() {
+        let r = Resolve::parse("API.test:443:10.0.0.1,[::1]").unwrap();
+        assert_eq!(r.host, "api.test");
+        assert_eq!(
+            r.answer("api.test", 443).unwrap(),
+            vec![
+                "10.0.0.1:443".parse().unwrap(),
+                "[::1]:443".parse().unwrap()
+            ]
+        );
+        assert_eq!(r.answer("api.test", 80), None);
+        assert_eq!(r.answer("other.test", 443), None);
+        let any = Resolve::parse("h:*:127.0.0.2").unwrap();
+        assert!(any.answer("h", 8080).is_some());
+        for bad in [
+            "h:443",
+            ":443:1.2.3.4",
+            "h:0:1.2.3.4",
+            "h:443:nope",
+            "h:443:",
+        ] {
+            assert!(Resolve::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(DnsSelect::parse("Round-Robin"), Ok(DnsSelect::RoundRobin));
+        assert!(DnsSelect::parse("fastest").is_err());
+    }
 
     #[test]
     fn connect_to_forms() {

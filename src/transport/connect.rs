@@ -6,19 +6,19 @@
 //! new connection takes the next address round-robin.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_socks::tcp::Socks5Stream;
 
 use super::http1::decode::parse_head;
 pub use super::stream::Stream;
 use super::{ErrorKind, tls};
 use crate::plan::proxy::{Credentials, ProxyKind};
-use crate::plan::{Plan, Protocol, Scheme};
+use crate::plan::{DnsSelect, Plan, Protocol, Resolve, Scheme};
 
 /// Client-side TLS to one server: the config and the name it is checked against.
 pub type TlsTo = (
@@ -29,8 +29,12 @@ pub type TlsTo = (
 /// Everything needed to open a connection to the target; cheap to clone per thread.
 #[derive(Clone)]
 pub struct Connector {
-    /// Where TCP connects: the target's addresses, or the proxy's.
+    /// Where TCP connects: the target's addresses, or the proxy's, as first resolved.
     pub addrs: Arc<[SocketAddr]>,
+    /// How those addresses are used and resolved again.
+    pub dns: Arc<Resolver>,
+    /// `--local-address`: source addresses, spread over connections.
+    pub local: Arc<[IpAddr]>,
     /// TLS to the target (https:// targets).
     pub tls: Option<TlsTo>,
     /// The proxy in between, if any.
@@ -66,13 +70,130 @@ pub enum SocksTarget {
     Addrs(Arc<[SocketAddr]>),
 }
 
+/// Where the first hop's addresses come from, and which one each connection takes.
+pub struct Resolver {
+    /// The name TCP connects to (the target's, its `--connect-to` address, or the proxy's).
+    pub host: String,
+    pub port: u16,
+    pub select: DnsSelect,
+    pub ttl: Option<Duration>,
+    pub rules: Vec<Resolve>,
+    /// The system's resolver (blocking: run off the runtime's thread). A field so that a
+    /// test can make a name stop resolving mid-run.
+    pub lookup: fn(&str, u16) -> io::Result<Vec<SocketAddr>>,
+}
+
+impl Resolver {
+    /// The address connection number `n` takes from `answer`.
+    pub fn pick(&self, answer: &[SocketAddr], n: usize) -> SocketAddr {
+        match self.select {
+            DnsSelect::First => answer[0],
+            DnsSelect::RoundRobin => answer[n % answer.len()],
+            DnsSelect::Random => answer[rand::random_range(0..answer.len())],
+        }
+    }
+
+    /// Asks again: a `--resolve` rule, else the system's resolver. An empty answer is an
+    /// error.
+    pub async fn resolve(&self) -> Result<Arc<[SocketAddr]>, ErrorKind> {
+        if let Some(a) = self
+            .rules
+            .iter()
+            .find_map(|r| r.answer(&self.host, self.port))
+        {
+            return Ok(a.into());
+        }
+        let (host, port, lookup) = (self.host.clone(), self.port, self.lookup);
+        match tokio::task::spawn_blocking(move || lookup(&host, port)).await {
+            Ok(Ok(a)) if !a.is_empty() => Ok(a.into()),
+            _ => Err(ErrorKind::Dns),
+        }
+    }
+}
+
+/// The system's resolver, as `lookup` for [`Resolver`].
+pub fn system_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
+/// A thread's current answer for the first hop and when a new connection must ask again.
+pub struct Answer {
+    pub addrs: Arc<[SocketAddr]>,
+    pub expires: Option<Instant>,
+}
+
+impl Answer {
+    /// The answer resolved before the run, valid for `ttl` from `now`.
+    pub fn first(connector: &Connector, now: Instant) -> Answer {
+        Answer {
+            addrs: connector.addrs.clone(),
+            expires: connector.dns.ttl.map(|t| now + t),
+        }
+    }
+
+    /// The address for connection `n`, resolving again first when the answer expired. A
+    /// failed resolution is a `dns` error for this connection; the next one asks again
+    /// after a second (a name that stopped resolving is not asked for at the request rate).
+    pub async fn address(
+        cell: &std::cell::RefCell<Answer>,
+        dns: &Resolver,
+        n: usize,
+    ) -> Result<SocketAddr, ErrorKind> {
+        let now = Instant::now();
+        let expired = cell.borrow().expires.is_some_and(|e| now >= e);
+        if expired {
+            match dns.resolve().await {
+                Ok(addrs) => {
+                    *cell.borrow_mut() = Answer {
+                        addrs,
+                        expires: dns.ttl.map(|t| now + t),
+                    };
+                }
+                Err(kind) => {
+                    cell.borrow_mut().expires = Some(now + Duration::from_secs(1));
+                    return Err(kind);
+                }
+            }
+        }
+        Ok(dns.pick(&cell.borrow().addrs, n))
+    }
+}
+
 impl Connector {
-    /// Opens connection number `n` (used to pick the address round-robin).
+    /// Opens connection number `n` to the first address resolved before the run (the
+    /// set-up probe and `--debug`; the load path uses [`Connector::connect_at`]).
     pub async fn connect(&self, n: usize) -> Result<Stream, ErrorKind> {
-        let addr = self.addrs[n % self.addrs.len()];
+        let addr = self.dns.pick(&self.addrs, n);
+        self.connect_at(addr, n).await
+    }
+
+    /// A TCP connection to `addr`, from the `--local-address` of its family that is next.
+    async fn tcp(&self, addr: SocketAddr, n: usize) -> io::Result<TcpStream> {
+        if self.local.is_empty() {
+            return TcpStream::connect(addr).await;
+        }
+        let same = |ip: &&IpAddr| ip.is_ipv4() == addr.is_ipv4();
+        let count = self.local.iter().filter(same).count();
+        let Some(local) = self.local.iter().filter(same).nth(n % count.max(1)) else {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no --local-address of this address family",
+            ));
+        };
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(*local, 0))?;
+        socket.connect(addr).await
+    }
+
+    /// Opens connection number `n` to `addr` (the first hop: the target or the proxy).
+    pub async fn connect_at(&self, addr: SocketAddr, n: usize) -> Result<Stream, ErrorKind> {
         let fut = async {
             let proxied = self.via.is_some();
-            let tcp = TcpStream::connect(addr).await.map_err(|e| {
+            let tcp = self.tcp(addr, n).await.map_err(|e| {
                 if proxied {
                     ErrorKind::ProxyConnect
                 } else {
@@ -247,6 +368,8 @@ pub enum SetupError {
         "cannot resolve proxy host {host}: {why} (check the --proxy URL or the *_PROXY variable)"
     )]
     ResolveProxy { host: String, why: String },
+    #[error("local_address = {addr}: {why} (give an address of this machine, e.g. 127.0.0.2)")]
+    LocalAddress { addr: IpAddr, why: String },
     #[error("url: host {0} is not a valid TLS server name")]
     ServerName(String),
     #[error(transparent)]
@@ -258,8 +381,12 @@ pub enum SetupError {
     NoH2(String),
 }
 
-/// Resolves the target once, before the run: DNS is never on the request path.
-pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, SetupError> {
+/// Resolves `host` once, before the run (a `--resolve` rule first): DNS is never on the
+/// request path.
+pub fn resolve(rules: &[Resolve], host: &str, port: u16) -> Result<Vec<SocketAddr>, SetupError> {
+    if let Some(a) = rules.iter().find_map(|r| r.answer(host, port)) {
+        return Ok(a);
+    }
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| SetupError::Resolve {
@@ -303,14 +430,15 @@ pub fn route(plan: &Plan) -> Result<Route, SetupError> {
         .proxy
         .as_ref()
         .is_some_and(|p| p.kind == ProxyKind::Socks5h);
+    let rules = &plan.dns.resolve;
     let target = if remote_dns {
         Vec::new()
     } else {
-        resolve(&host, port)?
+        resolve(rules, &host, port)?
     };
     let first_hop = match &plan.proxy {
         None => target.clone(),
-        Some(p) => resolve(&p.host, p.port).map_err(|e| match e {
+        Some(p) => resolve(rules, &p.host, p.port).map_err(|e| match e {
             SetupError::Resolve { host, why } => SetupError::ResolveProxy { host, why },
             other => other,
         })?,
@@ -382,6 +510,34 @@ fn via(plan: &Plan, target: &[SocketAddr]) -> Result<Option<Via>, SetupError> {
     Ok(Some(Via { tls, hop }))
 }
 
+/// Checks `--local-address`: each must be an address of this machine (bound once here),
+/// and one must share a family with the addresses connections go to.
+fn local_addresses(plan: &Plan, first_hop: &[SocketAddr]) -> Result<Arc<[IpAddr]>, SetupError> {
+    for ip in &plan.local_addresses {
+        let bound = std::net::TcpListener::bind(SocketAddr::new(*ip, 0));
+        if let Err(e) = bound {
+            return Err(SetupError::LocalAddress {
+                addr: *ip,
+                why: e.to_string(),
+            });
+        }
+    }
+    if let (Some(ip), false) = (
+        plan.local_addresses.first(),
+        plan.local_addresses
+            .iter()
+            .any(|l| first_hop.iter().any(|a| a.is_ipv4() == l.is_ipv4())),
+    ) {
+        return Err(SetupError::LocalAddress {
+            addr: *ip,
+            why:
+                "no local address has the family (IPv4 or IPv6) of the addresses connections go to"
+                    .into(),
+        });
+    }
+    Ok(plan.local_addresses.clone().into())
+}
+
 /// The one connector of a run, built from the plan. On https with `--http2`, one probe
 /// connection checks that the server's ALPN picks h2: asked for HTTP/2, the user gets HTTP/2
 /// or a clear refusal, never a silent HTTP/1.1 run.
@@ -399,10 +555,24 @@ pub async fn build(plan: &Plan, route: Route) -> Result<Connector, SetupError> {
             Some((tokio_rustls::TlsConnector::from(config), name))
         }
     };
+    let local = local_addresses(plan, &route.first_hop)?;
+    let (host, port) = match &plan.proxy {
+        Some(p) => (p.host.clone(), p.port),
+        None => destination(plan),
+    };
     let connector = Connector {
         tls,
         via: via(plan, &route.target)?.map(Arc::new),
         addrs: route.first_hop.into(),
+        dns: Arc::new(Resolver {
+            host,
+            port,
+            select: plan.dns.select,
+            ttl: plan.dns.ttl,
+            rules: plan.dns.resolve.clone(),
+            lookup: system_lookup,
+        }),
+        local,
         connect_timeout: plan.connect_timeout,
     };
     if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
@@ -415,4 +585,103 @@ pub async fn build(plan: &Plan, route: Route) -> Result<Connector, SetupError> {
         }
     }
     Ok(connector)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static ASKED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Answers once, then the name stops resolving.
+    fn answers_once(_: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        match ASKED.fetch_add(1, Ordering::SeqCst) {
+            0 => Ok(vec![SocketAddr::from(([127, 0, 0, 2], port))]),
+            _ => Err(io::Error::other("no such host")),
+        }
+    }
+
+    fn never_asked(_: &str, _: u16) -> io::Result<Vec<SocketAddr>> {
+        panic!("a kept answer was asked again")
+    }
+
+    fn resolver(
+        ttl: Option<Duration>,
+        lookup: fn(&str, u16) -> io::Result<Vec<SocketAddr>>,
+    ) -> Resolver {
+        Resolver {
+            host: "svc.test".into(),
+            port: 80,
+            select: DnsSelect::RoundRobin,
+            ttl,
+            rules: Vec::new(),
+            lookup,
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_expired_answer_is_asked_again_and_a_name_that_stops_resolving_is_a_dns_error() {
+        let rt = runtime();
+        let dns = resolver(Some(Duration::ZERO), answers_once);
+        let first: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let cell = RefCell::new(Answer {
+            addrs: vec![first].into(),
+            expires: Some(Instant::now()),
+        });
+        let again: SocketAddr = "127.0.0.2:80".parse().unwrap();
+        // TTL 0: a new connection asks again and takes the new answer.
+        assert_eq!(rt.block_on(Answer::address(&cell, &dns, 0)), Ok(again));
+        // The name stopped resolving: this connection is a dns error, not a crash.
+        assert_eq!(
+            rt.block_on(Answer::address(&cell, &dns, 1)),
+            Err(ErrorKind::Dns)
+        );
+        // Within the next second the last answer is used without asking.
+        assert_eq!(rt.block_on(Answer::address(&cell, &dns, 2)), Ok(again));
+        assert_eq!(ASKED.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn without_a_ttl_the_first_answer_is_kept_and_spread() {
+        let rt = runtime();
+        let dns = resolver(None, never_asked);
+        let addrs: Vec<SocketAddr> = ["127.0.0.1:80", "127.0.0.2:80", "127.0.0.3:80"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let cell = RefCell::new(Answer {
+            addrs: addrs.clone().into(),
+            expires: None,
+        });
+        let picked: Vec<SocketAddr> = (0..6)
+            .map(|n| rt.block_on(Answer::address(&cell, &dns, n)).unwrap())
+            .collect();
+        assert_eq!(&picked[..3], &addrs[..]);
+        assert_eq!(&picked[3..], &addrs[..]);
+    }
+
+    #[test]
+    fn a_resolve_rule_answers_instead_of_dns() {
+        let rt = runtime();
+        let mut dns = resolver(Some(Duration::ZERO), never_asked);
+        dns.rules = vec![Resolve::parse("svc.test:80:127.0.0.9").unwrap()];
+        let cell = RefCell::new(Answer {
+            addrs: vec!["127.0.0.1:80".parse().unwrap()].into(),
+            expires: Some(Instant::now()),
+        });
+        assert_eq!(
+            rt.block_on(Answer::address(&cell, &dns, 0)),
+            Ok("127.0.0.9:80".parse().unwrap())
+        );
+    }
 }

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     ConnectTimeout,
     /// Any other failure while connecting (unreachable network, address in use...).
     ConnectError,
+    /// The host's name did not resolve when a new connection asked again (`--dns-ttl`).
+    Dns,
     /// The request did not complete within `timeout`.
     Timeout,
     /// The peer reset the connection.
@@ -59,12 +61,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::ConnectError,
+        ErrorKind::Dns,
         ErrorKind::Timeout,
         ErrorKind::Reset,
         ErrorKind::Closed,
@@ -84,6 +87,7 @@ impl ErrorKind {
             ErrorKind::ConnectRefused => "connect_refused",
             ErrorKind::ConnectTimeout => "connect_timeout",
             ErrorKind::ConnectError => "connect_error",
+            ErrorKind::Dns => "dns",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Reset => "reset",
             ErrorKind::Closed => "closed",

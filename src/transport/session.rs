@@ -20,7 +20,7 @@ use http::Method;
 use tokio::sync::Notify;
 
 use super::capture::Capture;
-use super::connect::{Connector, Stream};
+use super::connect::{Answer, Connector, Stream};
 use super::deadline::Deadline;
 use super::h2::{self, H2Request};
 use super::http1::{Forward, Http1Conn, Http1Request};
@@ -68,8 +68,11 @@ pub struct Pool {
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
-    /// Connections opened by this thread (each takes the next address, round-robin).
+    /// Connections opened by this thread (`--dns-select round-robin` takes the next
+    /// address for each).
     connections: Cell<usize>,
+    /// This thread's answer for the first hop's name, resolved again after `--dns-ttl`.
+    answer: RefCell<Answer>,
     h2_slots: RefCell<Vec<Rc<H2Slot>>>,
 }
 
@@ -94,6 +97,7 @@ impl Pool {
             })
             .collect();
         Pool {
+            answer: RefCell::new(Answer::first(&connector, Instant::now())),
             connector,
             encoders,
             requests,
@@ -126,7 +130,8 @@ impl Pool {
         let c0 = Instant::now();
         let n = self.connections.get();
         self.connections.set(n + 1);
-        let stream = self.connector.connect(n).await?;
+        let addr = Answer::address(&self.answer, &self.connector.dns, n).await?;
+        let stream = self.connector.connect_at(addr, n).await?;
         *connected = Some(c0.elapsed());
         Ok(stream)
     }
