@@ -207,6 +207,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// Full TLS handshakes only: no session resumption on new connections
+    #[arg(long)]
+    pub no_tls_resume: bool,
+
     /// Open a new connection for every request
     #[arg(long)]
     pub disable_keepalive: bool,
@@ -367,6 +371,7 @@ impl RunArgs {
             connect_to: self.connect_to.clone(),
             proxy: self.proxy.clone(),
             no_proxy_env: self.no_proxy_env,
+            no_tls_resume: self.no_tls_resume,
             dns_select: self.dns_select.clone(),
             dns_ttl: self.dns_ttl.clone(),
             resolve: self.resolve.clone(),

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Output};
 use std::sync::OnceLock;
 
-use support::{command, free_port, json, settled_lines, stderr, wait_listening};
+use support::{command, free_ports, json, settled_lines, stderr, wait_listening};
 
 const ROUND_ROBIN: usize = 0;
 const FIRST: usize = 1;
@@ -59,7 +59,7 @@ fn servers() -> &'static Servers {
     S.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        let ports = [0; SERVERS].map(|_| free_port());
+        let ports = free_ports::<SERVERS>();
         let mut blocks = String::new();
         for (i, port) in ports.iter().enumerate() {
             let listen: String = LISTEN

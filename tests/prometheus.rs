@@ -59,8 +59,7 @@ fn promql(addr: &str, query: &str) -> Option<f64> {
 #[test]
 fn prometheus_scrapes_the_runs_request_count() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port();
-    let prom_port = free_port();
+    let [metrics_port, prom_port] = support::free_ports::<2>();
     let cfg = write_file(
         dir.path(),
         "prometheus.yml",

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use support::pki::{Pki, make_pki};
 use support::{
-    command, free_port, json, settled_lines, spawn_tied, stderr, stdout, wait_listening,
+    command, free_port, free_ports, json, settled_lines, spawn_tied, stderr, stdout, wait_listening,
 };
 
 /// nginx servers, one per test (plain HTTP first, then TLS ones).
@@ -35,7 +35,9 @@ const TLS_ENV: usize = 14;
 const TLS_HTTPS_PROXY: usize = 15;
 const TLS_AUTH: usize = 16;
 const PLAIN_DEBUG: usize = 17;
-const SERVERS: usize = 18;
+/// Requests that check the proxies are ready before any test runs.
+const WARMUP: usize = 18;
+const SERVERS: usize = 19;
 const FIRST_TLS: usize = TLS_TUNNEL;
 const LAST_TLS: usize = TLS_AUTH;
 
@@ -96,7 +98,8 @@ fn peers() -> &'static Peers {
     P.get_or_init(|| {
         let pki = make_pki();
         let d = pki.dir.path().display().to_string();
-        let nginx = [0; SERVERS].map(|_| free_port());
+        let ports = free_ports::<{ SERVERS + 5 }>();
+        let nginx: [u16; SERVERS] = std::array::from_fn(|i| ports[i]);
         let mut servers = String::new();
         for (i, port) in nginx.iter().enumerate() {
             let tls = if (FIRST_TLS..=LAST_TLS).contains(&i) {
@@ -132,7 +135,7 @@ fn peers() -> &'static Peers {
         let hash = String::from_utf8(passwd.stdout).unwrap();
         std::fs::write(sq.join("passwd"), format!("tester:{}\n", hash.trim())).unwrap();
         set_mode(&sq.join("passwd"), 0o644);
-        let (squid, squid_auth, squid_tls) = (free_port(), free_port(), free_port());
+        let [squid, squid_auth, squid_tls, socks, socks_auth] = [0, 1, 2, 3, 4].map(|i| ports[SERVERS + i]);
         let s = sq.display();
         let squid_conf = format!(
             "http_port 127.0.0.1:{squid} name=plain\n\
@@ -169,7 +172,6 @@ fn peers() -> &'static Peers {
             std::fs::File::create(sq.join("stderr.log")).unwrap().into(),
         );
 
-        let (socks, socks_auth) = (free_port(), free_port());
         assert!(
             std::path::Path::new("/usr/bin/microsocks").exists(),
             "microsocks is not installed: run the test command from README.md"
@@ -194,6 +196,36 @@ fn peers() -> &'static Peers {
             .chain(&[squid, squid_auth, squid_tls, socks, socks_auth])
         {
             wait_listening(*port);
+        }
+        // squid accepts connections before it serves them (its TLS port and its log come up
+        // a moment later): one request through each port, until it succeeds (at most 10 s),
+        // before any test counts anything.
+        let warm = format!("http://127.0.0.1:{}/", nginx[WARMUP]);
+        let ca = pki.path("ca.pem").display().to_string();
+        for (proxy, trust) in [
+            (format!("http://127.0.0.1:{squid}"), vec![]),
+            (
+                format!("https://127.0.0.1:{squid_tls}"),
+                vec!["--cacert", ca.as_str()],
+            ),
+        ] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let o = command()
+                    .args(["run", "-n", "1", "--json", "-x", &proxy, &warm])
+                    .args(&trust)
+                    .output()
+                    .unwrap();
+                if o.status.success() {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "squid at {proxy} not serving after 10 s: {}",
+                    stderr(&o)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
         Peers {
             pki,

@@ -9,13 +9,13 @@ use std::process::Child;
 use std::sync::OnceLock;
 
 use support::pki::{Pki, make_pki};
-use support::{free_port, json, kaioken, settled_lines, stderr, wait_listening};
+use support::{free_ports, json, kaioken, settled_lines, stderr, wait_listening};
 
 /// nginx with one TLS server per case, each logging to its own file.
 struct Servers {
     _child: Child,
     pki: Pki,
-    ports: [u16; 9],
+    ports: [u16; SERVERS],
 }
 
 const TRUSTED: usize = 0;
@@ -27,6 +27,9 @@ const CONNECT_TO: usize = 5;
 const H1_ONLY: usize = 6;
 const BAD_FILES: usize = 7;
 const CONFIG: usize = 8;
+const RESUME: usize = 9;
+const KEY_FORMS: usize = 10;
+const SERVERS: usize = 11;
 
 impl Servers {
     fn url(&self, server: usize) -> String {
@@ -48,7 +51,7 @@ fn servers() -> &'static Servers {
     S.get_or_init(|| {
         let pki = make_pki();
         let d = pki.dir.path().display().to_string();
-        let ports = [0; 9].map(|_| free_port());
+        let ports = free_ports::<SERVERS>();
         let server = |i: usize, cert: &str, extra: &str| {
             format!(
                 "  server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/{cert}.pem;\n    ssl_certificate_key {d}/{cert}.key;\n    access_log {d}/access{i}.log tls;\n{extra}    location / {{ return 200 \"tls ok\\n\"; }}\n  }}\n",
@@ -57,7 +60,7 @@ fn servers() -> &'static Servers {
         };
         let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
         let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}{}{}}}\n",
+            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  log_format resume \"$ssl_protocol reused=$ssl_session_reused\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}{}{}{}{}}}\n",
             server(TRUSTED, "server", ""),
             server(MTLS, "server", &mtls),
             server(EXPIRED, "expired", ""),
@@ -69,6 +72,8 @@ fn servers() -> &'static Servers {
             server(H1_ONLY, "server", "").replace(" ssl http2;", " ssl;"),
             server(BAD_FILES, "server", ""),
             server(CONFIG, "server", &mtls),
+            server(RESUME, "server", "").replace(" tls;\n", " resume;\n"),
+            server(KEY_FORMS, "server", &mtls),
         );
         let child = support::spawn_nginx(pki.dir.path(), &conf);
         for p in ports {
@@ -348,4 +353,171 @@ fn http2_is_required_when_asked_for_on_https() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["metadata"]["target"]["protocol"], "http/1.1");
     assert_eq!(s.log(H1_ONLY).len(), 3);
+}
+
+#[test]
+fn handshakes_are_timed_and_resumed_unless_asked_not_to() {
+    let s = servers();
+    let ca = s.file("ca.pem");
+    let url = s.url(RESUME);
+    // A new connection per request: 20 handshakes, the first full, the next 19 resuming
+    // the session the one before left (nginx logs `r` for a reused session).
+    let o = kaioken(&[
+        "run",
+        &url,
+        "--cacert",
+        &ca,
+        "--disable-keepalive",
+        "-n",
+        "20",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["tls_handshakes"], 20, "{}", v["summary"]);
+    assert_eq!(v["summary"]["tls_resumed"], 19, "{}", v["summary"]);
+    assert_eq!(v["tls_handshake_us"]["count"], 20);
+    assert!(v["summary"]["handshakes_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(
+        !v["histograms"]["tls_handshake"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let log = s.log(RESUME);
+    assert_eq!(log.len(), 20, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.ends_with("reused=r")).count(),
+        19,
+        "{log:?}"
+    );
+
+    // --no-tls-resume: every handshake is full, on both sides.
+    let o = kaioken(&[
+        "run",
+        &url,
+        "--cacert",
+        &ca,
+        "--disable-keepalive",
+        "--no-tls-resume",
+        "-n",
+        "10",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    let v = json(&o);
+    assert_eq!(v["summary"]["tls_handshakes"], 10);
+    // Zero counters are left out of the results.
+    assert!(
+        v["summary"].get("tls_resumed").is_none(),
+        "{}",
+        v["summary"]
+    );
+    let log = s.log(RESUME);
+    assert_eq!(log.len(), 30);
+    assert!(log[20..].iter().all(|l| l.ends_with("reused=.")), "{log:?}");
+
+    // The summary says it in words; kept connections handshake once each. (Whether the
+    // second of two concurrent connections resumes depends on which started first, so
+    // the resumed count is not asserted here.)
+    let o = kaioken(&[
+        "run", &url, "--cacert", &ca, "-n", "10", "-c", "2", "--no-tui",
+    ]);
+    let text = support::stdout(&o);
+    assert!(text.contains("TLS handshake (2 handshakes, "), "{text}");
+}
+
+#[test]
+fn client_keys_in_pkcs1_and_sec1_are_read() {
+    let s = servers();
+    let d = s.pki.dir.path();
+    let openssl = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    };
+    // An RSA client certificate signed by the test CA, its key in PKCS#1 ("RSA PRIVATE
+    // KEY"), and the ECDSA client key rewritten in SEC1 ("EC PRIVATE KEY").
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "rsa8.key",
+        "-subj",
+        "/CN=rsa client",
+        "-out",
+        "rsa.csr",
+    ]);
+    // Extensions make it X.509 v3 (a v1 certificate is refused by rustls).
+    std::fs::write(
+        d.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "rsa.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-days",
+        "2",
+        "-extfile",
+        "client-ext.cnf",
+        "-out",
+        "rsa.pem",
+    ]);
+    openssl(&["rsa", "-in", "rsa8.key", "-traditional", "-out", "rsa1.key"]);
+    openssl(&["ec", "-in", "client.key", "-out", "client-sec1.key"]);
+    let text = |f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert!(text("rsa1.key").contains("BEGIN RSA PRIVATE KEY"));
+    assert!(text("client-sec1.key").contains("BEGIN EC PRIVATE KEY"));
+    let ca = s.file("ca.pem");
+    let url = s.url(KEY_FORMS);
+    for (cert, key) in [("rsa.pem", "rsa1.key"), ("client.pem", "client-sec1.key")] {
+        let o = kaioken(&[
+            "run",
+            &url,
+            "--cacert",
+            &ca,
+            "--cert",
+            &s.file(cert),
+            "--key",
+            &s.file(key),
+            "-n",
+            "2",
+            "-c",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{key}: {}", stderr(&o));
+    }
+    let log = s.log(KEY_FORMS);
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("SUCCESS [CN=rsa client]"))
+            .count(),
+        2,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("SUCCESS [CN=kaioken test client]"))
+            .count(),
+        2,
+        "{log:?}"
+    );
 }

@@ -41,6 +41,7 @@ pub struct Flags {
     pub connect_to: Vec<String>,
     pub proxy: Option<String>,
     pub no_proxy_env: bool,
+    pub no_tls_resume: bool,
     pub dns_select: Option<String>,
     pub dns_ttl: Option<String>,
     pub resolve: Vec<String>,

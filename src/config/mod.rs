@@ -153,6 +153,8 @@ pub struct RawTarget {
     pub insecure: Option<bool>,
     /// `HOST:PORT:ADDR:PORT` overrides of where connections go (curl's `--connect-to`).
     pub connect_to: Option<Vec<EnvString>>,
+    /// TLS session resumption on new connections (default true).
+    pub tls_resume: Option<bool>,
     /// `first`, `round-robin` or `random`: which address a new connection takes.
     pub dns_select: Option<EnvString>,
     /// How long a DNS answer is used (`0`: every connection; `inf`: never).

@@ -274,7 +274,7 @@ impl Client {
             let i = plan.scenarios.explicit.then_some(index);
             shared.recorder.borrow_mut().redirects(i, hops);
         }
-        if let Some(setup) = session.take_connect_time() {
+        if let Some(setup) = session.take_setup() {
             shared.recorder.borrow_mut().connected(setup);
         }
         shared.record(index, intended, start, outcome);

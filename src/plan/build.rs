@@ -486,6 +486,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         keepalive,
         insecure: args.insecure || ft.insecure.unwrap_or(false),
         tls,
+        tls_resume: !(args.no_tls_resume || ft.tls_resume == Some(false)),
         connect_to,
         proxy,
         dns,

@@ -101,6 +101,9 @@ impl fmt::Display for Plan {
             if let Some((cert, _)) = &self.tls.client {
                 tls.push_str(&format!("; client certificate {}", cert.display()));
             }
+            if !self.tls_resume {
+                tls.push_str("; full handshakes (no session resumption)");
+            }
             writeln!(f, "TLS:         {tls}")?;
         }
         writeln!(f, "Load model:  {}", self.load)?;

@@ -90,6 +90,8 @@ pub struct Plan {
     pub insecure: bool,
     /// `--cacert`, `--cert`, `--key`.
     pub tls: TlsFiles,
+    /// TLS session resumption on new connections (off with `--no-tls-resume`).
+    pub tls_resume: bool,
     /// `--connect-to` rules, first match wins.
     pub connect_to: Vec<ConnectTo>,
     /// The proxy every connection goes through (`-x`, or the environment's).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::transport::ErrorKind;
+use crate::transport::{ErrorKind, Setup};
 
 /// Lowest trackable value: 1 µs.
 pub const HIST_LOW_US: u64 = 1;
@@ -130,6 +130,11 @@ pub struct Interval {
     pub ttfb: Histogram<u64>,
     /// TCP (+TLS) connection establishment.
     pub connect_time: Histogram<u64>,
+    /// The TLS handshake with the target, on its own.
+    pub tls_handshake: Histogram<u64>,
+    /// TLS handshakes with the target, and how many of them resumed a session.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
     /// Actual send − intended send (only in models with a schedule).
     pub schedule_lag: Histogram<u64>,
     /// Requests that got a response (any status).
@@ -162,6 +167,9 @@ impl Default for Interval {
             service_time: new_histogram(),
             ttfb: new_histogram(),
             connect_time: new_histogram(),
+            tls_handshake: new_histogram(),
+            tls_handshakes: 0,
+            tls_resumed: 0,
             schedule_lag: new_histogram(),
             responses: 0,
             successful: 0,
@@ -200,6 +208,11 @@ impl Interval {
         self.connect_time
             .add(&other.connect_time)
             .expect(SAME_BOUNDS);
+        self.tls_handshake
+            .add(&other.tls_handshake)
+            .expect(SAME_BOUNDS);
+        self.tls_handshakes += other.tls_handshakes;
+        self.tls_resumed += other.tls_resumed;
         self.schedule_lag
             .add(&other.schedule_lag)
             .expect(SAME_BOUNDS);
@@ -232,6 +245,9 @@ impl Interval {
         self.service_time.reset();
         self.ttfb.reset();
         self.connect_time.reset();
+        self.tls_handshake.reset();
+        self.tls_handshakes = 0;
+        self.tls_resumed = 0;
         self.schedule_lag.reset();
         self.responses = 0;
         self.successful = 0;
@@ -301,10 +317,15 @@ impl Recorder {
         iv.errors[kind.index()] += 1;
     }
 
-    pub fn connected(&mut self, connect_time: Duration) {
+    pub fn connected(&mut self, setup: Setup) {
         let iv = &mut self.current;
-        Self::record_hist(&mut iv.connect_time, connect_time, &mut iv.saturated);
+        Self::record_hist(&mut iv.connect_time, setup.total, &mut iv.saturated);
         iv.connections_opened += 1;
+        if let Some(tls) = setup.tls {
+            Self::record_hist(&mut iv.tls_handshake, tls.time, &mut iv.saturated);
+            iv.tls_handshakes += 1;
+            iv.tls_resumed += u64::from(tls.resumed);
+        }
     }
 
     /// Records how late a request was sent relative to its intended time.
@@ -400,8 +421,21 @@ mod tests {
         r.response(200, ms(5), ms(5), ms(1), 100);
         r.response(503, ms(7), ms(7), ms(2), 50);
         r.error(ErrorKind::Timeout, ms(30));
-        r.connected(ms(1));
+        r.connected(Setup {
+            total: ms(1),
+            tls: None,
+        });
+        r.connected(Setup {
+            total: ms(3),
+            tls: Some(crate::transport::Handshake {
+                time: ms(2),
+                resumed: true,
+            }),
+        });
         let a = r.take(Interval::default());
+        assert_eq!(a.connections_opened, 2);
+        assert_eq!((a.tls_handshakes, a.tls_resumed), (1, 1));
+        assert_eq!(a.tls_handshake.len(), 1);
         assert_eq!(a.requests(), 3);
         assert_eq!(a.successful, 1);
         assert_eq!(a.failed(), 2);
@@ -414,6 +448,7 @@ mod tests {
         total.merge(&a);
         total.merge(&a);
         assert_eq!(total.requests(), 6);
+        assert_eq!((total.tls_handshakes, total.tls_handshake.len()), (2, 2));
         assert_eq!(total.bytes_received, 300);
         total.clear();
         assert_eq!(total.requests(), 0);

@@ -103,11 +103,23 @@ impl Results {
                 saturated_values: t.saturated,
                 stopped_by: None,
                 redirects: t.redirects,
+                tls_handshakes: t.tls_handshakes,
+                tls_resumed: t.tls_resumed,
+                handshakes_per_sec: if secs > 0.0 {
+                    t.tls_handshakes as f64 / secs
+                } else {
+                    0.0
+                },
             },
             latency_us: LatencyStats::from_histogram(plan.load.latency_kind().name(), &t.latency),
             service_time_us: LatencyStats::from_histogram("service_time", &t.service_time),
             ttfb_us: LatencyStats::from_histogram("ttfb", &t.ttfb),
             connect_time_us: LatencyStats::from_histogram("connect_time", &t.connect_time),
+            tls_handshake_us: if t.tls_handshake.is_empty() {
+                LatencyStats::default()
+            } else {
+                LatencyStats::from_histogram("tls_handshake", &t.tls_handshake)
+            },
             schedule_lag_us: LatencyStats::from_histogram("schedule_lag", &t.schedule_lag),
             load: LoadResult {
                 model: plan.load.name().to_string(),

@@ -41,6 +41,9 @@ pub struct Results {
     pub service_time_us: LatencyStats,
     pub ttfb_us: LatencyStats,
     pub connect_time_us: LatencyStats,
+    /// The TLS handshake with the target on its own (https:// only; absent otherwise).
+    #[serde(default, skip_serializing_if = "LatencyStats::is_empty")]
+    pub tls_handshake_us: LatencyStats,
     /// Actual − intended send time; empty in the closed model (nothing is scheduled).
     pub schedule_lag_us: LatencyStats,
     pub load: LoadResult,
@@ -323,6 +326,14 @@ pub struct Summary {
     /// Redirect hops followed (the final response of each is what is counted above).
     #[serde(default)]
     pub redirects: u64,
+    /// TLS handshakes with the target, how many resumed a session, and handshakes per
+    /// second of the measured run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_handshakes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_resumed: u64,
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub handshakes_per_sec: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -376,6 +387,8 @@ pub struct Histograms {
     pub service_time: String,
     pub ttfb: String,
     pub connect_time: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls_handshake: String,
 }
 
 /// Builds the counters part of results from the run's merged interval.
@@ -410,6 +423,11 @@ impl Histograms {
             service_time: histogram_codec::encode(&total.service_time),
             ttfb: histogram_codec::encode(&total.ttfb),
             connect_time: histogram_codec::encode(&total.connect_time),
+            tls_handshake: if total.tls_handshake.is_empty() {
+                String::new()
+            } else {
+                histogram_codec::encode(&total.tls_handshake)
+            },
         }
     }
 }
@@ -417,5 +435,20 @@ impl Histograms {
 impl Results {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("results serialize")
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
+impl LatencyStats {
+    /// No samples: the figure does not apply to this run (e.g. TLS on http://).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 }

@@ -162,6 +162,19 @@ pub fn render(r: &Results, serious: bool) -> String {
     if r.connect_time_us.count > 0 {
         latency_block(&mut out, "Connect time", &r.connect_time_us);
     }
+    if r.tls_handshake_us.count > 0 {
+        let s = &r.summary;
+        latency_block(
+            &mut out,
+            &format!(
+                "TLS handshake ({} handshakes, {} resumed, {:.1}/s)",
+                fmt_count(s.tls_handshakes),
+                fmt_count(s.tls_resumed),
+                s.handshakes_per_sec
+            ),
+            &r.tls_handshake_us,
+        );
+    }
     if !r.status_codes.is_empty() {
         outln!(out, "\nStatus codes");
         for (code, n) in &r.status_codes {

@@ -16,7 +16,7 @@ use tokio_socks::tcp::Socks5Stream;
 
 use super::http1::decode::parse_head;
 pub use super::stream::Stream;
-use super::{ErrorKind, tls};
+use super::{ErrorKind, Handshake, tls};
 use crate::plan::proxy::{Credentials, ProxyKind};
 use crate::plan::{DnsSelect, Plan, Protocol, Resolve, Scheme};
 
@@ -164,7 +164,7 @@ impl Connector {
     /// set-up probe and `--debug`; the load path uses [`Connector::connect_at`]).
     pub async fn connect(&self, n: usize) -> Result<Stream, ErrorKind> {
         let addr = self.dns.pick(&self.addrs, n);
-        self.connect_at(addr, n).await
+        Ok(self.connect_at(addr, n).await?.0)
     }
 
     /// A TCP connection to `addr`, from the `--local-address` of its family that is next.
@@ -189,8 +189,13 @@ impl Connector {
         socket.connect(addr).await
     }
 
-    /// Opens connection number `n` to `addr` (the first hop: the target or the proxy).
-    pub async fn connect_at(&self, addr: SocketAddr, n: usize) -> Result<Stream, ErrorKind> {
+    /// Opens connection number `n` to `addr` (the first hop: the target or the proxy), and
+    /// says what the TLS handshake with the target cost.
+    pub async fn connect_at(
+        &self,
+        addr: SocketAddr,
+        n: usize,
+    ) -> Result<(Stream, Option<Handshake>), ErrorKind> {
         let fut = async {
             let proxied = self.via.is_some();
             let tcp = self.tcp(addr, n).await.map_err(|e| {
@@ -219,13 +224,15 @@ impl Connector {
                     })?;
                     let tunnel = via.hop.open(to_proxy, n).await?;
                     match &self.tls {
-                        None => Ok(Stream::Tls(Box::new(tunnel))),
+                        None => Ok((Stream::Tls(Box::new(tunnel)), None)),
                         Some((connector, name)) => {
+                            let t = Instant::now();
                             let tls = connector
                                 .connect(name.clone(), tunnel)
                                 .await
                                 .map_err(|e| handshake_error(&e))?;
-                            Ok(Stream::TlsInTls(Box::new(tls)))
+                            let done = handshake(t, tls.get_ref().1);
+                            Ok((Stream::TlsInTls(Box::new(tls)), Some(done)))
                         }
                     }
                 }
@@ -238,17 +245,27 @@ impl Connector {
     }
 
     /// TLS to the target over `tcp` for https://, else `tcp` as it is.
-    async fn target_tls(&self, tcp: TcpStream) -> Result<Stream, ErrorKind> {
+    async fn target_tls(&self, tcp: TcpStream) -> Result<(Stream, Option<Handshake>), ErrorKind> {
         match &self.tls {
-            None => Ok(Stream::Plain(tcp)),
+            None => Ok((Stream::Plain(tcp), None)),
             Some((connector, name)) => {
+                let t = Instant::now();
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| handshake_error(&e))?;
-                Ok(Stream::Tls(Box::new(tls)))
+                let done = handshake(t, tls.get_ref().1);
+                Ok((Stream::Tls(Box::new(tls)), Some(done)))
             }
         }
+    }
+}
+
+/// The handshake that began at `t` and ended now on `conn`.
+fn handshake(t: Instant, conn: &rustls::ClientConnection) -> Handshake {
+    Handshake {
+        time: t.elapsed(),
+        resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
     }
 }
 
@@ -549,7 +566,11 @@ pub async fn build(plan: &Plan, route: Route) -> Result<Connector, SetupError> {
                 Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
                 Protocol::Http1 => &[b"http/1.1"],
             };
-            let config = tls::client_config(plan.insecure, &plan.tls, alpn)?;
+            let mut config = tls::client_config(plan.insecure, &plan.tls, alpn)?;
+            if !plan.tls_resume {
+                // Every handshake a full one: what a client that never returns costs.
+                Arc::make_mut(&mut config).resumption = rustls::client::Resumption::disabled();
+            }
             let name = rustls::pki_types::ServerName::try_from(plan.target.host.clone())
                 .map_err(|_| SetupError::ServerName(plan.target.host.clone()))?;
             Some((tokio_rustls::TlsConnector::from(config), name))

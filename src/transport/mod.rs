@@ -164,6 +164,22 @@ impl Status {
     }
 }
 
+/// What opening one connection cost: the whole set-up (TCP, proxy, TLS) and, for TLS to
+/// the target, the handshake on its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setup {
+    pub total: std::time::Duration,
+    pub tls: Option<Handshake>,
+}
+
+/// One TLS handshake with the target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Handshake {
+    pub time: std::time::Duration,
+    /// The session was resumed (a ticket or ID from an earlier connection).
+    pub resumed: bool,
+}
+
 /// What one completed request/response exchange measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome {

@@ -24,7 +24,7 @@ use super::connect::{Answer, Connector, Stream};
 use super::deadline::Deadline;
 use super::h2::{self, H2Request};
 use super::http1::{Forward, Http1Conn, Http1Request};
-use super::{ErrorKind, Outcome, Status};
+use super::{ErrorKind, Outcome, Setup, Status};
 use crate::plan::template::{RenderOpts, Vars};
 use crate::plan::{Plan, Protocol};
 
@@ -46,9 +46,9 @@ pub trait Session {
         capture: Option<&mut Capture>,
     ) -> Result<Outcome, ErrorKind>;
 
-    /// The set-up time of a connection this session opened since the last call, for the
-    /// connect-time histogram.
-    fn take_connect_time(&mut self) -> Option<Duration>;
+    /// The set-up of a connection this session opened since the last call, for the
+    /// connect-time and TLS-handshake histograms.
+    fn take_setup(&mut self) -> Option<Setup>;
 }
 
 /// A request compiled for the protocol that sends it.
@@ -126,13 +126,16 @@ impl Pool {
     }
 
     /// Opens a new connection; its set-up time goes to `connected`.
-    async fn connect(&self, connected: &mut Option<Duration>) -> Result<Stream, ErrorKind> {
+    async fn connect(&self, connected: &mut Option<Setup>) -> Result<Stream, ErrorKind> {
         let c0 = Instant::now();
         let n = self.connections.get();
         self.connections.set(n + 1);
         let addr = Answer::address(&self.answer, &self.connector.dns, n).await?;
-        let stream = self.connector.connect_at(addr, n).await?;
-        *connected = Some(c0.elapsed());
+        let (stream, tls) = self.connector.connect_at(addr, n).await?;
+        *connected = Some(Setup {
+            total: c0.elapsed(),
+            tls,
+        });
         Ok(stream)
     }
 
@@ -173,10 +176,10 @@ impl Session for AnySession {
         }
     }
 
-    fn take_connect_time(&mut self) -> Option<Duration> {
+    fn take_setup(&mut self) -> Option<Setup> {
         match self {
-            AnySession::Http1(s) => s.take_connect_time(),
-            AnySession::H2(s) => s.take_connect_time(),
+            AnySession::Http1(s) => s.take_setup(),
+            AnySession::H2(s) => s.take_setup(),
         }
     }
 }
@@ -188,7 +191,7 @@ pub struct Http1Session {
     out: Vec<u8>,
     scratch: Vec<u8>,
     deadline: Deadline,
-    connected: Option<Duration>,
+    connected: Option<Setup>,
 }
 
 impl Session for Http1Session {
@@ -247,7 +250,7 @@ impl Session for Http1Session {
         outcome
     }
 
-    fn take_connect_time(&mut self) -> Option<Duration> {
+    fn take_setup(&mut self) -> Option<Setup> {
         self.connected.take()
     }
 }
@@ -266,7 +269,7 @@ impl H2Slot {
     async fn get(
         &self,
         pool: &Pool,
-        connected: &mut Option<Duration>,
+        connected: &mut Option<Setup>,
     ) -> Result<Rc<h2::Conn>, ErrorKind> {
         loop {
             if let Some(c) = self.conn.borrow().as_ref()
@@ -299,7 +302,7 @@ pub struct H2Session {
     body: Vec<u8>,
     scratch: Vec<u8>,
     deadline: Deadline,
-    connected: Option<Duration>,
+    connected: Option<Setup>,
 }
 
 impl Session for H2Session {
@@ -361,7 +364,7 @@ impl Session for H2Session {
         }
     }
 
-    fn take_connect_time(&mut self) -> Option<Duration> {
+    fn take_setup(&mut self) -> Option<Setup> {
         self.connected.take()
     }
 }

@@ -59,16 +59,25 @@ pub fn client_config(
                 PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("key", key, e))?;
             builder
                 .with_client_auth_cert(chain, key_der)
-                .map_err(|e| TlsSetupError::Content {
-                    flag: "key",
-                    path: key.display().to_string(),
-                    what: match e {
-                        rustls::Error::InconsistentKeys(_) => format!(
-                            "this key does not belong to the certificate in {}; give the \
+                .map_err(|e| match e {
+                    rustls::Error::InvalidCertificate(_) => TlsSetupError::Content {
+                        flag: "cert",
+                        path: cert.display().to_string(),
+                        what: "this certificate cannot be used for client authentication (an \
+                               X.509 v3 certificate is needed); give one with extensions"
+                            .to_string(),
+                    },
+                    e => TlsSetupError::Content {
+                        flag: "key",
+                        path: key.display().to_string(),
+                        what: match e {
+                            rustls::Error::InconsistentKeys(_) => format!(
+                                "this key does not belong to the certificate in {}; give the \
                              certificate's own key",
-                            cert.display()
-                        ),
-                        other => format!("not a usable private key ({other})"),
+                                cert.display()
+                            ),
+                            other => format!("not a usable private key ({other})"),
+                        },
                     },
                 })?
         }

@@ -30,6 +30,7 @@ pub fn make_pki() -> Pki {
     ca.distinguished_name
         .push(DnType::CommonName, "kaioken test CA");
     write("ca.pem", ca.self_signed(&ca_key).unwrap().pem());
+    write("ca.key", ca_key.serialize_pem());
     let issuer = Issuer::new(ca, ca_key);
     let leaf = |names: &[&str], cn: &str, expired: bool, file: &str| {
         let key = KeyPair::generate().unwrap();

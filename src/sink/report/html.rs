@@ -297,6 +297,14 @@ pub fn render(r: &Results) -> String {
     }
     latency_row(&mut out, "time to first byte", &r.ttfb_us);
     latency_row(&mut out, "connect", &r.connect_time_us);
+    latency_row(
+        &mut out,
+        &format!(
+            "TLS handshake ({} resumed of {}, {:.1}/s)",
+            r.summary.tls_resumed, r.summary.tls_handshakes, r.summary.handshakes_per_sec
+        ),
+        &r.tls_handshake_us,
+    );
     latency_row(&mut out, "schedule lag", &r.schedule_lag_us);
     out.push_str("</table>");
 
