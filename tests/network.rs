@@ -17,7 +17,8 @@ const FIRST: usize = 1;
 const RANDOM: usize = 2;
 const LOCAL: usize = 3;
 const BAD_INPUT: usize = 4;
-const SERVERS: usize = 5;
+const CONFIG: usize = 5;
+const SERVERS: usize = 6;
 
 /// The addresses each server listens on, all on its one port.
 const LISTEN: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
@@ -198,6 +199,7 @@ fn bad_names_and_addresses_are_one_line_before_any_traffic() {
         ),
         (vec!["--dns-select", "fastest"], "dns_select"),
         (vec!["--dns-ttl", "soon"], "dns_ttl"),
+        (vec!["--no-tls-resume"], "tls_resume"),
     ] {
         let o = command()
             .args(["run", "-n", "1"])
@@ -211,4 +213,29 @@ fn bad_names_and_addresses_are_one_line_before_any_traffic() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
     assert!(s.log(BAD_INPUT).is_empty(), "refused runs send nothing");
+}
+
+#[test]
+fn the_target_keys_in_a_config_file_take_effect() {
+    let s = servers();
+    let port = s.ports[CONFIG];
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_file(
+        dir.path(),
+        "kaioken.toml",
+        &format!(
+            "[target]\nurl = \"http://api.test:{port}/\"\nresolve = [\"api.test:{port}:127.0.0.2,127.0.0.3\"]\ndns_select = \"first\"\ndns_ttl = \"inf\"\nlocal_address = [\"127.0.0.7\"]\n"
+        ),
+    );
+    let o = run(&["-f", &config.display().to_string(), "-c", "3", "-n", "12"]);
+    assert_eq!(json(&o)["summary"]["successful"], 12);
+    // resolve: only the given addresses; dns_select = first: all on the first of them;
+    // local_address: every connection from 127.0.0.7.
+    let log = s.log(CONFIG);
+    assert_eq!(log.len(), 12, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|(to, from, _)| to == "127.0.0.2" && from == "127.0.0.7"),
+        "{log:?}"
+    );
 }

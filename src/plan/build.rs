@@ -342,6 +342,18 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         })
         .collect();
 
+    let tls_resume = !(args.no_tls_resume || ft.tls_resume == Some(false));
+    let plain = parsed
+        .as_ref()
+        .is_some_and(|(t, _, _)| t.scheme == Scheme::Http)
+        && !proxy.as_ref().is_some_and(|p| p.kind == ProxyKind::Https);
+    if !tls_resume && plain {
+        errs.push(problem(
+            "tls_resume",
+            "false",
+            "the target is http:// and no TLS is made; drop --no-tls-resume (or use an https:// URL)",
+        ));
+    }
     let dns = dns(&mut errs, args, ft);
     let local_addresses = pick_list(&args.local_address, &ft.local_address)
         .iter()
@@ -486,7 +498,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         keepalive,
         insecure: args.insecure || ft.insecure.unwrap_or(false),
         tls,
-        tls_resume: !(args.no_tls_resume || ft.tls_resume == Some(false)),
+        tls_resume,
         connect_to,
         proxy,
         dns,

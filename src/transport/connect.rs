@@ -5,6 +5,7 @@
 //! Addresses are resolved once, before the run, so DNS is never on the request path; each
 //! new connection takes the next address round-robin.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_socks::TargetAddr;
 use tokio_socks::tcp::Socks5Stream;
 
 use super::http1::decode::parse_head;
@@ -139,9 +141,12 @@ impl Answer {
         dns: &Resolver,
         n: usize,
     ) -> Result<SocketAddr, ErrorKind> {
-        let now = Instant::now();
-        let expired = cell.borrow().expires.is_some_and(|e| now >= e);
-        if expired {
+        // A kept answer (`--dns-ttl inf`) reads no clock.
+        let expires = cell.borrow().expires;
+        let now = expires.map(|_| Instant::now());
+        if let (Some(e), Some(now)) = (expires, now)
+            && now >= e
+        {
             match dns.resolve().await {
                 Ok(addrs) => {
                     *cell.borrow_mut() = Answer {
@@ -316,30 +321,17 @@ impl Hop {
                 }
             }
             Hop::Socks { target, auth } => {
-                let result = match (target, auth) {
-                    (SocksTarget::Name(host, port), None) => {
-                        Socks5Stream::connect_with_socket(io, (host.as_str(), *port)).await
+                let to = match target {
+                    SocksTarget::Name(host, port) => {
+                        TargetAddr::Domain(Cow::Borrowed(host.as_str()), *port)
                     }
-                    (SocksTarget::Name(host, port), Some(c)) => {
-                        Socks5Stream::connect_with_password_and_socket(
-                            io,
-                            (host.as_str(), *port),
-                            &c.user,
-                            &c.pass,
-                        )
-                        .await
-                    }
-                    (SocksTarget::Addrs(addrs), None) => {
-                        Socks5Stream::connect_with_socket(io, addrs[n % addrs.len()]).await
-                    }
-                    (SocksTarget::Addrs(addrs), Some(c)) => {
-                        Socks5Stream::connect_with_password_and_socket(
-                            io,
-                            addrs[n % addrs.len()],
-                            &c.user,
-                            &c.pass,
-                        )
-                        .await
+                    SocksTarget::Addrs(addrs) => TargetAddr::Ip(addrs[n % addrs.len()]),
+                };
+                let result = match auth {
+                    None => Socks5Stream::connect_with_socket(io, to).await,
+                    Some(c) => {
+                        Socks5Stream::connect_with_password_and_socket(io, to, &c.user, &c.pass)
+                            .await
                     }
                 };
                 result
