@@ -35,9 +35,10 @@ const TLS_ENV: usize = 14;
 const TLS_HTTPS_PROXY: usize = 15;
 const TLS_AUTH: usize = 16;
 const PLAIN_DEBUG: usize = 17;
+const PLAIN_CONFIG: usize = 18;
 /// Requests that check the proxies are ready before any test runs.
-const WARMUP: usize = 18;
-const SERVERS: usize = 19;
+const WARMUP: usize = 19;
+const SERVERS: usize = 20;
 const FIRST_TLS: usize = TLS_TUNNEL;
 const LAST_TLS: usize = TLS_AUTH;
 
@@ -480,6 +481,44 @@ fn socks5_password_is_used_and_a_wrong_one_counted() {
     let down = format!("socks5://127.0.0.1:{}", free_port());
     let o = run(&["-x", &down, "-n", "3", "-c", "1", &p.url(PLAIN_SOCKS_AUTH)]);
     assert_eq!(errors(&o, "proxy_connect"), 3, "{}", stdout(&o));
+}
+
+#[test]
+fn proxy_key_in_the_config_file_with_its_password_from_the_environment() {
+    let p = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_file(
+        dir.path(),
+        "kaioken.toml",
+        &format!(
+            "[target]\nurl = \"{}\"\nproxy = \"http://tester:${{SQUID_PASS}}@127.0.0.1:{}\"\n",
+            p.url(PLAIN_CONFIG),
+            p.squid_auth
+        ),
+    );
+    let config = config.display().to_string();
+    let o = run_env(
+        &[("SQUID_PASS", "s3cret-pass".into())],
+        &["-f", &config, "-n", "5", "-c", "1"],
+    );
+    assert_eq!(ok_count(&o), 5);
+    // squid authenticated each request as the user from the file, and forwarded it.
+    let squid = p.squid_log(PLAIN_CONFIG);
+    assert_eq!(
+        squid.iter().filter(|l| l.contains(" tester GET ")).count(),
+        5,
+        "{squid:?}"
+    );
+    let nginx = p.nginx_log(PLAIN_CONFIG);
+    assert_eq!(nginx.len(), 5);
+    assert!(nginx.iter().all(|l| !l.contains("via=[-]")), "{nginx:?}");
+    // The password never shows.
+    let text = stdout(&o);
+    assert!(!text.contains("s3cret"), "{text}");
+    assert_eq!(
+        json(&o)["metadata"]["target"]["proxy"],
+        format!("http://tester:***@127.0.0.1:{}", p.squid_auth)
+    );
 }
 
 #[test]

@@ -96,7 +96,20 @@ fn a_private_ca_is_trusted_with_cacert_and_refused_without() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["errors"]["tls_cert_invalid"], 6, "{}", v["errors"]);
+    assert_eq!(
+        v["error_reasons"]["tls_cert_invalid"],
+        "target: unknown issuer (trust its CA with --cacert, or skip checks with --insecure)"
+    );
     assert!(s.log(TRUSTED).is_empty());
+    // The summary gives the reason once, on the kind's line.
+    let o = kaioken(&["run", &url, "-n", "3", "-c", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("unknown issuer").count(), 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("tls_cert_invalid") && l.contains("unknown issuer")),
+        "{out}"
+    );
     // With it: HTTP/1.1 and HTTP/2 (ALPN), every request verified and served.
     let ca = s.file("ca.pem");
     let o = kaioken(&[
@@ -179,7 +192,14 @@ fn mutual_tls_presents_the_client_certificate() {
 fn expired_and_wrong_name_certificates_are_counted_as_invalid() {
     let s = servers();
     let ca = s.file("ca.pem");
-    for server in [EXPIRED, WRONG_NAME] {
+    for (server, reason) in [
+        (EXPIRED, "target: certificate expired"),
+        (
+            WRONG_NAME,
+            "target: certificate not valid for name 127.0.0.1 (it names other.example; the \
+             URL's host is the name checked, also under --connect-to)",
+        ),
+    ] {
         let o = kaioken(&[
             "run",
             &s.url(server),
@@ -194,6 +214,7 @@ fn expired_and_wrong_name_certificates_are_counted_as_invalid() {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let v = json(&o);
         assert_eq!(v["errors"]["tls_cert_invalid"], 4, "{}", v["errors"]);
+        assert_eq!(v["error_reasons"]["tls_cert_invalid"], reason);
         assert!(s.log(server).is_empty());
     }
 }
@@ -419,6 +440,31 @@ fn handshakes_are_timed_and_resumed_unless_asked_not_to() {
     let log = s.log(RESUME);
     assert_eq!(log.len(), 30);
     assert!(log[20..].iter().all(|l| l.ends_with("reused=.")), "{log:?}");
+
+    // The same from a config file: tls_resume = false and disable_keepalive = true.
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::write_file(
+        dir.path(),
+        "kaioken.toml",
+        &format!(
+            "[target]\nurl = \"{url}\"\ncacert = \"{ca}\"\ntls_resume = false\ndisable_keepalive = true\n"
+        ),
+    );
+    let o = kaioken(&[
+        "run",
+        "-f",
+        &config.display().to_string(),
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["summary"]["tls_handshakes"], 5);
+    let log = s.log(RESUME);
+    assert_eq!(log.len(), 35, "{log:?}");
+    assert!(log[30..].iter().all(|l| l.ends_with("reused=.")), "{log:?}");
 
     // The summary says it in words; kept connections handshake once each. (Whether the
     // second of two concurrent connections resumes depends on which started first, so

@@ -191,3 +191,42 @@ fn json_prints_only_json() {
     assert_eq!(v["summary"]["total_requests"], 200);
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn tui_shows_where_the_time_went_with_tls_handshakes() {
+    let nginx = Nginx::start();
+    let cmd = format!(
+        "{} run {} --insecure --disable-keepalive -c 2 -d 30s; sleep 30",
+        bin(),
+        nginx.tls_url()
+    );
+    let tmux = Tmux::start(&cmd);
+    // Every request opens a connection, so handshakes are counted from the first tick; any
+    // count > 0 shows the view is fed (the exact figures are checked against nginx's log in
+    // tests/tls.rs). The count's first digit group is enough to tell it from zero.
+    let screen = tmux.wait_for(Duration::from_secs(5), |s| {
+        s.lines().any(|l| {
+            l.contains("resumed")
+                && l.split("TLS ")
+                    .nth(1)
+                    .and_then(|r| r.split(',').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+        })
+    });
+    let screen = screen.unwrap_or_else(|| panic!("no TLS handshake count:\n{}", tmux.screen()));
+    // Each phase row carries two durations after its label (the latency column to its
+    // left is before the label).
+    for row in ["ttfb ", "conn ", "tls "] {
+        let timed = |l: &str| {
+            l.split(row)
+                .nth(1)
+                .is_some_and(|r| r.matches("ms").count() + r.matches("µs").count() >= 2)
+        };
+        assert!(
+            screen.lines().any(timed),
+            "no {row:?} timing row:\n{screen}"
+        );
+    }
+    tmux.keys("q");
+}

@@ -36,6 +36,15 @@ pub struct Snapshot {
     pub vus: u64,
     pub dropped: u64,
     pub connections_opened: u64,
+    /// Send to first byte of the response.
+    pub ttfb: Timing,
+    /// Opening a connection (TCP, proxy, TLS).
+    pub connect: Timing,
+    /// The TLS handshake with the target alone (https:// only).
+    pub tls_handshake: Timing,
+    /// TLS handshakes with the target, and how many resumed a session.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
     /// Status codes seen, ascending, with counts.
     pub status: Vec<(u16, u64)>,
     /// Error kinds seen, with counts.
@@ -50,6 +59,22 @@ pub struct Snapshot {
     /// Per check: [passes, failures] since the start.
     pub checks: Vec<[u64; 2]>,
     pub done: bool,
+}
+
+/// Where part of a request's time went, for the live views: two percentiles of one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Timing {
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+impl Timing {
+    fn of(h: &hdrhistogram::Histogram<u64>) -> Timing {
+        Timing {
+            p50_us: h.value_at_quantile(0.5),
+            p99_us: h.value_at_quantile(0.99),
+        }
+    }
 }
 
 impl Snapshot {
@@ -199,6 +224,11 @@ impl Aggregator {
             vus: self.vus.iter().map(|v| v.0).sum(),
             dropped: t.dropped,
             connections_opened: t.connections_opened,
+            ttfb: Timing::of(&t.ttfb),
+            connect: Timing::of(&t.connect_time),
+            tls_handshake: Timing::of(&t.tls_handshake),
+            tls_handshakes: t.tls_handshakes,
+            tls_resumed: t.tls_resumed,
             status: t
                 .status
                 .iter()

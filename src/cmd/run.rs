@@ -87,6 +87,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => None,
     };
+    let reasons = connector.reasons.clone();
     let (engine, feed) =
         engine::start(plan.clone(), connector, clock, &plan::share::Share::whole());
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
@@ -223,6 +224,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     }
 
     let mut results = Results::assemble(&plan, &outcome, started_at, ended_at);
+    results.error_reasons = reasons.by_kind();
     results.summary.stopped_by = match breach {
         Some(why) => Some(format!("fail-fast: {why}")),
         None => stopped_early.then(|| "signal".to_string()),

@@ -136,6 +136,7 @@ impl Results {
             },
             status_codes,
             errors,
+            error_reasons: BTreeMap::new(),
             timeline: o.timeline.clone(),
             checks: plan
                 .checks

@@ -49,6 +49,10 @@ pub struct Results {
     pub load: LoadResult,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
+    /// For error kinds whose count alone does not say what to fix, the first reason seen
+    /// (`tls_cert_invalid`: unknown issuer, expired, wrong name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_reasons: BTreeMap<String, String>,
     pub timeline: Vec<Second>,
     /// `[[checks]]` with their counts; empty when none were set.
     #[serde(default)]

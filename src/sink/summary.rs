@@ -184,7 +184,10 @@ pub fn render(r: &Results, serious: bool) -> String {
     if !r.errors.is_empty() {
         outln!(out, "\nErrors");
         for (kind, n) in &r.errors {
-            outln!(out, "  {kind:<18} {:>12}", fmt_count(*n));
+            match r.error_reasons.get(kind) {
+                Some(why) => outln!(out, "  {kind:<18} {:>12}  {why}", fmt_count(*n)),
+                None => outln!(out, "  {kind:<18} {:>12}", fmt_count(*n)),
+            }
         }
     }
     if !r.scenarios.is_empty() {

@@ -42,6 +42,86 @@ pub struct Connector {
     /// The proxy in between, if any.
     pub via: Option<Arc<Via>>,
     pub connect_timeout: Duration,
+    /// What a count alone does not say, kept once for the summary.
+    pub reasons: Arc<Reasons>,
+}
+
+/// The first reason seen for a failure whose kind alone does not say what to fix: a
+/// refused certificate may be from an unknown issuer, expired or for another name. Written
+/// once, on the failure path, so a run of a million refusals builds one string.
+#[derive(Debug, Default)]
+pub struct Reasons {
+    cert: std::sync::OnceLock<String>,
+}
+
+impl Reasons {
+    /// Kind name to reason, for the results (`error_reasons`).
+    pub fn by_kind(&self) -> std::collections::BTreeMap<String, String> {
+        self.cert
+            .get()
+            .map(|r| (ErrorKind::TlsCertInvalid.name().to_string(), r.clone()))
+            .into_iter()
+            .collect()
+    }
+
+    /// Classifies a failed TLS handshake with `whom` ("the target", "the proxy"): the
+    /// certificate refused apart from every other failure, keeping the first refusal's
+    /// reason.
+    fn handshake(&self, e: &io::Error, whom: &str) -> ErrorKind {
+        let kind = handshake_error(e);
+        if kind == ErrorKind::TlsCertInvalid
+            && self.cert.get().is_none()
+            && let Some(rustls::Error::InvalidCertificate(c)) =
+                e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            let _ = self.cert.set(format!("{whom}: {}", cert_reason(c)));
+        }
+        kind
+    }
+}
+
+/// `DnsName("a.test")` (how the verifier lists a certificate's names) as `a.test`.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|n| n.strip_suffix("\")"))
+        .unwrap_or(presented)
+}
+
+/// A refused certificate in a few words, with what to do about it.
+fn cert_reason(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => {
+            "unknown issuer (trust its CA with --cacert, or skip checks with --insecure)".into()
+        }
+        C::Expired | C::ExpiredContext { .. } => "certificate expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "certificate not valid yet".into(),
+        C::NotValidForName => "certificate not valid for the URL's host name".into(),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
+            "certificate not valid for name {} (it names {}; the URL's host is the name \
+             checked, also under --connect-to)",
+            expected.to_str(),
+            if presented.is_empty() {
+                "no name".to_string()
+            } else {
+                presented
+                    .iter()
+                    .map(|n| bare_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        C::Revoked => "certificate revoked".into(),
+        C::BadSignature => "bad signature".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "certificate not for TLS servers (extended key usage)".into()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The proxy a connection goes through: TLS to it (`https://` proxies), then the hop that
@@ -222,7 +302,7 @@ impl Connector {
                 }
                 Some((connector, name)) => {
                     let to_proxy = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                        match handshake_error(&e) {
+                        match self.reasons.handshake(&e, "proxy") {
                             ErrorKind::TlsCertInvalid => ErrorKind::TlsCertInvalid,
                             _ => ErrorKind::ProxyConnect,
                         }
@@ -235,7 +315,7 @@ impl Connector {
                             let tls = connector
                                 .connect(name.clone(), tunnel)
                                 .await
-                                .map_err(|e| handshake_error(&e))?;
+                                .map_err(|e| self.reasons.handshake(&e, "target"))?;
                             let done = handshake(t, tls.get_ref().1);
                             Ok((Stream::TlsInTls(Box::new(tls)), Some(done)))
                         }
@@ -258,7 +338,7 @@ impl Connector {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|e| handshake_error(&e))?;
+                    .map_err(|e| self.reasons.handshake(&e, "target"))?;
                 let done = handshake(t, tls.get_ref().1);
                 Ok((Stream::Tls(Box::new(tls)), Some(done)))
             }
@@ -587,6 +667,7 @@ pub async fn build(plan: &Plan, route: Route) -> Result<Connector, SetupError> {
         }),
         local,
         connect_timeout: plan.connect_timeout,
+        reasons: Arc::default(),
     };
     if plan.target.scheme == Scheme::Https && matches!(plan.protocol, Protocol::Http2 { .. }) {
         // A failed probe is not fatal: the run will count the same failure by kind.

@@ -283,6 +283,9 @@ pub fn render(r: &Results) -> String {
             &bars,
         ));
     }
+    for (kind, why) in &r.error_reasons {
+        out.push_str(&format!("<p><b>{}</b>: {}</p>", esc(kind), esc(why)));
+    }
     out.push_str("</div>");
 
     // Tables.

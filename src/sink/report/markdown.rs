@@ -88,6 +88,10 @@ pub fn render(r: &Results) -> String {
         for (kind, n) in &r.errors {
             push(&mut out, &format!("| {kind} | {n} |"));
         }
+        for (kind, why) in &r.error_reasons {
+            push(&mut out, "");
+            push(&mut out, &format!("{kind}: {}", why.replace('|', "\\|")));
+        }
     }
     if !r.checks.is_empty() {
         push(&mut out, "");

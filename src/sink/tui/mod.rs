@@ -131,6 +131,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::Timing;
     use crate::results::Second;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -152,6 +153,20 @@ mod tests {
             vus: 50,
             status: vec![(200, 123_000), (503, 456)],
             errors: vec![("timeout", 7)],
+            ttfb: Timing {
+                p50_us: 1_111,
+                p99_us: 6_666,
+            },
+            connect: Timing {
+                p50_us: 321,
+                p99_us: 987,
+            },
+            tls_handshake: Timing {
+                p50_us: 2_222,
+                p99_us: 5_555,
+            },
+            tls_handshakes: 20,
+            tls_resumed: 19,
             recent: (0..5)
                 .map(|i| Second {
                     second: i,
@@ -209,6 +224,10 @@ mod tests {
             "VUs 50 / 50",
             "OVER 9000",
             "service time",
+            "ttfb  1.11ms   6.67ms",
+            "conn  321µs    987µs",
+            "tls   2.22ms   5.55ms",
+            "TLS 20, 19 resumed",
         ] {
             assert!(out.contains(want), "missing {want:?} in\n{out}");
         }
