@@ -36,11 +36,24 @@ def free_port():
 
 
 class Nginx:
-    """nginx with one worker, access log off, a tiny static response; h1 and h2c ports."""
+    """nginx with one worker, access log off, a tiny static response; h1, h2c and TLS ports.
+
+    The TLS ports have a P-256 ECDSA certificate made here with openssl (the common choice
+    today) and offer TLS 1.2 only: wrk 4.1 and oha 1.16 negotiate TLS 1.2 even when 1.3 is
+    offered (nginx's $ssl_protocol says so), so offering 1.2 alone makes every tool do the
+    same cryptographic work. The first port resumes sessions (nginx's defaults: tickets);
+    the second refuses resumption, so every new connection is a full handshake for every
+    tool alike."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="kaioken-bench-")
         self.port, self.h2_port = free_port(), free_port()
+        self.tls_port, self.tls_full_port = free_port(), free_port()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", f"{self.dir}/key.pem", "-out", f"{self.dir}/cert.pem"],
+                       check=True, capture_output=True)
         conf = f"""worker_processes 1;
 worker_rlimit_nofile 40000;
 error_log {self.dir}/error.log;
@@ -57,6 +70,14 @@ http {{
   server {{ listen 127.0.0.1:{self.port} backlog=16384; location / {{ return 200 "ok\\n"; }} }}
   server {{ listen 127.0.0.1:{self.h2_port} http2 backlog=16384; http2_max_concurrent_streams 128;
            location / {{ return 200 "ok\\n"; }} }}
+  ssl_certificate {self.dir}/cert.pem;
+  ssl_certificate_key {self.dir}/key.pem;
+  ssl_protocols TLSv1.2;
+  server {{ listen 127.0.0.1:{self.tls_port} ssl http2 backlog=16384;
+           location / {{ return 200 "ok\\n"; }} }}
+  server {{ listen 127.0.0.1:{self.tls_full_port} ssl backlog=16384;
+           ssl_session_tickets off; ssl_session_cache off;
+           location / {{ return 200 "ok\\n"; }} }}
 }}
 """
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
@@ -65,7 +86,7 @@ http {{
             ["/usr/sbin/nginx", "-p", self.dir, "-c", os.path.join(self.dir, "nginx.conf"),
              "-g", "daemon off; master_process off;"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        for port in (self.port, self.h2_port):
+        for port in (self.port, self.h2_port, self.tls_port, self.tls_full_port):
             deadline = time.time() + 10
             while True:
                 try:
@@ -84,6 +105,12 @@ http {{
 
     def url(self):
         return f"http://127.0.0.1:{self.port}/"
+
+    def tls_url(self):
+        return f"https://127.0.0.1:{self.tls_port}/"
+
+    def tls_full_url(self):
+        return f"https://127.0.0.1:{self.tls_full_port}/"
 
     def h2_url(self):
         return f"http://127.0.0.1:{self.h2_port}/"
@@ -155,7 +182,8 @@ def kaioken_cmd(url, c, secs, *extra):
 
 def cases(ng, secs):
     """Case number → (title, {tool: (cmd, parser)}). Thread counts match: 2 everywhere."""
-    h1, h2 = ng.url(), ng.h2_url()
+    h1, h2, tls, full = ng.url(), ng.h2_url(), ng.tls_url(), ng.tls_full_url()
+    oha = ["oha", "--no-tui", "--output-format", "json", "--insecure"]
     return {
         1: ("HTTP/1.1, c=50, keep-alive", {
             "kaioken": (kaioken_cmd(h1, 50, secs), parse_kaioken),
@@ -183,6 +211,21 @@ def cases(ng, secs):
             "kaioken 1k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "1000", "--max-vus", "1000"), parse_kaioken),
             "kaioken 10k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "10000", "--max-vus", "1000"), parse_kaioken),
             "kaioken 50k/s": (kaioken_cmd(h1, 1, 10, "--arrival-rate", "50000", "--max-vus", "1000"), parse_kaioken),
+        }),
+        8: ("HTTPS (TLS 1.2), c=50, keep-alive", {
+            "kaioken": (kaioken_cmd(tls, 50, secs, "--insecure"), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", tls], parse_wrk),
+            "oha": ([*oha, "-c", "50", "-z", f"{secs}s", tls], parse_oha),
+        }),
+        9: ("HTTPS (TLS 1.2), c=50, a new connection per request, sessions resumed", {
+            "kaioken": (kaioken_cmd(tls, 50, secs, "--insecure", "--disable-keepalive"), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", "-H", "Connection: close", tls], parse_wrk),
+            "oha": ([*oha, "-c", "50", "-z", f"{secs}s", "--disable-keepalive", tls], parse_oha),
+        }),
+        10: ("HTTPS (TLS 1.2), c=50, a new connection per request, full handshakes (the server refuses resumption)", {
+            "kaioken": (kaioken_cmd(full, 50, secs, "--insecure", "--disable-keepalive"), parse_kaioken),
+            "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", "-H", "Connection: close", full], parse_wrk),
+            "oha": ([*oha, "-c", "50", "-z", f"{secs}s", "--disable-keepalive", full], parse_oha),
         }),
         6: ("Memory: case 1 for 5 s and for 60 s (kaioken)", {
             "kaioken 5 s": (kaioken_cmd(h1, 50, 5), parse_kaioken),
@@ -227,7 +270,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--cases", default="1,2,3,4,5,6,7")
+    ap.add_argument("--cases", default="1,2,3,4,5,8,9,10,6,7")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite the report from the raw figures of the last run (docs/benchmarks.json)")
@@ -236,10 +279,18 @@ def main():
     if a.render_only:
         with open(raw_path) as f:
             raw = json.load(f)
-        results = {int(k): (v[0], v[1]) for k, v in raw["results"].items()}
+        results = {int(k): (v[0], v[1], v[2] if len(v) > 2 else raw["when"])
+                   for k, v in raw["results"].items()}
         a.rounds, a.seconds = raw["rounds"], raw["seconds"]
         write_report(a, results, raw["machine"], raw["when"])
         return
+    # Cases not run this time keep their figures from the last run, with their own date.
+    kept = {}
+    if os.path.exists(raw_path):
+        with open(raw_path) as f:
+            raw = json.load(f)
+        kept = {int(k): (v[0], v[1], v[2] if len(v) > 2 else raw["when"])
+                for k, v in raw["results"].items()}
     wanted = [int(c) for c in a.cases.split(",") if c]
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -281,10 +332,12 @@ def main():
                           f"nginx {server_cpu / wall:.2f} cores",
                           file=sys.stderr)
                     time.sleep(0.5)
-            results[num] = (title, runs)
+            results[num] = (title, runs, None)
     finally:
         ng.stop()
     mach, when = machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    results = {num: (t, r, w or when) for num, (t, r, w) in results.items()}
+    results = {**{n: v for n, v in kept.items() if n not in results}, **results}
     with open(raw_path, "w") as f:
         json.dump({"results": results, "machine": mach, "when": when, "rounds": a.rounds, "seconds": a.seconds}, f, indent=1)
     write_report(a, results, mach, when)
@@ -303,13 +356,13 @@ def write_report(a, results, mach, when):
              "per-tool figure. nginx: 1 worker, access log off, `return 200 \"ok\\n\"`, loopback.",
              "nginx's own CPU (from /proc, over each run) is shown beside it: at ~1.0 core its one",
              "worker is saturated, and requests/s then measures nginx, not the client.", "",
-             f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Run at "
-             f"{when}.", "", "## Machine", ""]
+             f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Last run at "
+             f"{when}; each case says when it was measured.", "", "## Machine", ""]
     for k, v in mach.items():
         lines.append(f"- {k}: {v}")
-    for num, (title, runs) in sorted(results.items()):
+    for num, (title, runs, at) in sorted(results.items()):
         if num == 7:
-            lines += ["", f"## Case {num}: {title}", "",
+            lines += ["", f"## Case {num}: {title}", "", f"Measured {at}.", "",
                       "Open model (`--arrival-rate R --max-vus 1000`), medians of 3 runs. Schedule lag is",
                       "actual − intended send time; latency is measured from the intended time, so lag is",
                       "inside every latency figure.", "",
@@ -320,7 +373,7 @@ def write_report(a, results, mach, when):
                              f"{med(rs, 'lag_p99'):.0f} | {med(rs, 'lag_max'):.0f} | {med(rs, 'dropped'):.0f} | "
                              f"{med(rs, 'cpu_us_per_req'):.2f} |")
             continue
-        lines += ["", f"## Case {num}: {title}", "",
+        lines += ["", f"## Case {num}: {title}", "", f"Measured {at}.", "",
                   "| tool | req/s | CPU µs/req | peak RSS MB | errors | kaioken req/s ÷ tool | tool CPU/req ÷ kaioken | nginx cores busy | nginx µs/req |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         k_rps = med(runs.get("kaioken", []), "rps")
