@@ -157,6 +157,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub h2_streams: Option<u64>,
 
+    /// ws:// and wss://: send binary frames instead of text
+    #[arg(long)]
+    pub ws_binary: bool,
+
+    /// ws:// and wss://: offer this subprotocol in the upgrade (repeatable, in order of
+    /// preference)
+    #[arg(long, value_name = "NAME")]
+    pub ws_subprotocol: Vec<String>,
+
     /// Skip TLS certificate verification
     #[arg(long)]
     pub insecure: bool,
@@ -366,6 +375,8 @@ impl RunArgs {
             body_lines: self.body_lines.clone(),
             http2: self.http2,
             h2_streams: self.h2_streams,
+            ws_binary: self.ws_binary,
+            ws_subprotocol: self.ws_subprotocol.clone(),
             insecure: self.insecure,
             cacert: self.cacert.clone(),
             connect_to: self.connect_to.clone(),

@@ -74,6 +74,13 @@ fn hint(plan: &Plan, addr: Option<SocketAddr>, e: &std::io::Error) -> String {
 }
 
 pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
+    if plan.protocol == Protocol::WebSocket {
+        anyhow::bail!(
+            "--debug shows one HTTP exchange; for {} run a short test instead (-n 1 --json \
+             shows the reply's size and the upgrade's time)",
+            plan.target.redacted_url()
+        );
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -36,6 +36,8 @@ pub struct Flags {
     pub body_lines: Option<PathBuf>,
     pub http2: bool,
     pub h2_streams: Option<u64>,
+    pub ws_binary: bool,
+    pub ws_subprotocol: Vec<String>,
     pub insecure: bool,
     pub cacert: Option<PathBuf>,
     pub connect_to: Vec<String>,

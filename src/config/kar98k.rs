@@ -198,6 +198,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     let poisson = k.pattern.poisson;
     let noise = k.pattern.noise;
     Ok(RawConfig {
+        websocket: None,
         thresholds: None,
         checks: None,
         target: Some(if several {

@@ -32,6 +32,17 @@ pub struct RawConfig {
     pub thresholds: Option<BTreeMap<String, EnvString>>,
     pub checks: Option<Vec<RawCheck>>,
     pub scenarios: Option<Vec<RawScenario>>,
+    pub websocket: Option<RawWebSocket>,
+}
+
+/// `[websocket]`: how messages to a `ws://` or `wss://` target are framed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    /// Binary frames instead of text.
+    pub binary: Option<bool>,
+    /// `Sec-WebSocket-Protocol` offers, in order.
+    pub subprotocols: Option<Vec<EnvString>>,
 }
 
 /// `[[scenarios]]`: one request of a weighted mix, or (weight 0) a dependency.

@@ -322,6 +322,39 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
     if http2 && !keepalive {
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
+    let websocket = websocket_options(
+        &mut errs,
+        args,
+        file.and_then(|f| f.websocket.as_ref()),
+        parsed.as_ref().is_some_and(|(t, _, _)| t.websocket),
+    );
+    if parsed.as_ref().is_some_and(|(t, _, _)| t.websocket) {
+        let url = parsed.as_ref().map_or("", |(t, _, _)| t.url.as_str());
+        if http2 {
+            errs.push(problem(
+                "http2",
+                "true",
+                format!("{url} is a WebSocket URL: its upgrade is HTTP/1.1; drop --http2"),
+            ));
+        }
+        if !keepalive {
+            errs.push(problem(
+                "disable_keepalive",
+                "true",
+                "a WebSocket VU keeps its connection for every message; drop --disable-keepalive",
+            ));
+        }
+        if method.as_ref().is_some_and(|m| *m != http::Method::GET) {
+            errs.push(problem(
+                "method",
+                &method_s,
+                "a WebSocket upgrade is a GET; drop --method (the body is the message)",
+            ));
+        }
+        if explicit_scenarios_given(file) {
+            errs.push(problem("scenarios", url, "[[scenarios]] are HTTP requests today; a ws:// target runs one message, from -b, --body-file or -Z"));
+        }
+    }
 
     let proxy = parsed
         .as_ref()
@@ -469,6 +502,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         return Err(PlanErrors(errs));
     }
     let (target, authority, _) = parsed.expect("no errors means the URL parsed");
+    let protocol = if target.websocket {
+        Protocol::WebSocket
+    } else if http2 {
+        Protocol::Http2 {
+            streams: streams as u64,
+        }
+    } else {
+        Protocol::Http1
+    };
     let method = method.expect("no errors means the method parsed");
     let load = load.expect("no errors means the load model was built");
     let vus_cap = load.vus().max(1);
@@ -485,13 +527,8 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
     Ok(Plan {
         target,
         scenarios,
-        protocol: if http2 {
-            Protocol::Http2 {
-                streams: streams as u64,
-            }
-        } else {
-            Protocol::Http1
-        },
+        protocol,
+        websocket,
         load,
         timeout,
         connect_timeout,
@@ -710,4 +747,61 @@ fn tls_files(
         (None, None) => None,
     };
     TlsFiles { cacert, client }
+}
+
+/// Whether the file has `[[scenarios]]`.
+fn explicit_scenarios_given(file: Option<&RawConfig>) -> bool {
+    file.and_then(|f| f.scenarios.as_ref())
+        .is_some_and(|s| !s.is_empty())
+}
+
+/// `--ws-binary`, `--ws-subprotocol` and `[websocket]`: only for a `ws://` or `wss://` URL
+/// (elsewhere they would be ignored, so they are refused).
+fn websocket_options(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    file: Option<&crate::config::RawWebSocket>,
+    is_ws: bool,
+) -> super::WebSocket {
+    let binary = args.ws_binary || file.and_then(|w| w.binary).unwrap_or(false);
+    let subprotocols: Vec<String> = if args.ws_subprotocol.is_empty() {
+        file.and_then(|w| w.subprotocols.as_ref())
+            .map(|v| v.iter().map(|s| s.0.clone()).collect())
+            .unwrap_or_default()
+    } else {
+        args.ws_subprotocol.clone()
+    };
+    if !is_ws {
+        let given = if args.ws_binary {
+            Some(("ws_binary", "true".to_string()))
+        } else if let Some(p) = args.ws_subprotocol.first() {
+            Some(("ws_subprotocol", p.clone()))
+        } else {
+            file.map(|_| ("websocket", "[websocket]".to_string()))
+        };
+        if let Some((field, value)) = given {
+            errs.push(problem(
+                field,
+                value,
+                "WebSocket settings need a ws:// or wss:// URL; drop them or change the URL",
+            ));
+        }
+        return super::WebSocket::default();
+    }
+    for p in &subprotocols {
+        let token = !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+        if !token {
+            errs.push(problem(
+                "ws_subprotocol",
+                format!("{p:?}"),
+                "a subprotocol is a token (letters, digits, - . _ ~ and the like), e.g. chat.v2",
+            ));
+        }
+    }
+    super::WebSocket {
+        binary,
+        subprotocols,
+    }
 }

@@ -46,6 +46,23 @@ impl fmt::Display for Plan {
             Protocol::Http2 { streams } => {
                 format!("HTTP/2, up to {streams} streams per connection")
             }
+            Protocol::WebSocket => {
+                let mut s = format!(
+                    "WebSocket, one connection per VU, {} messages, each waits for its reply",
+                    if self.websocket.binary {
+                        "binary"
+                    } else {
+                        "text"
+                    }
+                );
+                if !self.websocket.subprotocols.is_empty() {
+                    s.push_str(&format!(
+                        ", subprotocols offered: {}",
+                        self.websocket.subprotocols.join(", ")
+                    ));
+                }
+                s
+            }
         };
         writeln!(f, "Protocol:    {proto}")?;
         for c in &self.connect_to {

@@ -75,6 +75,18 @@ pub enum Protocol {
     Http2 {
         streams: u64,
     },
+    /// `ws://` and `wss://`: each VU keeps one WebSocket; a request is one message and its
+    /// reply (see [`WebSocket`]).
+    WebSocket,
+}
+
+/// How WebSocket messages are framed and what the upgrade offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebSocket {
+    /// Binary frames (`--ws-binary`) instead of text.
+    pub binary: bool,
+    /// `Sec-WebSocket-Protocol` offers, in order (`--ws-subprotocol`).
+    pub subprotocols: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +95,8 @@ pub struct Plan {
     /// What is sent: one request, or the `[[scenarios]]` mix.
     pub scenarios: Scenarios,
     pub protocol: Protocol,
+    /// Framing and subprotocols of a `ws://` or `wss://` target.
+    pub websocket: WebSocket,
     pub load: LoadModel,
     pub timeout: Duration,
     pub connect_timeout: Duration,
@@ -175,7 +189,7 @@ impl Plan {
     /// Streams per HTTP/2 connection (1 for HTTP/1.1).
     pub fn protocol_streams(&self) -> usize {
         match self.protocol {
-            Protocol::Http1 => 1,
+            Protocol::Http1 | Protocol::WebSocket => 1,
             Protocol::Http2 { streams } => streams as usize,
         }
     }

@@ -246,6 +246,7 @@ mod tests {
             scheme: if https { Scheme::Https } else { Scheme::Http },
             host,
             port: if https { 443 } else { 80 },
+            websocket: false,
         }
     }
 

@@ -218,6 +218,8 @@ pub struct Target {
     pub scheme: Scheme,
     pub host: String,
     pub port: u16,
+    /// `ws://` or `wss://`: a WebSocket over plain TCP or TLS (`scheme` says which).
+    pub websocket: bool,
 }
 
 impl Target {
@@ -256,6 +258,7 @@ pub(super) fn parse_header_parts(
 pub(super) fn same_origin(target: &Target, url: &str) -> bool {
     parse_url_with("url", url, &template::Builtins).is_ok_and(|(t, _, _)| {
         t.scheme == target.scheme
+            && t.websocket == target.websocket
             && t.host.eq_ignore_ascii_case(&target.host)
             && t.port == target.port
     })
@@ -281,14 +284,18 @@ pub(super) fn parse_url_with(
     let (scheme_s, rest) = url
         .split_once("://")
         .ok_or_else(|| problem(field, url, fix_form))?;
-    let scheme = match scheme_s.to_ascii_lowercase().as_str() {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
+    let (scheme, websocket) = match scheme_s.to_ascii_lowercase().as_str() {
+        "http" => (Scheme::Http, false),
+        "https" => (Scheme::Https, false),
+        "ws" => (Scheme::Http, true),
+        "wss" => (Scheme::Https, true),
         other => {
             return Err(problem(
                 "url",
                 url,
-                format!("unsupported scheme `{other}`: kaioken speaks http:// and https://"),
+                format!(
+                    "unsupported scheme `{other}`: kaioken speaks http://, https://, ws:// and wss://"
+                ),
             ));
         }
     };
@@ -353,6 +360,7 @@ pub(super) fn parse_url_with(
             scheme,
             host,
             port,
+            websocket,
         },
         authority,
         path,

@@ -39,6 +39,7 @@ impl Results {
         let protocol = match plan.protocol {
             Protocol::Http1 => "http/1.1".to_string(),
             Protocol::Http2 { .. } => "h2".to_string(),
+            Protocol::WebSocket => "websocket".to_string(),
         };
         Results {
             schema: SCHEMA.to_string(),

@@ -47,21 +47,42 @@ pub struct Connector {
 }
 
 /// The first reason seen for a failure whose kind alone does not say what to fix: a
-/// refused certificate may be from an unknown issuer, expired or for another name. Written
-/// once, on the failure path, so a run of a million refusals builds one string.
-#[derive(Debug, Default)]
+/// refused certificate may be from an unknown issuer, expired or for another name; a
+/// WebSocket upgrade may be refused with a 404 or a missing subprotocol. Written once per
+/// kind, on the failure path, so a run of a million refusals builds one string.
+#[derive(Debug)]
 pub struct Reasons {
-    cert: std::sync::OnceLock<String>,
+    first: [std::sync::OnceLock<String>; ErrorKind::COUNT],
+}
+
+impl Default for Reasons {
+    fn default() -> Self {
+        Reasons {
+            first: std::array::from_fn(|_| std::sync::OnceLock::new()),
+        }
+    }
 }
 
 impl Reasons {
     /// Kind name to reason, for the results (`error_reasons`).
     pub fn by_kind(&self) -> std::collections::BTreeMap<String, String> {
-        self.cert
-            .get()
-            .map(|r| (ErrorKind::TlsCertInvalid.name().to_string(), r.clone()))
-            .into_iter()
+        ErrorKind::ALL
+            .iter()
+            .filter_map(|k| {
+                self.first[k.index()]
+                    .get()
+                    .map(|r| (k.name().to_string(), r.clone()))
+            })
             .collect()
+    }
+
+    /// Keeps `why` as `kind`'s reason unless one was kept before (`why` is called only
+    /// then).
+    pub fn note(&self, kind: ErrorKind, why: impl FnOnce() -> String) {
+        let slot = &self.first[kind.index()];
+        if slot.get().is_none() {
+            let _ = slot.set(why());
+        }
     }
 
     /// Classifies a failed TLS handshake with `whom` ("the target", "the proxy"): the
@@ -70,11 +91,10 @@ impl Reasons {
     fn handshake(&self, e: &io::Error, whom: &str) -> ErrorKind {
         let kind = handshake_error(e);
         if kind == ErrorKind::TlsCertInvalid
-            && self.cert.get().is_none()
             && let Some(rustls::Error::InvalidCertificate(c)) =
                 e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
         {
-            let _ = self.cert.set(format!("{whom}: {}", cert_reason(c)));
+            self.note(kind, || format!("{whom}: {}", cert_reason(c)));
         }
         kind
     }
@@ -636,7 +656,8 @@ pub async fn build(plan: &Plan, route: Route) -> Result<Connector, SetupError> {
         Scheme::Https => {
             let alpn: &[&[u8]] = match plan.protocol {
                 Protocol::Http2 { .. } => &[b"h2", b"http/1.1"],
-                Protocol::Http1 => &[b"http/1.1"],
+                // The WebSocket upgrade is an HTTP/1.1 request.
+                Protocol::Http1 | Protocol::WebSocket => &[b"http/1.1"],
             };
             let mut config = tls::client_config(plan.insecure, &plan.tls, alpn)?;
             if !plan.tls_resume {

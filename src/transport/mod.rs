@@ -16,6 +16,7 @@ pub mod http1;
 pub mod session;
 pub mod stream;
 pub mod tls;
+pub mod websocket;
 
 pub use deadline::Deadline;
 pub use session::{AnySession, Pool, Session};
@@ -55,13 +56,18 @@ pub enum ErrorKind {
     Protocol,
     /// The response head exceeded our limit.
     HeaderTooLarge,
+    /// The server did not upgrade to WebSocket (another status, a missing or wrong
+    /// `Sec-WebSocket-Accept`, a subprotocol it was not offered).
+    WsUpgrade,
+    /// The server closed the WebSocket (a close frame) while a reply was awaited.
+    WsClosed,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 17;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
@@ -78,6 +84,8 @@ impl ErrorKind {
         ErrorKind::Socks,
         ErrorKind::Protocol,
         ErrorKind::HeaderTooLarge,
+        ErrorKind::WsUpgrade,
+        ErrorKind::WsClosed,
         ErrorKind::Io,
     ];
 
@@ -98,6 +106,8 @@ impl ErrorKind {
             ErrorKind::Socks => "socks",
             ErrorKind::Protocol => "protocol",
             ErrorKind::HeaderTooLarge => "header_too_large",
+            ErrorKind::WsUpgrade => "ws_upgrade",
+            ErrorKind::WsClosed => "ws_closed",
             ErrorKind::Io => "io",
         }
     }

@@ -24,9 +24,10 @@ use super::connect::{Answer, Connector, Stream};
 use super::deadline::Deadline;
 use super::h2::{self, H2Request};
 use super::http1::{Forward, Http1Conn, Http1Request};
+use super::websocket::{self, WsMessage};
 use super::{ErrorKind, Outcome, Setup, Status};
 use crate::plan::template::{RenderOpts, Vars};
-use crate::plan::{Plan, Protocol};
+use crate::plan::{Plan, Protocol, WebSocket};
 
 /// One VU's side of a protocol (see the module docs).
 ///
@@ -55,6 +56,7 @@ pub trait Session {
 enum Encoder {
     Http1(Http1Request),
     H2(H2Request),
+    Ws(WsMessage),
 }
 
 /// What one thread's sessions share: the connector, the compiled requests (one per
@@ -65,6 +67,7 @@ pub struct Pool {
     encoders: Vec<Encoder>,
     requests: Vec<crate::plan::Request>,
     protocol: Protocol,
+    websocket: WebSocket,
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
@@ -94,6 +97,7 @@ impl Pool {
             .map(|r| match plan.protocol {
                 Protocol::Http1 => Encoder::Http1(Http1Request::compile(r, forward.as_ref())),
                 Protocol::Http2 { .. } => Encoder::H2(H2Request::compile(r)),
+                Protocol::WebSocket => Encoder::Ws(WsMessage::compile(r, &plan.websocket)),
             })
             .collect();
         Pool {
@@ -102,6 +106,7 @@ impl Pool {
             encoders,
             requests,
             protocol: plan.protocol,
+            websocket: plan.websocket.clone(),
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
@@ -122,6 +127,7 @@ impl Pool {
                 deadline: Deadline::default(),
                 connected: None,
             }),
+            Protocol::WebSocket => AnySession::Ws(WsSession::default()),
         }
     }
 
@@ -149,7 +155,7 @@ impl Pool {
 
     fn streams(&self) -> usize {
         match self.protocol {
-            Protocol::Http1 => 1,
+            Protocol::Http1 | Protocol::WebSocket => 1,
             Protocol::Http2 { streams } => streams as usize,
         }
     }
@@ -159,6 +165,7 @@ impl Pool {
 pub enum AnySession {
     Http1(Http1Session),
     H2(H2Session),
+    Ws(WsSession),
 }
 
 impl Session for AnySession {
@@ -173,6 +180,7 @@ impl Session for AnySession {
         match self {
             AnySession::Http1(s) => s.send(pool, index, vars, opts, capture).await,
             AnySession::H2(s) => s.send(pool, index, vars, opts, capture).await,
+            AnySession::Ws(s) => s.send(pool, index, vars, opts, capture).await,
         }
     }
 
@@ -180,6 +188,7 @@ impl Session for AnySession {
         match self {
             AnySession::Http1(s) => s.take_setup(),
             AnySession::H2(s) => s.take_setup(),
+            AnySession::Ws(s) => s.take_setup(),
         }
     }
 }
@@ -362,6 +371,68 @@ impl Session for H2Session {
                 Err(h2::StreamError::Failed(kind)) => return Err(kind),
             }
         }
+    }
+
+    fn take_setup(&mut self) -> Option<Setup> {
+        self.connected.take()
+    }
+}
+
+/// WebSocket: the VU keeps one upgraded connection; a request is one message and its reply.
+/// The connection is opened again after a close, a failure or a timeout (a late reply must
+/// not be taken for the next message's).
+#[derive(Default)]
+pub struct WsSession {
+    conn: Option<websocket::Conn>,
+    deadline: Deadline,
+    connected: Option<Setup>,
+}
+
+impl Session for WsSession {
+    async fn send(
+        &mut self,
+        pool: &Pool,
+        index: usize,
+        vars: &Vars<'_>,
+        opts: RenderOpts<'_>,
+        capture: Option<&mut Capture>,
+    ) -> Result<Outcome, ErrorKind> {
+        let Encoder::Ws(message) = &pool.encoders[index] else {
+            unreachable!("a WebSocket session gets WebSocket encoders");
+        };
+        let request = &pool.requests[index];
+        let reasons = &pool.connector.reasons;
+        let WsSession {
+            conn,
+            deadline,
+            connected,
+        } = self;
+        let outcome = async {
+            if conn.is_none() {
+                // Connect time runs to the 101: the upgrade is part of opening a WebSocket.
+                let c0 = Instant::now();
+                let stream = pool.connect(connected).await?;
+                let up = websocket::upgrade(stream, request, &pool.websocket, vars, opts, reasons);
+                let c = tokio::time::timeout(pool.connector.connect_timeout, up)
+                    .await
+                    .unwrap_or(Err(ErrorKind::ConnectTimeout))?;
+                if let Some(s) = connected.as_mut() {
+                    s.total = c0.elapsed();
+                }
+                *conn = Some(c);
+            }
+            let c = conn.as_mut().expect("connected above");
+            let ex = websocket::exchange(c, message, request, vars, capture, reasons);
+            deadline
+                .within(pool.timeout, ex)
+                .await
+                .unwrap_or(Err(ErrorKind::Timeout))
+        }
+        .await;
+        if outcome.is_err() {
+            *conn = None;
+        }
+        outcome
     }
 
     fn take_setup(&mut self) -> Option<Setup> {

@@ -1,0 +1,273 @@
+//! WebSocket (RFC 6455) over the one connector: the VU's connection is opened like any other
+//! (TCP, proxy tunnel, TLS for `wss://`), upgraded with an HTTP/1.1 `GET` carrying the
+//! user's headers and subprotocol offers, and then kept. One request is one message and its
+//! reply: latency is the round trip, measured by the engine from the intended send time like
+//! any request.
+//!
+//! Framing, masking, ping/pong and the closing handshake are `tungstenite`'s (through
+//! `tokio-tungstenite` over our [`Stream`]): a maintained codec, used until a benchmark
+//! shows it is the bottleneck. A static message is compiled once and every send shares its
+//! bytes (a reference count, not a copy).
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::capture::Capture;
+use super::connect::{Reasons, Stream};
+use super::{ErrorKind, Outcome, Status};
+use crate::plan::template::{RenderOpts, Vars};
+use crate::plan::{Request, WebSocket};
+
+/// A WebSocket connection, upgraded.
+pub type Conn = WebSocketStream<Stream>;
+
+/// The status a reply is counted under: the upgrade's `101 Switching Protocols`, the
+/// connection every reply came over (k6 reports a WebSocket session's status the same way).
+pub const REPLY_STATUS: u16 = 101;
+
+/// One scenario's message, compiled: a static one is framed once and shared by every send.
+pub struct WsMessage {
+    fixed: Option<Message>,
+    binary: bool,
+}
+
+impl WsMessage {
+    pub fn compile(request: &Request, ws: &WebSocket) -> WsMessage {
+        WsMessage {
+            fixed: request
+                .body
+                .is_static()
+                .then(|| message(request.body.sample(), ws.binary)),
+            binary: ws.binary,
+        }
+    }
+
+    /// The message to send with these variable values.
+    fn render(&self, request: &Request, vars: &Vars<'_>) -> Message {
+        match &self.fixed {
+            Some(m) => m.clone(),
+            None => {
+                let mut out = Vec::with_capacity(64);
+                request.body.render(vars, &mut out);
+                message(out, self.binary)
+            }
+        }
+    }
+}
+
+/// A text or binary message of `bytes`; text that is not UTF-8 is sent with replacement
+/// characters (a WebSocket text frame must be UTF-8).
+fn message(bytes: Vec<u8>, binary: bool) -> Message {
+    if binary {
+        return Message::Binary(Bytes::from(bytes));
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Message::Text(s.into()),
+        Err(e) => Message::Text(String::from_utf8_lossy(e.as_bytes()).into_owned().into()),
+    }
+}
+
+/// The upgrade request: the URL's path, its `Host`, the user's headers and the cookie jar's,
+/// and the subprotocols offered.
+fn upgrade_request(
+    request: &Request,
+    ws: &WebSocket,
+    vars: &Vars<'_>,
+    opts: RenderOpts<'_>,
+) -> Result<http::Request<()>, ErrorKind> {
+    // tungstenite takes the whole URL (it checks the scheme); the path goes on the wire.
+    let scheme = if request.scheme == http::uri::Scheme::HTTPS {
+        "wss"
+    } else {
+        "ws"
+    };
+    let mut uri = format!("{scheme}://{}", request.authority).into_bytes();
+    request.path.render(vars, &mut uri);
+    let mut b = http::Request::get(uri.as_slice())
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", generate_key());
+    let mut has_host = false;
+    let mut value = Vec::new();
+    for (name, t) in &request.headers {
+        value.clear();
+        t.render(vars, &mut value);
+        has_host |= name == http::header::HOST;
+        b = b.header(name, value.as_slice());
+    }
+    if !has_host {
+        b = b.header("Host", request.authority.as_str());
+    }
+    if !opts.cookie.is_empty() {
+        b = b.header(http::header::COOKIE, opts.cookie);
+    }
+    if !ws.subprotocols.is_empty() {
+        b = b.header("Sec-WebSocket-Protocol", ws.subprotocols.join(", "));
+    }
+    // The plan checked the path and the header values: a failure here is a template value
+    // that rendered into something HTTP cannot carry.
+    b.body(()).map_err(|_| ErrorKind::WsUpgrade)
+}
+
+/// Upgrades `stream`; a refusal is `ws_upgrade`, with its first reason kept.
+pub async fn upgrade(
+    stream: Stream,
+    request: &Request,
+    ws: &WebSocket,
+    vars: &Vars<'_>,
+    opts: RenderOpts<'_>,
+    reasons: &Reasons,
+) -> Result<Conn, ErrorKind> {
+    let req = upgrade_request(request, ws, vars, opts)?;
+    match tokio_tungstenite::client_async_with_config(req, stream, None).await {
+        Ok((conn, _response)) => Ok(conn),
+        Err(e) => {
+            let kind = match &e {
+                tungstenite::Error::Io(io) => ErrorKind::from_io(io),
+                tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                    ErrorKind::Closed
+                }
+                _ => ErrorKind::WsUpgrade,
+            };
+            if kind == ErrorKind::WsUpgrade {
+                reasons.note(kind, || upgrade_refusal(&e));
+            }
+            Err(kind)
+        }
+    }
+}
+
+/// Why the server did not upgrade, in a few words.
+fn upgrade_refusal(e: &tungstenite::Error) -> String {
+    match e {
+        tungstenite::Error::Http(response) => {
+            let status = response.status();
+            let hint = match status.as_u16() {
+                404 => " (check the URL's path)",
+                401 | 403 => " (check the credentials in the headers)",
+                400 => " (does it require a subprotocol or a header? see --ws-subprotocol, -H)",
+                _ => "",
+            };
+            format!("the server answered {status} instead of 101 Switching Protocols{hint}")
+        }
+        other => format!("the upgrade failed: {other}"),
+    }
+}
+
+/// Sends `msg` and waits for the next data message: the reply. Pings are answered by the
+/// codec as they arrive; a close frame is `ws_closed` with its code kept as the reason.
+async fn round_trip(
+    conn: &mut Conn,
+    msg: Message,
+    capture: Option<&mut Capture>,
+    reasons: &Reasons,
+) -> Result<Outcome, ErrorKind> {
+    conn.send(msg).await.map_err(|e| stream_error(&e))?;
+    loop {
+        let payload = match conn.next().await {
+            None => return Err(ErrorKind::Closed),
+            Some(Err(e)) => return Err(stream_error(&e)),
+            Some(Ok(Message::Text(t))) => Bytes::from(t),
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(frame))) => {
+                reasons.note(ErrorKind::WsClosed, || close_reason(frame.as_ref()));
+                return Err(ErrorKind::WsClosed);
+            }
+        };
+        if let Some(c) = capture {
+            c.reset();
+            c.body_data(&payload);
+        }
+        return Ok(Outcome {
+            status: Status::Http(REPLY_STATUS),
+            bytes: frame_len(payload.len()),
+            // The codec hands over whole messages: the first byte's time is the message's.
+            first_byte: std::time::Instant::now(),
+            keep_alive: true,
+        });
+    }
+}
+
+/// Bytes of an unmasked server frame carrying `payload` bytes: the header is 2, 4 or 10
+/// bytes by the payload's size (RFC 6455, 5.2).
+fn frame_len(payload: usize) -> u64 {
+    let header = match payload {
+        0..126 => 2,
+        126..65536 => 4,
+        _ => 10,
+    };
+    (payload + header) as u64
+}
+
+fn close_reason(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        Some(f) if !f.reason.is_empty() => {
+            format!(
+                "the server closed with code {} ({})",
+                u16::from(f.code),
+                f.reason
+            )
+        }
+        Some(f) => format!("the server closed with code {}", u16::from(f.code)),
+        None => "the server closed without a code".to_string(),
+    }
+}
+
+fn stream_error(e: &tungstenite::Error) -> ErrorKind {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            ErrorKind::Closed
+        }
+        tungstenite::Error::Io(io) => ErrorKind::from_io(io),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            ErrorKind::Reset
+        }
+        _ => ErrorKind::Protocol,
+    }
+}
+
+/// One message of `request` with these variable values, and its reply, on `conn`.
+pub async fn exchange(
+    conn: &mut Conn,
+    message: &WsMessage,
+    request: &Request,
+    vars: &Vars<'_>,
+    capture: Option<&mut Capture>,
+    reasons: &Reasons,
+) -> Result<Outcome, ErrorKind> {
+    round_trip(conn, message.render(request, vars), capture, reasons).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_length_follows_the_payload_size_classes() {
+        assert_eq!(frame_len(0), 2);
+        assert_eq!(frame_len(125), 127);
+        assert_eq!(frame_len(126), 130);
+        assert_eq!(frame_len(65_535), 65_539);
+        assert_eq!(frame_len(65_536), 65_546);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_sent_with_replacements() {
+        assert_eq!(message(b"hi".to_vec(), false), Message::Text("hi".into()));
+        assert_eq!(
+            message(vec![b'a', 0xff], false),
+            Message::Text("a\u{fffd}".into())
+        );
+        assert_eq!(
+            message(vec![0xff], true),
+            Message::Binary(Bytes::from_static(&[0xff]))
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! WebSocket against an independent server: PyPI's `websockets` (tests/peers/ws_server.py),
+//! started once for this binary on loopback. Its log is what the server saw: connections
+//! with their path, chosen subprotocol and a header, and every message with its payload.
+//! Each test uses its own path or its own server, so the counts are its own.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::OnceLock;
+
+use support::pki::{Pki, make_pki};
+use support::{command, json, settled_lines, spawn_tied, stderr, stdout, write_file};
+
+struct Peer {
+    _child: Child,
+    pki: Pki,
+    echo: u16,
+    closing: u16,
+    silent: u16,
+    echo_tls: u16,
+}
+
+impl Peer {
+    fn log(&self) -> Vec<String> {
+        settled_lines(&self.pki.path("ws.log"))
+    }
+
+    /// Log lines of connections to `path` on the echo servers.
+    fn opened(&self, path: &str) -> Vec<String> {
+        let prefix = format!("open {path} ");
+        self.log()
+            .into_iter()
+            .filter(|l| l.starts_with(&prefix))
+            .collect()
+    }
+
+    fn count(&self, line: &str) -> usize {
+        self.log().iter().filter(|l| *l == line).count()
+    }
+}
+
+fn peer() -> &'static Peer {
+    static P: OnceLock<Peer> = OnceLock::new();
+    P.get_or_init(|| {
+        let pki = make_pki();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ws_server.py");
+        let log = pki.path("ws.log").display().to_string();
+        let cert = pki.path("server.pem").display().to_string();
+        let key = pki.path("server.key").display().to_string();
+        let mut child = spawn_tied(
+            "python3",
+            &[script, &log, &cert, &key],
+            Stdio::piped(),
+            Stdio::inherit(),
+        );
+        let mut ports = std::collections::HashMap::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect(
+                    "the WebSocket server did not start: run the test command from README.md \
+                     (it installs PyPI's websockets)",
+                )
+                .unwrap();
+            if line == "ready" {
+                break;
+            }
+            let (name, port) = line.split_once(' ').unwrap();
+            ports.insert(name.to_string(), port.parse::<u16>().unwrap());
+        }
+        Peer {
+            _child: child,
+            pki,
+            echo: ports["echo"],
+            closing: ports["closing"],
+            silent: ports["silent"],
+            echo_tls: ports["echo_tls"],
+        }
+    })
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    command()
+        .args(["run", "--json"])
+        .args(args)
+        .output()
+        .expect("running kaioken")
+}
+
+#[test]
+fn echo_messages_with_variables_headers_and_a_subprotocol() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/vars", p.echo);
+    let o = run(&[
+        &url,
+        "-b",
+        "hello ${REQUEST_ID}",
+        "-H",
+        "X-Test: yes",
+        "--ws-subprotocol",
+        "chat.v1",
+        "-n",
+        "40",
+        "-c",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 40);
+    assert_eq!(v["status_codes"]["101"], 40);
+    assert_eq!(v["metadata"]["target"]["protocol"], "websocket");
+    // One connection per VU, kept: the server saw 4 upgrades to /vars, each with the header
+    // and the subprotocol it chose from our offer.
+    assert_eq!(v["summary"]["connections_opened"], 4);
+    let opened = p.opened("/vars");
+    assert_eq!(opened.len(), 4, "{opened:?}");
+    assert!(
+        opened.iter().all(|l| l == "open /vars chat.v1 yes"),
+        "{opened:?}"
+    );
+    // 40 text messages, each with its own request id.
+    let ids: std::collections::BTreeSet<String> = p
+        .log()
+        .iter()
+        .filter_map(|l| l.strip_prefix("msg text hello "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 40, "{ids:?}");
+    // The reply's bytes: "hello N" plus a 2-byte frame header each.
+    let expected: u64 = ids.iter().map(|id| 6 + id.len() as u64 + 2).sum();
+    assert_eq!(v["summary"]["bytes_received"], expected);
+}
+
+#[test]
+fn binary_frames_and_checks_on_the_reply() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "ws.toml",
+        &format!(
+            "[target]\nurl = \"ws://127.0.0.1:{}/bin\"\nbody = \"ping-bin\"\n[websocket]\nbinary = true\n[[checks]]\nname = \"echoed\"\nbody_contains = \"ping-bin\"\n[[checks]]\nname = \"never\"\nbody_contains = \"pong\"\n",
+            p.echo
+        ),
+    );
+    let o = run(&["-f", config.to_str().unwrap(), "-n", "6", "-c", "1"]);
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 6, "{}", stderr(&o));
+    assert_eq!(p.count("msg bin ping-bin"), 6);
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["passes"], 6, "{checks:?}");
+    assert_eq!(checks[1]["fails"], 6, "{checks:?}");
+}
+
+#[test]
+fn a_server_close_is_counted_with_its_code_and_the_vu_reconnects() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/", p.closing);
+    let o = run(&[&url, "-b", "x", "-n", "10", "-c", "1"]);
+    let v = json(&o);
+    // The server echoes 3 messages, then closes: the 4th finds the close frame. Messages
+    // 1-3 and 5-7 are echoed, 4 and 8 are closes, 9-10 go on a third connection.
+    assert_eq!(v["summary"]["successful"], 8, "{}", stdout(&o));
+    assert_eq!(v["errors"]["ws_closed"], 2);
+    assert_eq!(
+        v["error_reasons"]["ws_closed"],
+        "the server closed with code 4001 (enough)"
+    );
+    assert_eq!(v["summary"]["connections_opened"], 3);
+    assert_eq!(p.count("open-closing"), 3);
+    assert_eq!(p.count("msg-closing"), 8);
+}
+
+#[test]
+fn an_unanswered_message_times_out_and_its_connection_is_not_reused() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/", p.silent);
+    let o = run(&[&url, "-b", "x", "-n", "3", "-c", "1", "--timeout", "200ms"]);
+    let v = json(&o);
+    assert_eq!(v["errors"]["timeout"], 3, "{}", stdout(&o));
+    // A late reply must never be taken for the next message's: each message went on a
+    // connection of its own.
+    assert_eq!(p.count("open-silent"), 3);
+    assert_eq!(p.count("msg-silent"), 3);
+}
+
+#[test]
+fn wss_verifies_the_server_with_the_ca() {
+    let p = peer();
+    let url = format!("wss://127.0.0.1:{}/tls", p.echo_tls);
+    let ca = p.pki.path("ca.pem").display().to_string();
+    let o = run(&[&url, "--cacert", &ca, "-b", "secure", "-n", "5", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["successful"], 5);
+    assert_eq!(v["summary"]["tls_handshakes"], 1);
+    assert_eq!(p.opened("/tls").len(), 1);
+    // Without the CA the certificate is refused, by kind, before any upgrade.
+    let o = run(&[&url, "-b", "secure", "-n", "2", "-c", "1"]);
+    assert_eq!(json(&o)["errors"]["tls_cert_invalid"], 2);
+    assert_eq!(p.opened("/tls").len(), 1);
+}
+
+#[test]
+fn messages_follow_an_arrival_rate_across_connections() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/rate", p.echo);
+    let o = run(&[
+        &url,
+        "-b",
+        "r",
+        "--arrival-rate",
+        "200",
+        "--max-vus",
+        "20",
+        "-d",
+        "2s",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // 200 messages/s for 2 s: the schedule holds 400 arrivals; the issue's bound is ±2%
+    // of the rate, so the server must see 392..=408 messages on /rate's connections.
+    let sent = v["summary"]["total_requests"].as_u64().unwrap();
+    let seen = p.count("msg text r");
+    assert!(
+        (392..=408).contains(&seen),
+        "server saw {seen}, sent {sent}"
+    );
+    // Connections are VUs, not messages.
+    let conns = p.opened("/rate").len();
+    assert!(conns <= 20, "{conns} connections for 400 messages");
+    assert_eq!(v["load"]["dropped_iterations"], 0);
+}
+
+#[test]
+fn an_http_server_refuses_the_upgrade_with_its_status() {
+    let t = support::Target::start(&[]);
+    let url = t.url.replace("http://", "ws://");
+    let o = run(&[&url, "-b", "x", "-n", "2", "-c", "1"]);
+    let v = json(&o);
+    assert_eq!(v["errors"]["ws_upgrade"], 2, "{}", stdout(&o));
+    let why = v["error_reasons"]["ws_upgrade"].as_str().unwrap();
+    assert!(why.contains("answered 200 OK instead of 101"), "{why}");
+}
+
+#[test]
+fn websocket_settings_in_the_wrong_place_are_one_line() {
+    for (args, field) in [
+        (&["http://127.0.0.1:9/", "--ws-binary"][..], "ws_binary"),
+        (&["ws://127.0.0.1:9/", "--http2"][..], "http2"),
+        (&["ws://127.0.0.1:9/", "-m", "POST"][..], "method"),
+        (
+            &["ws://127.0.0.1:9/", "--ws-subprotocol", "a b"][..],
+            "ws_subprotocol",
+        ),
+        (
+            &["ws://127.0.0.1:9/", "--disable-keepalive"][..],
+            "disable_keepalive",
+        ),
+    ] {
+        let o = command().arg("run").args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(field), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
