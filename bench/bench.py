@@ -176,14 +176,78 @@ def parse_h2load(out, err):
     return done, rps, failed + errored, None
 
 
+K6_WS = """import ws from 'k6/ws';
+import { Counter } from 'k6/metrics';
+const echoes = new Counter('echoes');
+const msg = 'm'.repeat(64);
+export default function () {
+  ws.connect(__ENV.URL, {}, function (socket) {
+    socket.on('open', () => socket.send(msg));
+    socket.on('message', () => { echoes.add(1); socket.send(msg); });
+    socket.setTimeout(() => socket.close(), Number(__ENV.MS));
+  });
+}
+"""
+
+
+def k6_ws_cmd(url, c, secs):
+    """k6 in a closed loop of WebSocket echoes: each VU sends the next message when the reply
+    arrives, as kaioken's VUs do. Its summary goes to a file the parser reads."""
+    d = tempfile.mkdtemp(prefix="kaioken-bench-k6-")
+    script = os.path.join(d, "ws.js")
+    with open(script, "w") as f:
+        f.write(K6_WS)
+    return ["k6", "run", "-q", "--vus", str(c), "--iterations", str(c), "-e", f"URL={url}",
+            "-e", f"MS={secs * 1000}", "--summary-export", os.path.join(d, "summary.json"), script]
+
+
+def parse_k6_ws(cmd):
+    def parse(out, err):
+        with open(cmd[cmd.index("--summary-export") + 1]) as f:
+            v = json.load(f)
+        n = int(v["metrics"]["echoes"]["count"])
+        return n, v["metrics"]["echoes"]["rate"], 0, None
+    return parse
+
+
+class WsEcho:
+    """The WebSocket echo server of the tests (PyPI `websockets`, one Python process): it,
+    not the client, sets messages/s; CPU per message is the client's fair figure."""
+
+    def __init__(self):
+        script = os.path.join(ROOT, "tests", "peers", "ws_server.py")
+        self.proc = subprocess.Popen([sys.executable, script, "/dev/null"], stdout=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+        self.port = None
+        for line in self.proc.stdout:
+            if line.strip() == "ready":
+                break
+            name, port = line.split()
+            if name == "echo":
+                self.port = int(port)
+
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
 def kaioken_cmd(url, c, secs, *extra):
     return [KAIOKEN, "run", url, "-c", str(c), "-d", f"{secs}s", "--json", "-y", "--threads", "2", *extra]
 
 
-def cases(ng, secs):
+def cases(ng, secs, ws=None):
     """Case number → (title, {tool: (cmd, parser)}). Thread counts match: 2 everywhere."""
     h1, h2, tls, full = ng.url(), ng.h2_url(), ng.tls_url(), ng.tls_full_url()
     oha = ["oha", "--no-tui", "--output-format", "json", "--insecure"]
+    k6_ws = k6_ws_cmd(ws.url(), 50, secs) if ws else None
     return {
         1: ("HTTP/1.1, c=50, keep-alive", {
             "kaioken": (kaioken_cmd(h1, 50, secs), parse_kaioken),
@@ -227,6 +291,10 @@ def cases(ng, secs):
             "wrk": (["wrk", "-t2", "-c50", f"-d{secs}s", "-H", "Connection: close", full], parse_wrk),
             "oha": ([*oha, "-c", "50", "-z", f"{secs}s", "--disable-keepalive", full], parse_oha),
         }),
+        11: ("WebSocket echo, c=50, 64-byte text messages (Python websockets server)", {
+            "kaioken": (kaioken_cmd(ws.url(), 50, secs, "-b", "m" * 64), parse_kaioken),
+            "k6": (k6_ws, parse_k6_ws(k6_ws)),
+        }) if ws else None,
         6: ("Memory: case 1 for 5 s and for 60 s (kaioken)", {
             "kaioken 5 s": (kaioken_cmd(h1, 50, 5), parse_kaioken),
             "kaioken 60 s": (kaioken_cmd(h1, 50, 60), parse_kaioken),
@@ -270,7 +338,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--cases", default="1,2,3,4,5,8,9,10,6,7")
+    ap.add_argument("--cases", default="1,2,3,4,5,8,9,10,11,6,7")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite the report from the raw figures of the last run (docs/benchmarks.json)")
@@ -297,9 +365,10 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(65536, hard), hard))
 
     ng = Nginx()
+    ws = WsEcho() if 11 in wanted else None
     results = {}
     try:
-        all_cases = cases(ng, a.seconds)
+        all_cases = cases(ng, a.seconds, ws)
         for num in wanted:
             title, tools = all_cases[num]
             rounds = {6: 1, 7: 3}.get(num, a.rounds)
@@ -309,9 +378,10 @@ def main():
             for r in range(rounds):
                 for tool in (order if r % 2 == 0 else order[::-1]):
                     cmd, parse = tools[tool]
-                    s0, w0 = ng.cpu_seconds(), time.monotonic()
+                    server = ws if num == 11 else ng
+                    s0, w0 = server.cpu_seconds(), time.monotonic()
                     out, err, cpu, rss = run_measured(cmd)
-                    server_cpu, wall = ng.cpu_seconds() - s0, time.monotonic() - w0
+                    server_cpu, wall = server.cpu_seconds() - s0, time.monotonic() - w0
                     try:
                         n, rps, errors, doc = parse(out, err)
                     except Exception as e:  # noqa: BLE001
@@ -329,12 +399,14 @@ def main():
                     runs[tool].append(row)
                     print(f"  round {r + 1} {tool:>12}: {rps:>10.0f} req/s  "
                           f"{cpu * 1e6 / max(n, 1):6.2f} µs CPU/req  {rss / 1024:7.1f} MB  errors {errors}  "
-                          f"nginx {server_cpu / wall:.2f} cores",
+                          f"server {server_cpu / wall:.2f} cores",
                           file=sys.stderr)
                     time.sleep(0.5)
             results[num] = (title, runs, None)
     finally:
         ng.stop()
+        if ws:
+            ws.stop()
     mach, when = machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     results = {num: (t, r, w or when) for num, (t, r, w) in results.items()}
     results = {**{n: v for n, v in kept.items() if n not in results}, **results}
@@ -354,8 +426,9 @@ def write_report(a, results, mach, when):
              "order every round. CPU per request is the tool's user+sys time (GNU time) divided",
              "by the requests it completed; client and server share the machine, so this is the fair",
              "per-tool figure. nginx: 1 worker, access log off, `return 200 \"ok\\n\"`, loopback.",
-             "nginx's own CPU (from /proc, over each run) is shown beside it: at ~1.0 core its one",
-             "worker is saturated, and requests/s then measures nginx, not the client.", "",
+             "The server's own CPU (from /proc, over each run: nginx, or the Python WebSocket server",
+             "in case 11) is shown beside it: at ~1.0 core it is saturated, and requests/s then",
+             "measures the server, not the client.", "",
              f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Last run at "
              f"{when}; each case says when it was measured.", "", "## Machine", ""]
     for k, v in mach.items():
@@ -374,7 +447,7 @@ def write_report(a, results, mach, when):
                              f"{med(rs, 'cpu_us_per_req'):.2f} |")
             continue
         lines += ["", f"## Case {num}: {title}", "", f"Measured {at}.", "",
-                  "| tool | req/s | CPU µs/req | peak RSS MB | errors | kaioken req/s ÷ tool | tool CPU/req ÷ kaioken | nginx cores busy | nginx µs/req |",
+                  "| tool | req/s | CPU µs/req | peak RSS MB | errors | kaioken req/s ÷ tool | tool CPU/req ÷ kaioken | server cores busy | server µs/req |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         k_rps = med(runs.get("kaioken", []), "rps")
         k_cpu = med(runs.get("kaioken", []), "cpu_us_per_req")

@@ -49,6 +49,7 @@ fn allocations_for(url: &str, n: u64, extra: &[&str]) -> u64 {
         match *e {
             "--http2" => args.http2 = true,
             "--insecure" => args.insecure = true,
+            b if b.starts_with("body=") => args.body = Some(b["body=".len()..].into()),
             f if f.ends_with(".toml") => args.config = Some(f.into()),
             other => args.url = Some(format!("{url}{other}")),
         }
@@ -138,4 +139,52 @@ fn https_kept_connection_allocates_only_rustls_records() {
     let per = per_request(&n.tls_url(), &["--insecure", "--http2"]);
     eprintln!("HTTPS (h2) allocations per request: {per:.4}");
     assert!(per <= 2.01, "{per} allocations per request");
+}
+
+/// The WebSocket echo server of tests/websocket.rs (PyPI `websockets`), logging nothing.
+fn ws_echo() -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ws_server.py");
+    let mut child = support::spawn_tied(
+        "python3",
+        &[script, "/dev/null"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::inherit(),
+    );
+    // Read up to "ready": the server prints nothing after it, so the pipe may then close.
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut port = None;
+    for line in out.lines() {
+        let line = line.expect("the WebSocket server's ports");
+        if line == "ready" {
+            break;
+        }
+        if let Some(p) = line.strip_prefix("echo ") {
+            port = Some(p.parse().unwrap());
+        }
+    }
+    let port = port
+        .expect("the WebSocket server did not start (PyPI websockets: see README's test command)");
+    (child, port)
+}
+
+/// A static WebSocket message is framed once and shared (a reference count per send);
+/// tungstenite masks it into the write buffer it keeps and reads replies into the buffer it
+/// keeps, so after the upgrades (in both runs, cancelled out) a message allocates nothing.
+#[test]
+fn websocket_static_message_allocates_nothing_per_message() {
+    let (mut server, port) = ws_echo();
+    let url = format!("ws://127.0.0.1:{port}/");
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // A 64-byte text message: 5,000 more messages in the long run.
+    let body = format!("body={}", "m".repeat(64));
+    let short = allocations_for(&url, 500, &[&body]);
+    let long = allocations_for(&url, 5_500, &[&body]);
+    drop(_turn);
+    let per = long.saturating_sub(short) as f64 / 5_000.0;
+    eprintln!("WebSocket allocations per message: {per:.4}");
+    support::stop_tied(&mut server);
+    assert!(per <= 0.01, "{per} allocations per message");
 }
