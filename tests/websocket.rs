@@ -131,6 +131,8 @@ fn echo_messages_with_variables_headers_and_a_subprotocol() {
     // The reply's bytes: "hello N" plus a 2-byte frame header each.
     let expected: u64 = ids.iter().map(|id| 6 + id.len() as u64 + 2).sum();
     assert_eq!(v["summary"]["bytes_received"], expected);
+    // Each VU ended its session with a closing handshake: 1000, normal closure.
+    assert_eq!(p.count("closed /vars 1000"), 4, "{:?}", p.log());
 }
 
 #[test]

@@ -93,6 +93,12 @@ impl Jar {
 }
 
 impl Client {
+    /// The VU is done: its session ends what it holds open as the protocol asks (a
+    /// WebSocket's closing handshake), so the server sees a clean end, not a dropped socket.
+    pub async fn finish(&mut self) {
+        self.session.close().await;
+    }
+
     /// A client for the thread's VU number `local` (HTTP/2 VUs share slots by number).
     pub fn new(shared: &Shared, local: u64) -> Client {
         let plan = &shared.plan;

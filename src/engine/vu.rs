@@ -147,6 +147,7 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
         }
     }
     shared.set_vu_active(&mut active, false);
+    client.finish().await;
 }
 
 pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: Client) {
@@ -163,6 +164,7 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
         }
     }
     shared.set_vu_active(&mut active, false);
+    client.finish().await;
 }
 
 /// Hands each due iteration of this thread's schedule to a free VU, starting VUs up to the

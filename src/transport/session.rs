@@ -50,6 +50,10 @@ pub trait Session {
     /// The set-up of a connection this session opened since the last call, for the
     /// connect-time and TLS-handshake histograms.
     fn take_setup(&mut self) -> Option<Setup>;
+
+    /// Ends what the session holds open, as its protocol asks, when its VU is done. HTTP
+    /// has nothing to say (dropping the connection is its end).
+    async fn close(&mut self) {}
 }
 
 /// A request compiled for the protocol that sends it.
@@ -189,6 +193,14 @@ impl Session for AnySession {
             AnySession::Http1(s) => s.take_setup(),
             AnySession::H2(s) => s.take_setup(),
             AnySession::Ws(s) => s.take_setup(),
+        }
+    }
+
+    async fn close(&mut self) {
+        match self {
+            AnySession::Http1(s) => s.close().await,
+            AnySession::H2(s) => s.close().await,
+            AnySession::Ws(s) => s.close().await,
         }
     }
 }
@@ -437,5 +449,14 @@ impl Session for WsSession {
 
     fn take_setup(&mut self) -> Option<Setup> {
         self.connected.take()
+    }
+
+    /// Sends a close frame (1000, normal closure) and waits briefly for the server's: the
+    /// server sees a clean end of the session, as browsers and k6 end theirs.
+    async fn close(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), websocket::close(&mut c)).await;
+        }
     }
 }

@@ -203,6 +203,17 @@ async fn round_trip(
     }
 }
 
+/// The closing handshake: our close frame (1000, normal closure), then the server's.
+pub async fn close(conn: &mut Conn) {
+    let normal = CloseFrame {
+        code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "".into(),
+    };
+    if conn.close(Some(normal)).await.is_ok() {
+        while let Some(Ok(_)) = conn.next().await {}
+    }
+}
+
 /// Bytes of an unmasked server frame carrying `payload` bytes: the header is 2, 4 or 10
 /// bytes by the payload's size (RFC 6455, 5.2).
 fn frame_len(payload: usize) -> u64 {

@@ -5,8 +5,8 @@ tests count what the server saw (argv[2] and argv[3], if given: certificate and 
 `echo_tls`; argv[1] may be /dev/null where nothing is counted):
 
   echo     replies with each message as it came (text stays text, binary stays binary);
-           logs `open <path> <subprotocol> <x-test header>` per connection and
-           `msg <kind> <payload>` per message
+           logs `open <path> <subprotocol> <x-test header>` per connection,
+           `msg <kind> <payload>` per message and `closed <path> <code>` at its end
   closing  echoes 3 messages per connection, then closes with code 4001 "enough"
   silent   accepts and never answers
   echo_tls the echo server over TLS (wss://)
@@ -38,6 +38,7 @@ async def echo(ws):
         shown = m.decode("latin-1") if isinstance(m, bytes) else m
         log(f"msg {kind} {shown}")
         await ws.send(m)
+    log(f"closed {req.path} {ws.close_code}")
 
 
 async def closing(ws):
