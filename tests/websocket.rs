@@ -143,7 +143,7 @@ fn binary_frames_and_checks_on_the_reply() {
         dir.path(),
         "ws.toml",
         &format!(
-            "[target]\nurl = \"ws://127.0.0.1:{}/bin\"\nbody = \"ping-bin\"\n[websocket]\nbinary = true\n[[checks]]\nname = \"echoed\"\nbody_contains = \"ping-bin\"\n[[checks]]\nname = \"never\"\nbody_contains = \"pong\"\n",
+            "[target]\nurl = \"ws://127.0.0.1:{}/bin\"\nbody = \"ping-bin\"\n[websocket]\nbinary = true\nsubprotocols = [\"chat.v2\"]\n[[checks]]\nname = \"echoed\"\nbody_contains = \"ping-bin\"\n[[checks]]\nname = \"never\"\nbody_contains = \"pong\"\n",
             p.echo
         ),
     );
@@ -151,6 +151,8 @@ fn binary_frames_and_checks_on_the_reply() {
     let v = json(&o);
     assert_eq!(v["summary"]["successful"], 6, "{}", stderr(&o));
     assert_eq!(p.count("msg bin ping-bin"), 6);
+    // `subprotocols` from the file was offered, and the server chose it.
+    assert_eq!(p.opened("/bin"), vec!["open /bin chat.v2 -"]);
     let checks = v["checks"].as_array().unwrap();
     assert_eq!(checks[0]["passes"], 6, "{checks:?}");
     assert_eq!(checks[1]["fails"], 6, "{checks:?}");

@@ -322,13 +322,14 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
     if http2 && !keepalive {
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
+    let is_ws = parsed.as_ref().is_some_and(|(t, _, _)| t.websocket);
     let websocket = websocket_options(
         &mut errs,
         args,
         file.and_then(|f| f.websocket.as_ref()),
-        parsed.as_ref().is_some_and(|(t, _, _)| t.websocket),
+        is_ws,
     );
-    if parsed.as_ref().is_some_and(|(t, _, _)| t.websocket) {
+    if is_ws {
         let url = parsed.as_ref().map_or("", |(t, _, _)| t.url.as_str());
         if http2 {
             errs.push(problem(
@@ -351,7 +352,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 "a WebSocket upgrade is a GET; drop --method (the body is the message)",
             ));
         }
-        if explicit_scenarios_given(file) {
+        if !raw_scenarios.is_empty() {
             errs.push(problem("scenarios", url, "[[scenarios]] are HTTP requests today; a ws:// target runs one message, from -b, --body-file or -Z"));
         }
     }
@@ -747,12 +748,6 @@ fn tls_files(
         (None, None) => None,
     };
     TlsFiles { cacert, client }
-}
-
-/// Whether the file has `[[scenarios]]`.
-fn explicit_scenarios_given(file: Option<&RawConfig>) -> bool {
-    file.and_then(|f| f.scenarios.as_ref())
-        .is_some_and(|s| !s.is_empty())
 }
 
 /// `--ws-binary`, `--ws-subprotocol` and `[websocket]`: only for a `ws://` or `wss://` URL

@@ -132,7 +132,11 @@ pub async fn upgrade(
     opts: RenderOpts<'_>,
     reasons: &Reasons,
 ) -> Result<Conn, ErrorKind> {
-    let req = upgrade_request(request, ws, vars, opts)?;
+    let req = upgrade_request(request, ws, vars, opts).inspect_err(|&kind| {
+        reasons.note(kind, || {
+            "a path or header value rendered into bytes an HTTP request cannot carry".into()
+        })
+    })?;
     match tokio_tungstenite::client_async_with_config(req, stream, Some(config())).await {
         Ok((conn, _response)) => Ok(conn),
         Err(e) => {
