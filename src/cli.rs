@@ -166,6 +166,41 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub ws_subprotocol: Vec<String>,
 
+    /// gRPC: the fully qualified service to call (e.g. helloworld.Greeter); needs
+    /// --grpc-method
+    #[arg(long, value_name = "SERVICE")]
+    pub grpc_service: Option<String>,
+
+    /// gRPC: the method of --grpc-service to call (e.g. SayHello)
+    #[arg(long, value_name = "METHOD")]
+    pub grpc_method: Option<String>,
+
+    /// gRPC: compile this .proto (repeatable) and send the body as JSON encoded through it
+    #[arg(long, value_name = "FILE")]
+    pub proto: Vec<PathBuf>,
+
+    /// gRPC: where the imports of --proto are found (repeatable; the .proto's directory is
+    /// always searched)
+    #[arg(long, value_name = "DIR")]
+    pub import_path: Vec<PathBuf>,
+
+    /// gRPC: take the message types from this compiled descriptor set (protoc
+    /// --descriptor_set_out --include_imports)
+    #[arg(long, value_name = "FILE")]
+    pub protoset: Option<PathBuf>,
+
+    /// gRPC: ask the server for the message types (server reflection) before the run
+    #[arg(long)]
+    pub reflect: bool,
+
+    /// gRPC client and bidirectional streaming: messages sent on each call [default: 1]
+    #[arg(long, value_name = "N")]
+    pub stream_messages: Option<u64>,
+
+    /// gRPC: HTTP/2 connections the VUs share, across all threads [default: one per thread]
+    #[arg(long, value_name = "N")]
+    pub grpc_connections: Option<u64>,
+
     /// Skip TLS certificate verification
     #[arg(long)]
     pub insecure: bool,
@@ -377,6 +412,14 @@ impl RunArgs {
             h2_streams: self.h2_streams,
             ws_binary: self.ws_binary,
             ws_subprotocol: self.ws_subprotocol.clone(),
+            grpc_service: self.grpc_service.clone(),
+            grpc_method: self.grpc_method.clone(),
+            proto: self.proto.clone(),
+            import_path: self.import_path.clone(),
+            protoset: self.protoset.clone(),
+            reflect: self.reflect,
+            stream_messages: self.stream_messages,
+            grpc_connections: self.grpc_connections,
             insecure: self.insecure,
             cacert: self.cacert.clone(),
             connect_to: self.connect_to.clone(),

@@ -13,7 +13,9 @@ pub const FAIL_FAST_MIN_REQUESTS: u64 = 100;
 fn unit(metric: Metric) -> &'static str {
     match metric {
         Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency => "ms",
-        Metric::ErrorRate | Metric::CheckPassRate => "ratio",
+        Metric::FirstMessage(_) => "ms",
+        Metric::ErrorRate | Metric::CheckPassRate | Metric::GrpcOkRate => "ratio",
+        Metric::MessagesPerSec => "messages/s",
         Metric::Rps => "req/s",
         Metric::DroppedIterations => "count",
     }
@@ -42,17 +44,34 @@ fn from_stats(
         rps,
         check_pass_rate,
         dropped_iterations,
+        grpc_ok_rate: None,
+        messages_per_sec: None,
+        first_message_us: None,
     }
 }
 
 fn from_results(r: &Results) -> Observed {
-    from_stats(
+    let mut o = from_stats(
         &r.latency_us,
         r.summary.error_rate,
         r.summary.requests_per_sec,
         r.check_pass_rate(),
         r.summary.dropped_iterations,
-    )
+    );
+    o.grpc_ok_rate = grpc_ok_rate(&r.status_codes, r.summary.total_requests);
+    if let Some(m) = &r.messages {
+        o.messages_per_sec = Some(m.per_sec);
+        let l = &m.time_to_first_us;
+        o.first_message_us = Some([(0.50, l.p50), (0.95, l.p95), (0.99, l.p99)]);
+    }
+    o
+}
+
+/// `OK` calls over all calls (errors without a status count as not OK); `None` when no
+/// call has a gRPC status and none failed either (not a gRPC run).
+fn grpc_ok_rate(codes: &std::collections::BTreeMap<String, u64>, requests: u64) -> Option<f64> {
+    let grpc = codes.keys().any(|k| !k.bytes().all(|b| b.is_ascii_digit()));
+    (grpc && requests > 0).then(|| codes.get("OK").copied().unwrap_or(0) as f64 / requests as f64)
 }
 
 fn from_snapshot(s: &Snapshot) -> Observed {
@@ -75,6 +94,12 @@ fn from_snapshot(s: &Snapshot) -> Observed {
         rps: s.mean_rps,
         check_pass_rate: s.check_pass_rate(),
         dropped_iterations: s.dropped,
+        grpc_ok_rate: {
+            let codes = s.status.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+            grpc_ok_rate(&codes, s.requests)
+        },
+        messages_per_sec: None,
+        first_message_us: None,
     }
 }
 
@@ -116,13 +141,15 @@ pub fn judge(thresholds: &[Threshold], r: &Results) -> Vec<ThresholdResult> {
 
 fn from_group(g: &crate::results::GroupStats) -> Observed {
     // dropped_iterations is not kept per scenario; the plan refuses a filter on it.
-    from_stats(
+    let mut o = from_stats(
         &g.latency_us,
         g.error_rate,
         g.requests_per_sec,
         g.check_pass_rate,
         0,
-    )
+    );
+    o.grpc_ok_rate = grpc_ok_rate(&g.status_codes, g.total_requests);
+    o
 }
 
 /// The first threshold a live snapshot breaches, described for the user.

@@ -46,7 +46,7 @@ pub struct Snapshot {
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
     /// Status codes seen, ascending, with counts.
-    pub status: Vec<(u16, u64)>,
+    pub status: Vec<(crate::transport::Status, u64)>,
     /// Error kinds seen, with counts.
     pub errors: Vec<(&'static str, u64)>,
     /// The last (up to) 60 complete seconds, oldest first.
@@ -78,6 +78,11 @@ impl Timing {
 }
 
 impl Snapshot {
+    /// An HTTP status, as snapshots count them (for sinks, which do not see the transport).
+    pub fn http(code: u16) -> crate::transport::Status {
+        crate::transport::Status::Http(code)
+    }
+
     /// All checks' passes over all their judgements so far; `None` before any check ran.
     pub fn check_pass_rate(&self) -> Option<f64> {
         let (p, n) = self
@@ -234,7 +239,7 @@ impl Aggregator {
                 .iter()
                 .enumerate()
                 .filter(|(_, n)| **n > 0)
-                .map(|(c, n)| (c as u16, *n))
+                .map(|(c, n)| (crate::transport::Status::from_code(c as u16), *n))
                 .collect(),
             errors: crate::transport::ErrorKind::ALL
                 .iter()

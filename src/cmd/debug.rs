@@ -81,6 +81,13 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
             plan.target.redacted_url()
         );
     }
+    if let Some(g) = &plan.grpc {
+        anyhow::bail!(
+            "--debug shows one HTTP exchange, not yet a gRPC call; for {} run a short test \
+             instead (-n 1 --json gives its status, with a check on the reply's JSON)",
+            g.path()
+        );
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

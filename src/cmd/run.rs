@@ -18,12 +18,34 @@ use crate::sink;
 use crate::transport::connect;
 use crate::verdict;
 
+/// `--reflect`: the gRPC method's types asked of the server, before any load.
+pub(super) fn reflect(
+    rt: &tokio::runtime::Runtime,
+    plan: &mut Plan,
+    connector: &connect::Connector,
+) -> anyhow::Result<()> {
+    let Some(g) = plan.grpc.as_ref() else {
+        return Ok(());
+    };
+    if g.schema != plan::grpc::Schema::Reflect {
+        return Ok(());
+    }
+    let service = g.service.clone();
+    let pool = rt
+        .block_on(crate::transport::grpc_reflect::reflect(
+            plan, connector, &service,
+        ))
+        .map_err(|e| anyhow!("reflect = true: {e}"))?;
+    plan::grpc::reflected(plan, &pool)?;
+    Ok(())
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let file = match &args.config {
         Some(path) => Some(RawConfig::load(path)?),
         None => None,
     };
-    let plan = plan::build(&args.flags(), file.as_ref())?;
+    let mut plan = plan::build(&args.flags(), file.as_ref())?;
     if args.debug {
         return super::debug::debug(&plan, args.show_secrets);
     }
@@ -42,6 +64,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .build()
         .context("starting the main runtime")?;
     let connector = rt.block_on(connect::build(&plan, route))?;
+    reflect(&rt, &mut plan, &connector)?;
     let plan = Arc::new(plan);
 
     let load_started = SystemTime::now();

@@ -199,6 +199,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     let noise = k.pattern.noise;
     Ok(RawConfig {
         websocket: None,
+        grpc: None,
         thresholds: None,
         checks: None,
         target: Some(if several {

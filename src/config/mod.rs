@@ -33,6 +33,27 @@ pub struct RawConfig {
     pub checks: Option<Vec<RawCheck>>,
     pub scenarios: Option<Vec<RawScenario>>,
     pub websocket: Option<RawWebSocket>,
+    pub grpc: Option<RawGrpc>,
+}
+
+/// `[grpc]`: the method called and where its message types come from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrpc {
+    /// Fully qualified service name, e.g. `helloworld.Greeter`.
+    pub service: Option<EnvString>,
+    pub method: Option<EnvString>,
+    /// `.proto` files compiled at start; the body is then JSON.
+    pub proto: Option<Vec<EnvString>>,
+    pub import_paths: Option<Vec<EnvString>>,
+    /// A compiled `FileDescriptorSet`.
+    pub protoset: Option<EnvString>,
+    /// Server reflection.
+    pub reflect: Option<bool>,
+    /// Messages sent per call on client and bidirectional streams.
+    pub stream_messages: Option<i64>,
+    /// HTTP/2 connections shared by the VUs, across all threads.
+    pub connections: Option<i64>,
 }
 
 /// `[websocket]`: how messages to a `ws://` or `wss://` target are framed.

@@ -244,13 +244,21 @@ impl Shared {
             );
         }
         match outcome {
-            Ok(ex) => rec.response(
-                ex.status.code(),
-                latency,
-                service,
-                ex.first_byte.saturating_duration_since(start),
-                ex.bytes,
-            ),
+            Ok(ex) => {
+                rec.response(
+                    ex.status.code(),
+                    latency,
+                    service,
+                    ex.first_byte.saturating_duration_since(start),
+                    ex.bytes,
+                );
+                if ex.messages > 0 {
+                    // Like latency: from the intended send time when correcting for it.
+                    let from = if self.correction { intended } else { start };
+                    let first = ex.first_message.map(|t| t.saturating_duration_since(from));
+                    rec.messages(ex.messages, first);
+                }
+            }
             Err(kind) => rec.error(kind, latency),
         }
         if self.scheduled {

@@ -357,6 +357,27 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         }
     }
 
+    let grpc = grpc_options(
+        &mut errs,
+        args,
+        file.and_then(|f| f.grpc.as_ref()),
+        is_ws,
+        !raw_scenarios.is_empty(),
+        method
+            .as_ref()
+            .filter(|_| args.method.is_some() || ft.method.is_some()),
+        &method_s,
+    );
+    if grpc.is_some() && args.disable_keepalive
+        || ft.disable_keepalive == Some(true) && grpc.is_some()
+    {
+        errs.push(problem(
+            "disable_keepalive",
+            "true",
+            "gRPC calls are streams on kept HTTP/2 connections; drop --disable-keepalive",
+        ));
+    }
+
     let proxy = parsed
         .as_ref()
         .and_then(|(t, _, _)| choose_proxy(&mut errs, args, ft, t));
@@ -408,6 +429,21 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         .collect();
 
     let mut checks = compile_checks(&mut errs, file, ft);
+    for c in &checks.list {
+        match (c.reads_status(), grpc.is_some()) {
+            ((true, _), true) => errs.push(problem(
+                &format!("checks.{}", c.name),
+                &c.text,
+                "a gRPC call's result is its status: write grpc_status == OK (or another status name)",
+            )),
+            ((_, true), false) => errs.push(problem(
+                &format!("checks.{}", c.name),
+                &c.text,
+                "grpc_status needs a gRPC run (--grpc-service and --grpc-method); write status == 200 for HTTP",
+            )),
+            _ => {}
+        }
+    }
 
     // [[scenarios]]: the single-request options do not apply to them.
     let explicit_scenarios = !raw_scenarios.is_empty();
@@ -478,6 +514,18 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                     &condition.0,
                     "dropped_iterations is counted for the whole run only; drop the filter",
                 ));
+            } else if t.metric == thresholds::Metric::GrpcOkRate && grpc.is_none() {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "grpc_status_ok_rate needs a gRPC run (--grpc-service and --grpc-method); use error_rate for HTTP",
+                ));
+            } else if t.metric.needs_messages() && grpc.is_none() && !is_ws {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "messages are counted on gRPC calls and WebSockets only; use rps or the latency thresholds for HTTP",
+                ));
             } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
                 errs.push(problem(
                     &format!("thresholds.{key}"),
@@ -503,8 +551,22 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         return Err(PlanErrors(errs));
     }
     let (target, authority, _) = parsed.expect("no errors means the URL parsed");
+    let load = load.expect("no errors means the load model was built");
+    let vus_cap = load.vus().max(1);
+    let threads = (threads as usize).min(vus_cap as usize).max(1);
     let protocol = if target.websocket {
         Protocol::WebSocket
+    } else if let Some(g) = &grpc {
+        // gRPC: the VUs of a thread share its connections, many streams each. One per
+        // thread unless `--grpc-connections` asks for more.
+        let per_thread_vus = vus_cap.div_ceil(threads as u64);
+        let conns = g
+            .connections
+            .map_or(1, |n| n.div_ceil(threads as u64))
+            .clamp(1, per_thread_vus);
+        Protocol::Http2 {
+            streams: per_thread_vus.div_ceil(conns),
+        }
     } else if http2 {
         Protocol::Http2 {
             streams: streams as u64,
@@ -512,9 +574,11 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
     } else {
         Protocol::Http1
     };
-    let method = method.expect("no errors means the method parsed");
-    let load = load.expect("no errors means the load model was built");
-    let vus_cap = load.vus().max(1);
+    let mut method = method.expect("no errors means the method parsed");
+    let (mut path, mut headers) = (path, headers);
+    if let Some(g) = &grpc {
+        grpc_request(g, &mut method, &mut path, &mut headers, timeout);
+    }
     let scheme = match target.scheme {
         Scheme::Http => http::uri::Scheme::HTTP,
         Scheme::Https => http::uri::Scheme::HTTPS,
@@ -525,11 +589,12 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
         Scenarios::single(request, target.redacted_url())
     };
-    Ok(Plan {
+    let mut plan = Plan {
         target,
         scenarios,
         protocol,
         websocket,
+        grpc,
         load,
         timeout,
         connect_timeout,
@@ -541,7 +606,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         proxy,
         dns,
         local_addresses,
-        threads: (threads as usize).min(vus_cap as usize).max(1),
+        threads,
         graceful_stop,
         outputs,
         confirm_remote: !args.yes,
@@ -550,7 +615,9 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         fail_fast: args.fail_fast,
         cookie_jar: args.cookie_jar || ft.cookie_jar.unwrap_or(false),
         follow_redirects: !args.no_follow_redirects && ft.follow_redirects.unwrap_or(true),
-    })
+    };
+    super::grpc::prepare(&mut plan).map_err(|e| PlanErrors(vec![e]))?;
+    Ok(plan)
 }
 
 /// A count from the command line or the file (the command line wins), at least 1.
@@ -799,4 +866,257 @@ fn websocket_options(
         binary,
         subprotocols,
     }
+}
+
+/// `--grpc-service`, `--grpc-method`, the schema flags and `[grpc]`: the method called and
+/// where its types come from. The schema is loaded here (`--proto`, `--protoset`), so a
+/// file that does not compile or lacks the method stops the run before any traffic.
+fn grpc_options(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    file: Option<&crate::config::RawGrpc>,
+    is_ws: bool,
+    scenarios: bool,
+    method: Option<&http::Method>,
+    method_s: &str,
+) -> Option<super::grpc::Grpc> {
+    use super::grpc::{Grpc, Schema};
+    let service = args
+        .grpc_service
+        .clone()
+        .or_else(|| file.and_then(|g| g.service.as_ref()).map(|s| s.0.clone()));
+    let name = args
+        .grpc_method
+        .clone()
+        .or_else(|| file.and_then(|g| g.method.as_ref()).map(|s| s.0.clone()));
+    let files: Vec<PathBuf> = if args.proto.is_empty() {
+        file.and_then(|g| g.proto.as_ref())
+            .map(|v| v.iter().map(|p| PathBuf::from(&p.0)).collect())
+            .unwrap_or_default()
+    } else {
+        args.proto.clone()
+    };
+    let imports: Vec<PathBuf> = if args.import_path.is_empty() {
+        file.and_then(|g| g.import_paths.as_ref())
+            .map(|v| v.iter().map(|p| PathBuf::from(&p.0)).collect())
+            .unwrap_or_default()
+    } else {
+        args.import_path.clone()
+    };
+    let protoset = args.protoset.clone().or_else(|| {
+        file.and_then(|g| g.protoset.as_ref())
+            .map(|p| PathBuf::from(&p.0))
+    });
+    let reflect = args.reflect || file.and_then(|g| g.reflect).unwrap_or(false);
+    let stream_messages = args
+        .stream_messages
+        .map(|n| n as i64)
+        .or_else(|| file.and_then(|g| g.stream_messages));
+    let connections = args
+        .grpc_connections
+        .map(|n| n as i64)
+        .or_else(|| file.and_then(|g| g.connections));
+
+    let Some(service) = service else {
+        // Without a service nothing else of gRPC may be set: it would be ignored.
+        let given = [
+            (
+                name.is_some(),
+                "grpc_method",
+                name.clone().unwrap_or_default(),
+            ),
+            (!files.is_empty(), "proto", String::new()),
+            (!imports.is_empty(), "import_path", String::new()),
+            (protoset.is_some(), "protoset", String::new()),
+            (reflect, "reflect", "true".to_string()),
+            (stream_messages.is_some(), "stream_messages", String::new()),
+            (connections.is_some(), "grpc_connections", String::new()),
+            (file.is_some(), "grpc", "[grpc]".to_string()),
+        ];
+        if let Some((_, field, value)) = given.into_iter().find(|g| g.0) {
+            let value = if value.is_empty() {
+                "(set)".to_string()
+            } else {
+                value
+            };
+            errs.push(problem(
+                field,
+                value,
+                "gRPC settings need the service called: add --grpc-service (e.g. helloworld.Greeter) and --grpc-method",
+            ));
+        }
+        return None;
+    };
+    let before = errs.len();
+    let Some(name) = name else {
+        errs.push(problem(
+            "grpc_method",
+            "(missing)",
+            format!("--grpc-service {service} needs the method called: add --grpc-method (e.g. SayHello)"),
+        ));
+        return None;
+    };
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.split('.').all(|p| {
+                p.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+    };
+    if !ident(&service) {
+        errs.push(problem(
+            "grpc_service",
+            &service,
+            "a service is a dotted name such as helloworld.Greeter",
+        ));
+    }
+    if !ident(&name) || name.contains('.') {
+        errs.push(problem(
+            "grpc_method",
+            &name,
+            "a method is a name such as SayHello (the service goes in --grpc-service)",
+        ));
+    }
+    if is_ws {
+        errs.push(problem(
+            "grpc_service",
+            &service,
+            "gRPC needs an http:// (h2c) or https:// URL, not a WebSocket one",
+        ));
+    }
+    if scenarios {
+        errs.push(problem(
+            "scenarios",
+            &service,
+            "[[scenarios]] are HTTP requests today; a gRPC run calls one method",
+        ));
+    }
+    if method.is_some_and(|m| *m != http::Method::POST) {
+        errs.push(problem(
+            "method",
+            method_s,
+            "a gRPC call is a POST; drop --method",
+        ));
+    }
+    let schemas = [!files.is_empty(), protoset.is_some(), reflect];
+    if schemas.iter().filter(|s| **s).count() > 1 {
+        errs.push(problem(
+            "proto",
+            "(with protoset or reflect)",
+            "give the message types one way: --proto, --protoset or --reflect",
+        ));
+    }
+    if !imports.is_empty() && files.is_empty() {
+        errs.push(problem(
+            "import_path",
+            imports[0].display().to_string(),
+            "import paths are for --proto; add a .proto file or drop them",
+        ));
+    }
+    let stream_messages = match stream_messages {
+        None => 1,
+        Some(n) if (1..=1_000_000).contains(&n) => n as u32,
+        Some(n) => {
+            errs.push(problem(
+                "stream_messages",
+                n.to_string(),
+                "messages per call are 1 to 1000000",
+            ));
+            1
+        }
+    };
+    let connections = match connections {
+        None => None,
+        Some(n) if n >= 1 => Some(n as u64),
+        Some(n) => {
+            errs.push(problem(
+                "grpc_connections",
+                n.to_string(),
+                "must be at least 1",
+            ));
+            None
+        }
+    };
+    let schema = if !files.is_empty() {
+        Schema::Proto { files, imports }
+    } else if let Some(p) = protoset {
+        Schema::Protoset(p)
+    } else if reflect {
+        Schema::Reflect
+    } else {
+        Schema::Raw
+    };
+    if errs.len() > before {
+        return None;
+    }
+    let mut descriptor = None;
+    match super::grpc::load_pool(&schema) {
+        Ok(Some(pool)) => {
+            let source = match &schema {
+                Schema::Protoset(p) => p.display().to_string(),
+                _ => "the .proto".to_string(),
+            };
+            match super::grpc::find_method(&pool, &service, &name, &source) {
+                Ok(m) => descriptor = Some(m),
+                Err(e) => errs.push(e),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => errs.push(e),
+    }
+    let g = Grpc {
+        service,
+        method: name,
+        schema,
+        descriptor,
+        stream_messages,
+        connections,
+        prepared: false,
+    };
+    if stream_messages > 1 && g.descriptor.is_some() && !g.kind().client_streams() {
+        errs.push(problem(
+            "stream_messages",
+            stream_messages.to_string(),
+            format!(
+                "{} is {}: it takes one message per call; drop --stream-messages",
+                g.path(),
+                g.kind().name()
+            ),
+        ));
+    }
+    Some(g)
+}
+
+/// Makes the plan's request a gRPC call: POST to `/{service}/{method}` (under the URL's
+/// path, for a gateway that routes by prefix), the gRPC headers, and the deadline from
+/// `timeout`. The body is framed by [`super::grpc::prepare`].
+fn grpc_request(
+    g: &super::grpc::Grpc,
+    method: &mut http::Method,
+    path: &mut Template,
+    headers: &mut Vec<(HeaderName, Template)>,
+    timeout: Duration,
+) {
+    *method = http::Method::POST;
+    let prefix = String::from_utf8_lossy(&path.sample()).into_owned();
+    let prefix = prefix.split('?').next().unwrap_or("").trim_end_matches('/');
+    *path = Template::literal(format!("{prefix}{}", g.path()).into_bytes());
+    let has = |headers: &Vec<(HeaderName, Template)>, n: &str| headers.iter().any(|(h, _)| h == n);
+    let mut add = |name: &'static str, value: String| {
+        if !has(headers, name) {
+            headers.push((
+                HeaderName::from_static(name),
+                Template::literal(value.into_bytes()),
+            ));
+        }
+    };
+    add("content-type", "application/grpc".to_string());
+    add("te", "trailers".to_string());
+    // grpc-timeout: at most 8 digits; milliseconds cover 27 hours.
+    add(
+        "grpc-timeout",
+        format!("{}m", timeout.as_millis().min(99_999_999)),
+    );
 }

@@ -76,6 +76,26 @@ pub struct Response<'a> {
 }
 
 impl Check {
+    /// Whether a condition reads an HTTP status (below 600) or a gRPC one (600 and up).
+    pub fn reads_status(&self) -> (bool, bool) {
+        let mut seen = (false, false);
+        for c in &self.conds {
+            let codes: &[u16] = match c {
+                Cond::Status(_, v) => std::slice::from_ref(v),
+                Cond::StatusIn(list) => list,
+                _ => &[],
+            };
+            for v in codes {
+                if *v >= 600 {
+                    seen.1 = true;
+                } else {
+                    seen.0 = true;
+                }
+            }
+        }
+        seen
+    }
+
     pub fn passes(&self, r: &Response) -> bool {
         self.conds.iter().all(|c| match c {
             Cond::Status(cmp, v) => r.status != 0 && cmp.holds(r.status, *v),
@@ -160,7 +180,7 @@ impl<'a> RawCheck<'a> {
     }
 }
 
-const SYNTAX: &str = "write e.g. `status == 200`, `status in [200, 201]`, `body contains \"ok\"`, `body matches \"re\"`, `header content-type contains \"json\"` or `latency < 500ms`";
+const SYNTAX: &str = "write e.g. `status == 200`, `status in [200, 201]`, `body contains \"ok\"`, `body matches \"re\"`, `header content-type contains \"json\"`, `latency < 500ms` or, for gRPC, `grpc_status == OK`";
 
 fn status_code(field: &str, text: &str, v: i64) -> Result<u16, PlanError> {
     u16::try_from(v)
@@ -248,6 +268,34 @@ fn parse_condition(checks: &mut Checks, field: &str, text: &str) -> Result<Cond,
                 .parse()
                 .map_err(|_| bad("status is compared with a number"))?;
             Ok(Cond::Status(cmp, status_code(field, text, v)?))
+        }
+        "grpc_status" => {
+            // gRPC statuses are counted after HTTP's (transport::Status::code).
+            let code = |c: &str| {
+                super::grpc::status_code(c)
+                    .map(|c| 600 + u16::from(c))
+                    .ok_or_else(|| {
+                        bad("a gRPC status is a name such as OK or UNAVAILABLE, or its number 0-16")
+                    })
+            };
+            if let Some(list) = rest.strip_prefix("in") {
+                let inner = list
+                    .trim()
+                    .strip_prefix('[')
+                    .and_then(|l| l.strip_suffix(']'))
+                    .ok_or_else(|| bad("a status list is written [OK, NOT_FOUND]"))?;
+                let codes = inner
+                    .split(',')
+                    .map(code)
+                    .collect::<Result<Vec<u16>, _>>()?;
+                return Ok(Cond::StatusIn(codes));
+            }
+            match cmp_prefix(rest) {
+                Some((cmp @ (Cmp::Eq | Cmp::Ne), v)) => Ok(Cond::Status(cmp, code(v)?)),
+                _ => Err(bad(
+                    "grpc_status is compared with == or != (e.g. grpc_status == OK)",
+                )),
+            }
         }
         "body" => {
             checks.needs_body = true;

@@ -41,6 +41,34 @@ impl fmt::Display for Plan {
             )?;
         }
         let proto = match self.protocol {
+            Protocol::Http2 { streams } if let Some(g) = &self.grpc => {
+                let types = match &g.schema {
+                    super::grpc::Schema::Raw => "raw protobuf body".to_string(),
+                    super::grpc::Schema::Proto { files, .. } => format!(
+                        "JSON body through {}",
+                        files
+                            .iter()
+                            .map(|f| f.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    super::grpc::Schema::Protoset(p) => {
+                        format!("JSON body through {}", p.display())
+                    }
+                    super::grpc::Schema::Reflect => {
+                        "JSON body, types from server reflection".to_string()
+                    }
+                };
+                let mut s = format!(
+                    "gRPC {} {}, {types}, up to {streams} streams per HTTP/2 connection",
+                    g.kind().name(),
+                    g.path()
+                );
+                if g.stream_messages > 1 {
+                    s.push_str(&format!(", {} messages per call", g.stream_messages));
+                }
+                s
+            }
             Protocol::Http1 if self.keepalive => "HTTP/1.1, keep-alive".to_string(),
             Protocol::Http1 => "HTTP/1.1, new connection per request".to_string(),
             Protocol::Http2 { streams } => {

@@ -8,6 +8,7 @@ mod build;
 mod build_load;
 pub mod checks;
 mod display;
+pub mod grpc;
 pub mod load_model;
 pub mod outputs;
 pub mod pattern;
@@ -97,6 +98,9 @@ pub struct Plan {
     pub protocol: Protocol,
     /// Framing and subprotocols of a `ws://` or `wss://` target.
     pub websocket: WebSocket,
+    /// The gRPC method called (`--grpc-service`, `--grpc-method`, `[grpc]`): the requests
+    /// are then gRPC calls over [`Protocol::Http2`].
+    pub grpc: Option<grpc::Grpc>,
     pub load: LoadModel,
     pub timeout: Duration,
     pub connect_timeout: Duration,

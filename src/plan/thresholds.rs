@@ -17,6 +17,12 @@ pub enum Metric {
     Rps,
     CheckPassRate,
     DroppedIterations,
+    /// gRPC calls answered `OK` over all calls.
+    GrpcOkRate,
+    /// Messages received per second (gRPC replies' messages, WebSocket replies).
+    MessagesPerSec,
+    /// A quantile of the time from send to the first message of a reply, in ms.
+    FirstMessage(Quantile),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +50,7 @@ impl Quantile {
 
 /// Every metric name a threshold accepts, with what it means; `_ms` names also come without
 /// the suffix (the seed's tutorial spelling, `p95_latency = "< 500ms"`).
-const METRICS: [(&str, Metric); 12] = [
+const METRICS: [(&str, Metric); 17] = [
     ("p50_latency_ms", Metric::Quantile(Quantile::P50)),
     ("p75_latency_ms", Metric::Quantile(Quantile::P75)),
     ("p90_latency_ms", Metric::Quantile(Quantile::P90)),
@@ -57,20 +63,46 @@ const METRICS: [(&str, Metric); 12] = [
     ("rps", Metric::Rps),
     ("check_pass_rate", Metric::CheckPassRate),
     ("dropped_iterations", Metric::DroppedIterations),
+    ("grpc_status_ok_rate", Metric::GrpcOkRate),
+    ("messages_per_sec", Metric::MessagesPerSec),
+    (
+        "time_to_first_message_p50_ms",
+        Metric::FirstMessage(Quantile::P50),
+    ),
+    (
+        "time_to_first_message_p95_ms",
+        Metric::FirstMessage(Quantile::P95),
+    ),
+    (
+        "time_to_first_message_p99_ms",
+        Metric::FirstMessage(Quantile::P99),
+    ),
 ];
 
 impl Metric {
     fn is_latency(self) -> bool {
         matches!(
             self,
-            Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency
+            Metric::Quantile(_)
+                | Metric::MeanLatency
+                | Metric::MaxLatency
+                | Metric::FirstMessage(_)
         )
+    }
+
+    /// Whether the metric is about messages (gRPC, WebSocket) or gRPC statuses: a plan of
+    /// another protocol refuses it rather than judging a figure that is never measured.
+    pub fn needs_messages(self) -> bool {
+        matches!(self, Metric::MessagesPerSec | Metric::FirstMessage(_))
     }
 
     /// A whole-run average is meaningless before the run ends, so `--fail-fast` leaves it to
     /// the final verdict.
     pub fn judged_live(self) -> bool {
-        !matches!(self, Metric::Rps)
+        !matches!(
+            self,
+            Metric::Rps | Metric::MessagesPerSec | Metric::FirstMessage(_)
+        )
     }
 }
 
@@ -278,6 +310,12 @@ pub struct Observed {
     /// `None` when no check ran.
     pub check_pass_rate: Option<f64>,
     pub dropped_iterations: u64,
+    /// `None` without gRPC calls.
+    pub grpc_ok_rate: Option<f64>,
+    /// `None` without messages.
+    pub messages_per_sec: Option<f64>,
+    /// (quantile, µs) of time to first message; `None` without messages.
+    pub first_message_us: Option<[(f64, u64); 3]>,
 }
 
 impl Observed {
@@ -297,6 +335,15 @@ impl Observed {
             Metric::Rps => self.rps,
             Metric::CheckPassRate => self.check_pass_rate?,
             Metric::DroppedIterations => self.dropped_iterations as f64,
+            Metric::GrpcOkRate => self.grpc_ok_rate?,
+            Metric::MessagesPerSec => self.messages_per_sec?,
+            Metric::FirstMessage(q) => {
+                self.first_message_us?
+                    .iter()
+                    .find(|(p, _)| *p == q.value())
+                    .map(|(_, v)| *v)? as f64
+                    / 1000.0
+            }
         })
     }
 }

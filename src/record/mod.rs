@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::transport::{ErrorKind, Setup};
+use crate::transport::{ErrorKind, Setup, Status};
 
 /// Lowest trackable value: 1 µs.
 pub const HIST_LOW_US: u64 = 1;
@@ -25,8 +25,9 @@ pub fn new_histogram() -> Histogram<u64> {
 
 const SAME_BOUNDS: &str = "every histogram of a run has the same bounds";
 
-/// Status codes are counted in a flat array; anything outside 100..=599 is a protocol error.
-pub const STATUS_SLOTS: usize = 600;
+/// Status codes are counted in a flat array: HTTP's below 600 (anything outside 100..=599 is
+/// a protocol error), then gRPC's (see `Status::code`).
+pub const STATUS_SLOTS: usize = Status::SLOTS;
 
 /// What one scenario of a `[[scenarios]]` mix measured (the run's totals include it).
 #[derive(Debug, Clone)]
@@ -155,6 +156,10 @@ pub struct Interval {
     pub redirects: u64,
     /// Per scenario (by index) when the plan has `[[scenarios]]`; empty otherwise.
     pub scenarios: Vec<ScenarioInterval>,
+    /// Messages received (gRPC reply messages, WebSocket replies).
+    pub messages: u64,
+    /// Intended send (actual send without latency correction) → first message complete.
+    pub first_message: Histogram<u64>,
     /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
     pub vus: u64,
     pub vus_max: u64,
@@ -182,6 +187,8 @@ impl Default for Interval {
             checks: Vec::new(),
             redirects: 0,
             scenarios: Vec::new(),
+            messages: 0,
+            first_message: new_histogram(),
             vus: 0,
             vus_max: 0,
         }
@@ -237,6 +244,10 @@ impl Interval {
         for (a, b) in self.scenarios.iter_mut().zip(&other.scenarios) {
             a.merge(b);
         }
+        self.messages += other.messages;
+        self.first_message
+            .add(&other.first_message)
+            .expect(SAME_BOUNDS);
     }
 
     /// Empties the interval for reuse without freeing its memory.
@@ -263,6 +274,8 @@ impl Interval {
         for s in &mut self.scenarios {
             s.clear();
         }
+        self.messages = 0;
+        self.first_message.reset();
         self.vus = 0;
         self.vus_max = 0;
     }
@@ -302,11 +315,20 @@ impl Recorder {
         Self::record_hist(&mut iv.service_time, service, &mut iv.saturated);
         Self::record_hist(&mut iv.ttfb, ttfb, &mut iv.saturated);
         iv.responses += 1;
-        if status < 400 {
+        if Status::from_code(status).is_ok() {
             iv.successful += 1;
         }
         iv.status[usize::from(status).min(STATUS_SLOTS - 1)] += 1;
         iv.bytes_received += bytes;
+    }
+
+    /// Records the messages of a reply (gRPC, WebSocket) and when the first was complete.
+    pub fn messages(&mut self, n: u32, first: Option<Duration>) {
+        let iv = &mut self.current;
+        iv.messages += u64::from(n);
+        if let Some(d) = first {
+            Self::record_hist(&mut iv.first_message, d, &mut iv.saturated);
+        }
     }
 
     /// Records a request that ended in a transport error. Its latency is recorded too: a
@@ -364,7 +386,7 @@ impl Recorder {
         match outcome {
             Ok((status, bytes)) => {
                 s.responses += 1;
-                if status < 400 {
+                if Status::from_code(status).is_ok() {
                     s.successful += 1;
                 }
                 s.status[usize::from(status).min(STATUS_SLOTS - 1)] += 1;

@@ -37,6 +37,7 @@ impl Results {
             })
             .collect();
         let protocol = match plan.protocol {
+            Protocol::Http2 { .. } if plan.grpc.is_some() => "grpc".to_string(),
             Protocol::Http1 => "http/1.1".to_string(),
             Protocol::Http2 { .. } => "h2".to_string(),
             Protocol::WebSocket => "websocket".to_string(),
@@ -122,6 +123,19 @@ impl Results {
                 LatencyStats::from_histogram("tls_handshake", &t.tls_handshake)
             },
             schedule_lag_us: LatencyStats::from_histogram("schedule_lag", &t.schedule_lag),
+            messages: (t.messages > 0).then(|| MessageStats {
+                received: t.messages,
+                per_sec: if secs > 0.0 {
+                    t.messages as f64 / secs
+                } else {
+                    0.0
+                },
+                per_reply: t.messages as f64 / t.responses.max(1) as f64,
+                time_to_first_us: LatencyStats::from_histogram(
+                    "time_to_first_message",
+                    &t.first_message,
+                ),
+            }),
             load: LoadResult {
                 model: plan.load.name().to_string(),
                 latency: plan.load.latency_kind().name().to_string(),

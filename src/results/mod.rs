@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::record::Interval;
-use crate::transport::ErrorKind;
+use crate::transport::{ErrorKind, Status};
 
 pub const SCHEMA: &str = "kaioken.result/v1";
 
@@ -46,6 +46,9 @@ pub struct Results {
     pub tls_handshake_us: LatencyStats,
     /// Actual − intended send time; empty in the closed model (nothing is scheduled).
     pub schedule_lag_us: LatencyStats,
+    /// Messages of gRPC replies and WebSocket replies; absent for plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<MessageStats>,
     pub load: LoadResult,
     pub status_codes: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
@@ -67,6 +70,18 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, GroupStats>,
     pub histograms: Histograms,
+}
+
+/// Messages received on streams and WebSockets.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MessageStats {
+    pub received: u64,
+    pub per_sec: f64,
+    /// Messages per reply, on average (1 for unary calls; the stream's length otherwise).
+    pub per_reply: f64,
+    /// From the call's send (its intended time in rate-driven models) to its first
+    /// message complete.
+    pub time_to_first_us: LatencyStats,
 }
 
 /// One scenario of the mix: what it is and what it measured.
@@ -393,6 +408,8 @@ pub struct Histograms {
     pub connect_time: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tls_handshake: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub first_message: String,
 }
 
 /// Builds the counters part of results from the run's merged interval.
@@ -409,7 +426,7 @@ fn counts(
         .iter()
         .enumerate()
         .filter(|(_, n)| **n > 0)
-        .map(|(code, n)| (code.to_string(), *n))
+        .map(|(code, n)| (Status::from_code(code as u16).to_string(), *n))
         .collect();
     let errors = ErrorKind::ALL
         .iter()
@@ -431,6 +448,11 @@ impl Histograms {
                 String::new()
             } else {
                 histogram_codec::encode(&total.tls_handshake)
+            },
+            first_message: if total.first_message.is_empty() {
+                String::new()
+            } else {
+                histogram_codec::encode(&total.first_message)
             },
         }
     }

@@ -159,6 +159,18 @@ pub fn render(r: &Results, serious: bool) -> String {
             &r.schedule_lag_us,
         );
     }
+    if let Some(m) = &r.messages {
+        latency_block(
+            &mut out,
+            &format!(
+                "Time to first message ({} messages, {:.1}/s, {:.2} per reply)",
+                fmt_count(m.received),
+                m.per_sec,
+                m.per_reply
+            ),
+            &m.time_to_first_us,
+        );
+    }
     if r.connect_time_us.count > 0 {
         latency_block(&mut out, "Connect time", &r.connect_time_us);
     }
@@ -177,8 +189,10 @@ pub fn render(r: &Results, serious: bool) -> String {
     }
     if !r.status_codes.is_empty() {
         outln!(out, "\nStatus codes");
+        // gRPC statuses are names of different lengths; HTTP codes are all three digits.
+        let w = r.status_codes.keys().map(String::len).max().unwrap_or(3);
         for (code, n) in &r.status_codes {
-            outln!(out, "  {code}  {:>12}", fmt_count(*n));
+            outln!(out, "  {code:<w$}  {:>12}", fmt_count(*n));
         }
     }
     if !r.errors.is_empty() {

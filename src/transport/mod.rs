@@ -11,6 +11,7 @@
 pub mod capture;
 pub mod connect;
 mod deadline;
+pub mod grpc_reflect;
 pub mod h2;
 pub mod http1;
 pub mod session;
@@ -61,13 +62,16 @@ pub enum ErrorKind {
     WsUpgrade,
     /// The server closed the WebSocket (a close frame) while a reply was awaited.
     WsClosed,
+    /// The request message could not be encoded: a rendered JSON body that does not fit
+    /// the gRPC method's input type. Nothing was sent.
+    Encode,
     /// Any other I/O error.
     Io,
 }
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
@@ -86,6 +90,7 @@ impl ErrorKind {
         ErrorKind::HeaderTooLarge,
         ErrorKind::WsUpgrade,
         ErrorKind::WsClosed,
+        ErrorKind::Encode,
         ErrorKind::Io,
     ];
 
@@ -108,6 +113,7 @@ impl ErrorKind {
             ErrorKind::HeaderTooLarge => "header_too_large",
             ErrorKind::WsUpgrade => "ws_upgrade",
             ErrorKind::WsClosed => "ws_closed",
+            ErrorKind::Encode => "encode",
             ErrorKind::Io => "io",
         }
     }
@@ -155,21 +161,99 @@ impl ErrorKind {
 pub enum Status {
     /// An HTTP status code (HTTP/1.1 and HTTP/2).
     Http(u16),
+    /// A gRPC status code (0 = OK .. 16 = UNAUTHENTICATED), from the `grpc-status` trailer
+    /// or, when the server sent none, mapped from the HTTP status as gRPC specifies.
+    Grpc(u8),
 }
 
+/// Where gRPC codes start in the status counters: after every HTTP code, so one array
+/// counts both without ambiguity.
+const GRPC_BASE: u16 = 600;
+
 impl Status {
+    /// Counter slots needed for every status: HTTP's 0..600 and gRPC's 17 codes.
+    pub const SLOTS: usize = GRPC_BASE as usize + 17;
+
     /// The HTTP status, for the rules that are HTTP's own (redirects, a 401 that makes
     /// extracted values stale); `None` for a protocol without one.
     pub fn http(self) -> Option<u16> {
         match self {
             Status::Http(code) => Some(code),
+            Status::Grpc(_) => None,
         }
     }
 
-    /// The code counted in the results' `status_codes` and judged by checks.
+    /// The number counted in the results' `status_codes` and judged by checks: the HTTP
+    /// code, or a gRPC code after [`GRPC_BASE`] (see [`Status::from_code`]).
     pub fn code(self) -> u16 {
         match self {
             Status::Http(code) => code,
+            Status::Grpc(c) => GRPC_BASE + u16::from(c),
+        }
+    }
+
+    /// The status a counter slot stands for.
+    pub fn from_code(code: u16) -> Status {
+        match code.checked_sub(GRPC_BASE) {
+            Some(c) => Status::Grpc(c.min(16) as u8),
+            None => Status::Http(code),
+        }
+    }
+
+    /// Whether the response counts as successful: HTTP below 400, gRPC `OK`.
+    pub fn is_ok(self) -> bool {
+        match self {
+            Status::Http(code) => code < 400,
+            Status::Grpc(c) => c == 0,
+        }
+    }
+
+    /// How bad it is, for colours: 0 good, 1 a client's fault, 2 a server's.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Http(c) if c < 400 => 0,
+            Status::Http(c) if c < 500 => 1,
+            Status::Http(_) => 2,
+            Status::Grpc(0) => 0,
+            // The codes a caller causes: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+            // PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE, UNAUTHENTICATED.
+            Status::Grpc(3 | 5 | 6 | 7 | 9 | 11 | 16) => 1,
+            Status::Grpc(_) => 2,
+        }
+    }
+
+    /// The gRPC status of a response that carried no `grpc-status` (the gRPC spec's
+    /// "HTTP to gRPC status code mapping").
+    pub fn grpc_from_http(code: u16) -> Status {
+        Status::Grpc(match code {
+            400 => 13,             // INTERNAL
+            401 => 16,             // UNAUTHENTICATED
+            403 => 7,              // PERMISSION_DENIED
+            404 => 12,             // UNIMPLEMENTED
+            429 | 502..=504 => 14, // UNAVAILABLE
+            _ => 2,                // UNKNOWN
+        })
+    }
+}
+
+/// In live snapshots: an HTTP status as its number, a gRPC one by name.
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Status::Http(c) => s.serialize_u16(*c),
+            Status::Grpc(_) => s.collect_str(self),
+        }
+    }
+}
+
+/// The key in `status_codes`: the HTTP code, or the gRPC status name.
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Http(c) => write!(f, "{c}"),
+            Status::Grpc(c) => {
+                f.write_str(crate::plan::grpc::STATUS_NAMES[usize::from(*c).min(16)])
+            }
         }
     }
 }
@@ -200,4 +284,9 @@ pub struct Outcome {
     pub first_byte: Instant,
     /// Whether the connection may be reused for the next request.
     pub keep_alive: bool,
+    /// Messages in the reply: gRPC's length-prefixed messages (several on a stream); 0 for
+    /// HTTP, 1 for a WebSocket reply.
+    pub messages: u32,
+    /// When the reply's first message was complete (gRPC, WebSocket).
+    pub first_message: Option<Instant>,
 }

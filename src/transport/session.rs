@@ -26,6 +26,7 @@ use super::h2::{self, H2Request};
 use super::http1::{Forward, Http1Conn, Http1Request};
 use super::websocket::{self, WsMessage};
 use super::{ErrorKind, Outcome, Setup, Status};
+use crate::plan::grpc::Grpc;
 use crate::plan::template::{RenderOpts, Vars};
 use crate::plan::{Plan, Protocol, WebSocket};
 
@@ -72,6 +73,8 @@ pub struct Pool {
     requests: Vec<crate::plan::Request>,
     protocol: Protocol,
     websocket: WebSocket,
+    /// The gRPC method when the HTTP/2 streams are gRPC calls.
+    grpc: Option<Grpc>,
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
@@ -111,6 +114,7 @@ impl Pool {
             requests,
             protocol: plan.protocol,
             websocket: plan.websocket.clone(),
+            grpc: plan.grpc.clone(),
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
@@ -127,6 +131,7 @@ impl Pool {
                 current: None,
                 block: Vec::new(),
                 body: Vec::new(),
+                framed: Vec::new(),
                 scratch: Vec::new(),
                 deadline: Deadline::default(),
                 connected: None,
@@ -307,7 +312,7 @@ impl H2Slot {
             self.connecting.set(false);
             self.ready.notify_waiters();
             let stream = r?;
-            let conn = h2::Conn::new(pool.streams());
+            let conn = h2::Conn::new(pool.streams(), pool.grpc.is_some());
             tokio::task::spawn_local(h2::drive(conn.clone(), stream));
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
@@ -321,6 +326,8 @@ pub struct H2Session {
     current: Option<Rc<h2::Conn>>,
     block: Vec<u8>,
     body: Vec<u8>,
+    /// A gRPC call's rendered body as length-prefixed messages.
+    framed: Vec<u8>,
     scratch: Vec<u8>,
     deadline: Deadline,
     connected: Option<Setup>,
@@ -343,11 +350,24 @@ impl Session for H2Session {
             current,
             block,
             body,
+            framed,
             scratch,
             deadline,
             connected,
         } = self;
-        let (block, body) = enc.encoded(&pool.requests[index], vars, opts, block, body, scratch);
+        let (block, mut body) =
+            enc.encoded(&pool.requests[index], vars, opts, block, body, scratch);
+        // A gRPC body with variables becomes its messages now (a static one was framed once,
+        // when the plan was made).
+        if let Some(g) = pool.grpc.as_ref().filter(|g| !g.prepared) {
+            if let Err(why) = g.frame(body, framed) {
+                pool.connector
+                    .reasons
+                    .note(ErrorKind::Encode, || format!("request body {why}"));
+                return Err(ErrorKind::Encode);
+            }
+            body = framed;
+        }
         // A stream the server did not process (GOAWAY, REFUSED_STREAM) goes again on a
         // fresh connection, as browsers do; after three refusals it counts as closed. A
         // request that found its connection going away before it got a stream was never
@@ -368,7 +388,15 @@ impl Session for H2Session {
             }
             .await;
             match outcome {
-                Ok(ex) => return Ok(ex),
+                Ok(ex) => {
+                    // Checks and extraction read a gRPC reply as JSON when the types are known.
+                    if let (Some(g), Some(c)) = (&pool.grpc, capture)
+                        && let Some(json) = g.reply_json(&c.body)
+                    {
+                        c.body = json;
+                    }
+                    return Ok(ex);
+                }
                 Err(h2::StreamError::Refused) if refusals < 3 => {
                     refusals += 1;
                     *current = None;

@@ -197,12 +197,15 @@ async fn round_trip(
             c.reset();
             c.body_data(&payload);
         }
+        // The codec hands over whole messages: the first byte's time is the message's.
+        let now = std::time::Instant::now();
         return Ok(Outcome {
             status: Status::Http(REPLY_STATUS),
             bytes: frame_len(payload.len()),
-            // The codec hands over whole messages: the first byte's time is the message's.
-            first_byte: std::time::Instant::now(),
+            first_byte: now,
             keep_alive: true,
+            messages: 1,
+            first_message: Some(now),
         });
     }
 }

@@ -255,7 +255,10 @@ mod tests {
             requests: 1234,
             successful: 1200,
             failed: 34,
-            status: vec![(200, 1200), (500, 34)],
+            status: vec![
+                (crate::aggregate::Snapshot::http(200), 1200),
+                (crate::aggregate::Snapshot::http(500), 34),
+            ],
             errors: vec![],
             p99_us: 12_500,
             latency_buckets: {

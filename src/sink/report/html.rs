@@ -299,6 +299,16 @@ pub fn render(r: &Results) -> String {
         latency_row(&mut out, "service time", &r.service_time_us);
     }
     latency_row(&mut out, "time to first byte", &r.ttfb_us);
+    if let Some(m) = &r.messages {
+        latency_row(
+            &mut out,
+            &format!(
+                "time to first message ({} messages, {:.1}/s, {:.2} per reply)",
+                m.received, m.per_sec, m.per_reply
+            ),
+            &m.time_to_first_us,
+        );
+    }
     latency_row(&mut out, "connect", &r.connect_time_us);
     latency_row(
         &mut out,

@@ -73,6 +73,17 @@ pub fn render(r: &Results) -> String {
     if r.schedule_lag_us.count > 0 {
         push(&mut out, &row("schedule lag", &r.schedule_lag_us));
     }
+    if let Some(m) = &r.messages {
+        push(&mut out, &row("time to first message", &m.time_to_first_us));
+        push(&mut out, "");
+        push(
+            &mut out,
+            &format!(
+                "Messages received: {} ({:.1}/s, {:.2} per reply)",
+                m.received, m.per_sec, m.per_reply
+            ),
+        );
+    }
     if !r.status_codes.is_empty() {
         push(&mut out, "");
         push(&mut out, "| status | count |");

@@ -151,7 +151,10 @@ mod tests {
             p999_us: 12_345,
             max_us: 45_678,
             vus: 50,
-            status: vec![(200, 123_000), (503, 456)],
+            status: vec![
+                (crate::aggregate::Snapshot::http(200), 123_000),
+                (crate::aggregate::Snapshot::http(503), 456),
+            ],
             errors: vec![("timeout", 7)],
             ttfb: Timing {
                 p50_us: 1_111,

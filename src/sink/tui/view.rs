@@ -273,12 +273,10 @@ fn render_status(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
         .iter()
         .take(inner.height as usize)
         .map(|(code, n)| {
-            let color = if *code < 400 {
-                th.good
-            } else if *code < 500 {
-                th.warn
-            } else {
-                th.bad
+            let color = match code.severity() {
+                0 => th.good,
+                1 => th.warn,
+                _ => th.bad,
             };
             let share = if total > 0 {
                 *n as f64 * 100.0 / total as f64

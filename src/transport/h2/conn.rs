@@ -109,6 +109,50 @@ struct Slot {
     /// Request body bytes not yet sent (flow control holds them).
     body: Vec<u8>,
     body_sent: usize,
+    /// gRPC: the `grpc-status` received (in trailers, or a trailers-only response).
+    grpc_status: Option<u8>,
+    /// gRPC: the reply's messages, split out of the DATA frames by their 5-byte prefixes.
+    messages: Messages,
+}
+
+/// Counts length-prefixed gRPC messages in a stream of DATA payloads, whatever the frame
+/// boundaries, and notes when the first one was complete.
+#[derive(Debug, Default, Clone, Copy)]
+struct Messages {
+    count: u32,
+    first: Option<Instant>,
+    /// Bytes of the current message's prefix seen so far (0..5), and the prefix.
+    prefix_len: u8,
+    prefix: [u8; 5],
+    /// Payload bytes of the current message still to come.
+    left: u32,
+}
+
+impl Messages {
+    fn feed(&mut self, mut data: &[u8], now: Instant) {
+        while !data.is_empty() {
+            if self.prefix_len < 5 {
+                let n = (5 - usize::from(self.prefix_len)).min(data.len());
+                let at = usize::from(self.prefix_len);
+                self.prefix[at..at + n].copy_from_slice(&data[..n]);
+                self.prefix_len += n as u8;
+                data = &data[n..];
+                if self.prefix_len < 5 {
+                    return;
+                }
+                let p = self.prefix;
+                self.left = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
+            }
+            let n = (self.left as usize).min(data.len());
+            self.left -= n as u32;
+            data = &data[n..];
+            if self.left == 0 {
+                self.count += 1;
+                self.first.get_or_insert(now);
+                self.prefix_len = 0;
+            }
+        }
+    }
 }
 
 impl Slot {
@@ -127,6 +171,8 @@ impl Slot {
             recv_unreturned: 0,
             body: Vec::new(),
             body_sent: 0,
+            grpc_status: None,
+            messages: Messages::default(),
         }
     }
 
@@ -169,6 +215,8 @@ struct State {
     driver: Option<Waker>,
     driver_woken: bool,
     waiting: Vec<Waker>,
+    /// The streams are gRPC calls: replies are read as messages and a `grpc-status`.
+    grpc: bool,
 }
 
 /// A shared HTTP/2 connection (one per `--h2-streams` VUs of a thread).
@@ -292,10 +340,14 @@ impl State {
                     self.wake_driver();
                 }
                 let data = unpad(flags, payload)?;
+                let grpc = self.grpc;
                 let Some(s) = self.slot_of(stream) else {
                     return Ok(()); // a cancelled stream's late data
                 };
                 s.bytes += frame_bytes;
+                if grpc {
+                    s.messages.feed(data, now);
+                }
                 if s.capturing {
                     s.capture.body_data(data);
                 }
@@ -459,10 +511,16 @@ impl State {
         let mut status = 0u16;
         let mut keep = false;
         let Slot {
-            capture, capturing, ..
+            capture,
+            capturing,
+            grpc_status,
+            ..
         } = s;
         decoder
             .decode(block, |name, value| {
+                if name == b"grpc-status" {
+                    *grpc_status = parse_grpc_status(value);
+                }
                 if name == b":status" {
                     status = parse_status(value);
                     keep = *capturing
@@ -504,6 +562,12 @@ fn unpad(flags: u8, payload: &[u8]) -> Result<&[u8], ErrorKind> {
     Ok(&payload[1..payload.len() - pad])
 }
 
+/// A `grpc-status` value: 0..=16 (a code outside them is UNKNOWN, as gRPC says).
+fn parse_grpc_status(v: &[u8]) -> Option<u8> {
+    let n = std::str::from_utf8(v).ok()?.trim().parse::<u32>().ok()?;
+    Some(if n <= 16 { n as u8 } else { 2 })
+}
+
 fn parse_status(v: &[u8]) -> u16 {
     match v {
         [a, b, c] if v.iter().all(u8::is_ascii_digit) => {
@@ -516,7 +580,7 @@ fn parse_status(v: &[u8]) -> u16 {
 impl Conn {
     /// A connection ready to take streams (the preface and our SETTINGS are queued).
     /// `streams` caps our concurrent streams; the peer's SETTINGS may lower it.
-    pub fn new(streams: usize) -> Rc<Conn> {
+    pub fn new(streams: usize, grpc: bool) -> Rc<Conn> {
         let mut out = Vec::with_capacity(16 * 1024);
         out.extend_from_slice(PREFACE);
         frame_head(&mut out, 12, SETTINGS, 0, 0);
@@ -547,6 +611,7 @@ impl Conn {
                 driver: None,
                 driver_woken: false,
                 waiting: Vec::new(),
+                grpc,
             }),
         })
     }
@@ -601,6 +666,8 @@ impl Conn {
         s.body.clear();
         s.body.extend_from_slice(body);
         s.body_sent = 0;
+        s.grpc_status = None;
+        s.messages = Messages::default();
         s.capturing = capture.is_some();
         if let Some(c) = capture {
             c.reset();
@@ -639,13 +706,20 @@ impl Conn {
 
     fn poll_done(&self, i: usize, cx: &mut Context<'_>) -> Poll<Result<Outcome, StreamError>> {
         let mut st = self.st.borrow_mut();
+        let grpc = st.grpc;
         let s = &mut st.slots[i];
         match s.phase {
             Phase::Done => Poll::Ready(Ok(Outcome {
-                status: Status::Http(s.status),
+                status: match (grpc, s.grpc_status) {
+                    (false, _) => Status::Http(s.status),
+                    (true, Some(code)) => Status::Grpc(code),
+                    (true, None) => Status::grpc_from_http(s.status),
+                },
                 bytes: s.bytes,
                 first_byte: s.first_byte.unwrap_or_else(Instant::now),
                 keep_alive: true,
+                messages: s.messages.count,
+                first_message: s.messages.first,
             })),
             Phase::Failed(e) => Poll::Ready(Err(e)),
             Phase::Open | Phase::Free => {
@@ -798,4 +872,37 @@ pub async fn drive(conn: Rc<Conn>, mut io: Stream) {
         Poll::Pending
     })
     .await;
+}
+
+#[cfg(test)]
+mod messages_tests {
+    use super::Messages;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However the stream is cut into frames, every message is counted once.
+        #[test]
+        fn counts_messages_across_any_split(
+            lens in proptest::collection::vec(0usize..40, 0..8),
+            cuts in proptest::collection::vec(1usize..13, 1..50),
+        ) {
+            let mut wire = Vec::new();
+            for l in &lens {
+                wire.push(0);
+                wire.extend_from_slice(&(*l as u32).to_be_bytes());
+                wire.extend(std::iter::repeat_n(7u8, *l));
+            }
+            let mut m = Messages::default();
+            let now = std::time::Instant::now();
+            let (mut at, mut i) = (0, 0);
+            while at < wire.len() {
+                let n = cuts[i % cuts.len()].min(wire.len() - at);
+                m.feed(&wire[at..at + n], now);
+                at += n;
+                i += 1;
+            }
+            prop_assert_eq!(m.count as usize, lens.len());
+            prop_assert_eq!(m.first.is_some(), !lens.is_empty());
+        }
+    }
 }

@@ -133,6 +133,8 @@ impl Http1Conn {
             bytes,
             first_byte,
             keep_alive: head.keep_alive && self.filled == 0,
+            messages: 0,
+            first_message: None,
         })
     }
 

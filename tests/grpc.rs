@@ -1,0 +1,579 @@
+//! gRPC against an independent server: PyPI's `grpcio` (tests/peers/grpc_server.py, with
+//! reflection), started once for this binary on loopback. Its log is what the server saw:
+//! each call with its method and the request's `name`, each message of a client stream, the
+//! deadline it was given and metadata. Each test sends its own names, so counts are its own.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::OnceLock;
+
+use support::pki::{Pki, make_pki};
+use support::{command, json, settled_lines, spawn_tied, stderr, stdout, write_file};
+
+const PROTO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/peers/grpc/greeter.proto"
+);
+const SERVICE: &str = "kaioken.test.Greeter";
+
+struct Peer {
+    _child: Child,
+    pki: Pki,
+    port: u16,
+    tls: u16,
+    noreflect: u16,
+}
+
+impl Peer {
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> Vec<String> {
+        settled_lines(&self.pki.path("grpc.log"))
+    }
+
+    /// Log lines starting with `prefix`.
+    fn lines(&self, prefix: &str) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+}
+
+fn peer() -> &'static Peer {
+    static P: OnceLock<Peer> = OnceLock::new();
+    P.get_or_init(|| {
+        let pki = make_pki();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/grpc_server.py");
+        let log = pki.path("grpc.log").display().to_string();
+        let cert = pki.path("server.pem").display().to_string();
+        let key = pki.path("server.key").display().to_string();
+        let mut child = spawn_tied(
+            "python3",
+            &[script, &log, &cert, &key],
+            Stdio::piped(),
+            Stdio::inherit(),
+        );
+        let mut ports = std::collections::HashMap::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect(
+                    "the gRPC server did not start: run the test command from README.md \
+                     (it installs PyPI's grpcio, grpcio-tools and grpcio-reflection)",
+                )
+                .unwrap();
+            if line == "ready" {
+                break;
+            }
+            let (name, port) = line.split_once(' ').unwrap();
+            ports.insert(name.to_string(), port.parse::<u16>().unwrap());
+        }
+        Peer {
+            _child: child,
+            pki,
+            port: ports["port"],
+            tls: ports["tls"],
+            noreflect: ports["noreflect"],
+        }
+    })
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    command()
+        .args(["run", "--json", "-y"])
+        .args(args)
+        .output()
+        .expect("running kaioken")
+}
+
+/// `--grpc-service` and `--proto` plus `args`.
+fn call(url: &str, method: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec![url, "--grpc-service", SERVICE, "--grpc-method", method];
+    all.extend_from_slice(&["--proto", PROTO]);
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+#[test]
+fn unary_calls_with_json_variables_metadata_checks_and_a_deadline() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "grpc.toml",
+        r#"
+[[checks]]
+name = "ok"
+condition = "grpc_status == OK"
+
+[[checks]]
+name = "greets"
+condition = 'body contains "\"message\":\"hello unary-"'
+"#,
+    );
+    let o = call(
+        &p.url(),
+        "SayHello",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "-b",
+            r#"{"name":"unary-${REQUEST_ID}"}"#,
+            "-H",
+            "x-tenant: acme",
+            "-n",
+            "60",
+            "-c",
+            "4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["metadata"]["target"]["protocol"], "grpc");
+    assert_eq!(v["status_codes"]["OK"], 60, "{}", v["status_codes"]);
+    assert_eq!(v["summary"]["successful"], 60);
+    // Both checks judged every reply (decoded to JSON through the proto) and passed.
+    for c in v["checks"].as_array().unwrap() {
+        assert_eq!(
+            (c["passes"].as_u64(), c["fails"].as_u64()),
+            (Some(60), Some(0)),
+            "{c}"
+        );
+    }
+    // The server saw 60 calls, each with its own rendered name and the metadata.
+    let names: BTreeSet<String> = p
+        .lines("SayHello unary-")
+        .into_iter()
+        .map(|l| l["SayHello ".len()..].to_string())
+        .collect();
+    assert_eq!(names.len(), 60, "{names:?}");
+    assert!(p.lines("tenant acme").len() >= 60);
+    // One reply message per call.
+    assert_eq!(v["messages"]["received"], 60);
+    assert_eq!(v["messages"]["per_reply"], 1.0);
+    // The VUs of a thread share one HTTP/2 connection: at most one per thread, never one
+    // per call.
+    assert!(
+        v["summary"]["connections_opened"].as_u64().unwrap() <= 2,
+        "{v}"
+    );
+
+    // The deadline is `timeout`: the server sees about 7 s left (one decimal, so 7.0 or
+    // 6.9 after the call's own flight).
+    let o = call(
+        &p.url(),
+        "SayHello",
+        &["-b", r#"{"name":"deadline"}"#, "--timeout", "7s", "-n", "1"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let left = p.lines("remaining ");
+    assert!(
+        left.iter()
+            .any(|l| l == "remaining 7.0" || l == "remaining 6.9"),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn server_streams_are_counted_by_message() {
+    let p = peer();
+    let o = call(
+        &p.url(),
+        "Count",
+        &[
+            "-b",
+            r#"{"name":"stream","count":5,"delay_ms":2}"#,
+            "-n",
+            "20",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["OK"], 20);
+    // 5 messages per call, counted across however the server framed them.
+    assert_eq!(v["messages"]["received"], 100, "{}", v["messages"]);
+    assert_eq!(v["messages"]["per_reply"], 5.0);
+    // The first message comes after one 2 ms pause, the whole call after five: the time to
+    // first message is below the call's latency (compared at the median).
+    let first = v["messages"]["time_to_first_us"]["p50"].as_u64().unwrap();
+    let whole = v["latency_us"]["p50"].as_u64().unwrap();
+    assert!(
+        first >= 2_000 && first < whole,
+        "first {first} whole {whole}"
+    );
+    assert_eq!(p.lines("Count stream").len(), 20);
+}
+
+#[test]
+fn client_and_bidirectional_streams_send_the_messages_asked() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "c.toml",
+        "[[checks]]\nname = \"all three\"\ncondition = 'body contains \"got 3\"'\n",
+    );
+    let cfgs = cfg.to_str().unwrap();
+    let o = call(
+        &p.url(),
+        "Collect",
+        &[
+            "--config",
+            cfgs,
+            "--stream-messages",
+            "3",
+            "-b",
+            r#"{"name":"collect"}"#,
+            "-n",
+            "10",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["checks"][0]["passes"], 10, "{}", v["checks"]);
+    assert_eq!(p.lines("msg Collect collect").len(), 30);
+    assert_eq!(p.lines("Collect collect").len(), 10);
+
+    let o = call(
+        &p.url(),
+        "Chat",
+        &[
+            "--stream-messages",
+            "4",
+            "-b",
+            r#"{"name":"chat"}"#,
+            "-n",
+            "10",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // Each of the 4 messages answered: 40 replies in all.
+    assert_eq!(v["messages"]["received"], 40);
+    assert_eq!(p.lines("msg Chat chat").len(), 40);
+}
+
+#[test]
+fn a_failing_share_is_counted_by_status_and_judged_by_thresholds() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "t.toml",
+        "[thresholds]\ngrpc_status_ok_rate = \">= 0.8\"\nerror_rate = \"< 0.3\"\n",
+    );
+    // The server fails every 4th Flaky call it receives (no other test calls Flaky): of 100
+    // calls exactly 25 are UNAVAILABLE, whatever their order.
+    let o = call(
+        &p.url(),
+        "Flaky",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "-b",
+            r#"{"name":"flaky"}"#,
+            "-n",
+            "100",
+            "-c",
+            "4",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["OK"], 75, "{}", v["status_codes"]);
+    assert_eq!(v["status_codes"]["UNAVAILABLE"], 25);
+    assert_eq!(v["summary"]["failed"], 25);
+    let t: Vec<(String, bool)> = v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(t.contains(&("grpc_status_ok_rate".into(), false)), "{t:?}");
+    assert!(t.contains(&("error_rate".into(), true)), "{t:?}");
+    assert_eq!(v["thresholds"][1]["observed"], 0.75);
+    assert_eq!(p.lines("Flaky flaky").len(), 100);
+}
+
+#[test]
+fn reflection_gives_the_types_and_its_absence_is_one_line() {
+    let p = peer();
+    let o = run(&[
+        &p.url(),
+        "--grpc-service",
+        SERVICE,
+        "--grpc-method",
+        "SayHello",
+        "--reflect",
+        "-b",
+        r#"{"name":"reflected"}"#,
+        "-n",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["status_codes"]["OK"], 5);
+    assert_eq!(p.lines("SayHello reflected").len(), 5);
+
+    let bare = format!("http://127.0.0.1:{}", p.noreflect);
+    let o = run(&[
+        &bare,
+        "--grpc-service",
+        SERVICE,
+        "--grpc-method",
+        "SayHello",
+        "--reflect",
+        "-n",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("does not offer reflection") && err.contains("--proto"),
+        "{err}"
+    );
+
+    let o = run(&[
+        &p.url(),
+        "--grpc-service",
+        "kaioken.test.Nope",
+        "--grpc-method",
+        "SayHello",
+        "--reflect",
+        "-n",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no service kaioken.test.Nope"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn raw_protobuf_bodies_are_sent_as_they_are() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    // HelloRequest{name: "raw"}: field 1, length-delimited (0x0a), 3 bytes.
+    let body = dir.path().join("req.bin");
+    std::fs::write(&body, [0x0a, 3, b'r', b'a', b'w']).unwrap();
+    let o = run(&[
+        &p.url(),
+        "--grpc-service",
+        SERVICE,
+        "--grpc-method",
+        "SayHello",
+        "--body-file",
+        body.to_str().unwrap(),
+        "-n",
+        "7",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["status_codes"]["OK"], 7);
+    assert_eq!(p.lines("SayHello raw").len(), 7);
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let p = peer();
+    let url = format!("https://127.0.0.1:{}", p.tls);
+    let ca = p.pki.path("ca.pem");
+    let o = call(
+        &url,
+        "SayHello",
+        &[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-b",
+            r#"{"name":"tls"}"#,
+            "-n",
+            "6",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["OK"], 6);
+    assert!(v["summary"]["tls_handshakes"].as_u64().unwrap() >= 1);
+    assert_eq!(p.lines("SayHello tls").len(), 6);
+}
+
+#[test]
+fn an_arrival_rate_of_calls_is_what_the_server_sees() {
+    let p = peer();
+    // 150 calls/s for 2 s: 300 intended sends. The server counts every call it received;
+    // a run that ends mid-call may lose at most the calls in flight (a few ms each at
+    // this rate: at most 2), so ±2% (6 calls) bounds a pacing defect, not noise.
+    let o = call(
+        &p.url(),
+        "SayHello",
+        &[
+            "--arrival-rate",
+            "150",
+            "-d",
+            "2s",
+            "--max-vus",
+            "50",
+            "-b",
+            r#"{"name":"rate"}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = p.lines("SayHello rate").len();
+    assert!((294..=306).contains(&seen), "server saw {seen} calls");
+    let v = json(&o);
+    assert_eq!(v["metadata"]["load"]["model"], "open");
+}
+
+#[test]
+fn bad_grpc_input_is_one_line_and_exit_1() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_file(
+        dir.path(),
+        "broken.proto",
+        "syntax = \"proto3\";\nmessage {\n",
+    );
+    let url = p.url();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![&url, "--grpc-method", "SayHello"], "--grpc-service"),
+        (vec![&url, "--grpc-service", SERVICE], "--grpc-method"),
+        (
+            vec![
+                &url,
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "SayHello",
+                "--proto",
+                broken.to_str().unwrap(),
+            ],
+            "does not compile",
+        ),
+        (
+            vec![
+                &url,
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "Nope",
+                "--proto",
+                PROTO,
+            ],
+            "SayHello, Count, Collect, Chat, Flaky",
+        ),
+        (
+            vec![
+                &url,
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "SayHello",
+                "--proto",
+                PROTO,
+                "-b",
+                r#"{"nmae":"x"}"#,
+            ],
+            "kaioken.test.HelloRequest",
+        ),
+        (
+            vec![
+                &url,
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "SayHello",
+                "--proto",
+                PROTO,
+                "--stream-messages",
+                "3",
+            ],
+            "unary",
+        ),
+        (
+            vec![
+                "ws://127.0.0.1:1/",
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "SayHello",
+            ],
+            "not a WebSocket",
+        ),
+        (
+            vec![
+                &url,
+                "--grpc-service",
+                SERVICE,
+                "--grpc-method",
+                "SayHello",
+                "-m",
+                "GET",
+            ],
+            "POST",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}");
+    }
+}
+
+/// README's `[grpc]` example runs as written, with the test server's names and proto.
+#[test]
+fn the_readme_grpc_example_runs() {
+    let p = peer();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (_, after) = readme.split_once("### gRPC").unwrap();
+    let block = after
+        .split_once("```toml\n")
+        .unwrap()
+        .1
+        .split_once("```")
+        .unwrap()
+        .0;
+    let cfg = block
+        .replace("helloworld.Greeter", SERVICE)
+        .replace("protos/helloworld.proto", PROTO);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "readme.toml", &cfg);
+    let o = run(&[
+        &p.url(),
+        "--config",
+        path.to_str().unwrap(),
+        "-b",
+        r#"{"name":"readme"}"#,
+        "-n",
+        "20",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["OK"], 20);
+    assert_eq!(v["thresholds"][0]["passed"], true);
+    assert_eq!(p.lines("SayHello readme").len(), 20);
+}
