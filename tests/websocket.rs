@@ -5,12 +5,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::OnceLock;
 
 use support::pki::{Pki, make_pki};
-use support::{command, json, settled_lines, spawn_tied, stderr, stdout, write_file};
+use support::{command, json, settled_lines, stderr, stdout, write_file};
 
 struct Peer {
     _child: Child,
@@ -44,32 +43,14 @@ fn peer() -> &'static Peer {
     static P: OnceLock<Peer> = OnceLock::new();
     P.get_or_init(|| {
         let pki = make_pki();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ws_server.py");
         let log = pki.path("ws.log").display().to_string();
         let cert = pki.path("server.pem").display().to_string();
         let key = pki.path("server.key").display().to_string();
-        let mut child = spawn_tied(
-            "python3",
-            &[script, &log, &cert, &key],
-            Stdio::piped(),
-            Stdio::inherit(),
+        let (child, ports) = support::python_peer(
+            "ws_server.py",
+            &[&log, &cert, &key],
+            "run the test command from README.md (it installs PyPI's websockets)",
         );
-        let mut ports = std::collections::HashMap::new();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines
-                .next()
-                .expect(
-                    "the WebSocket server did not start: run the test command from README.md \
-                     (it installs PyPI's websockets)",
-                )
-                .unwrap();
-            if line == "ready" {
-                break;
-            }
-            let (name, port) = line.split_once(' ').unwrap();
-            ports.insert(name.to_string(), port.parse::<u16>().unwrap());
-        }
         Peer {
             _child: child,
             pki,

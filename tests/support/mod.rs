@@ -336,6 +336,36 @@ pub fn spawn_tied(program: &str, args: &[&str], stdout: Stdio, stderr: Stdio) ->
         .unwrap_or_else(|e| panic!("starting {program}: {e}"))
 }
 
+/// Starts one of the Python peers in tests/peers (`script` and its arguments), tied to the
+/// test process, and reads the `name port` lines it prints up to `ready`. `missing` says
+/// what to do when it does not start (which PyPI packages the test command installs).
+/// (The child is returned, not waited for: it is tied to the test process's life.)
+#[allow(dead_code)] // not every test binary starts a Python peer
+#[allow(clippy::zombie_processes)]
+pub fn python_peer(
+    script: &str,
+    args: &[&str],
+    missing: &str,
+) -> (Child, std::collections::HashMap<String, u16>) {
+    let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut all = vec![path.as_str()];
+    all.extend_from_slice(args);
+    let mut child = spawn_tied("python3", &all, Stdio::piped(), Stdio::inherit());
+    let mut ports = std::collections::HashMap::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{script} did not start: {missing}"))
+            .unwrap();
+        if line == "ready" {
+            return (child, ports);
+        }
+        let (name, port) = line.split_once(' ').unwrap();
+        ports.insert(name.to_string(), port.parse::<u16>().unwrap());
+    }
+}
+
 pub fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
