@@ -202,32 +202,65 @@ def k6_ws_cmd(url, c, secs):
 
 
 def parse_k6_ws(cmd):
+    return parse_k6_counter(cmd, "echoes")
+
+
+K6_GRPC = """import grpc from 'k6/net/grpc';
+import { Counter } from 'k6/metrics';
+const calls = new Counter('calls');
+const client = new grpc.Client();
+client.load([__ENV.DIR], 'greeter.proto');
+export default function () {
+  client.connect(__ENV.ADDR, { plaintext: true });
+  const end = Date.now() + Number(__ENV.MS);
+  while (Date.now() < end) {
+    const r = client.invoke('kaioken.test.Greeter/SayHello', { name: 'bench' });
+    if (r && r.status === grpc.StatusOK) calls.add(1);
+  }
+  client.close();
+}
+"""
+
+PROTO = os.path.join(ROOT, "tests", "peers", "grpc", "greeter.proto")
+
+
+def k6_grpc_cmd(addr, c, secs):
+    """k6 in a closed loop of unary gRPC calls (k6/net/grpc, the proto loaded once, one
+    client per VU as k6 runs them). Its summary goes to a file the parser reads."""
+    d = tempfile.mkdtemp(prefix="kaioken-bench-k6-")
+    script = os.path.join(d, "grpc.js")
+    with open(script, "w") as f:
+        f.write(K6_GRPC)
+    return ["k6", "run", "-q", "--vus", str(c), "--iterations", str(c), "-e", f"ADDR={addr}",
+            "-e", f"DIR={os.path.dirname(PROTO)}", "-e", f"MS={secs * 1000}",
+            "--summary-export", os.path.join(d, "summary.json"), script]
+
+
+def parse_k6_counter(cmd, name):
     def parse(out, err):
         with open(cmd[cmd.index("--summary-export") + 1]) as f:
             v = json.load(f)
-        n = int(v["metrics"]["echoes"]["count"])
-        return n, v["metrics"]["echoes"]["rate"], 0, None
+        n = int(v["metrics"][name]["count"])
+        return n, v["metrics"][name]["rate"], 0, None
     return parse
 
 
-class WsEcho:
-    """The WebSocket echo server of the tests (PyPI `websockets`, one Python process): it,
-    not the client, sets messages/s; CPU per message is the client's fair figure."""
+class PyPeer:
+    """A Python server of the tests, started as they start it (`name port` lines, then
+    `ready`): at one Python process it, not the client, sets the rate; CPU per message is the
+    client's fair figure."""
 
-    def __init__(self):
-        script = os.path.join(ROOT, "tests", "peers", "ws_server.py")
+    def __init__(self, script, name):
+        script = os.path.join(ROOT, "tests", "peers", script)
         self.proc = subprocess.Popen([sys.executable, script, "/dev/null"], stdout=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)
         self.port = None
         for line in self.proc.stdout:
             if line.strip() == "ready":
                 break
-            name, port = line.split()
-            if name == "echo":
+            n, port = line.split()
+            if n == name:
                 self.port = int(port)
-
-    def url(self):
-        return f"ws://127.0.0.1:{self.port}/"
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -239,15 +272,36 @@ class WsEcho:
         self.proc.wait()
 
 
+class WsEcho(PyPeer):
+    """The WebSocket echo server of the tests (PyPI `websockets`)."""
+
+    def __init__(self):
+        super().__init__("ws_server.py", "echo")
+
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/"
+
+
+class GrpcServer(PyPeer):
+    """The gRPC server of the tests (PyPI grpcio, a 16-thread pool)."""
+
+    def __init__(self):
+        super().__init__("grpc_server.py", "port")
+
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+
 def kaioken_cmd(url, c, secs, *extra):
     return [KAIOKEN, "run", url, "-c", str(c), "-d", f"{secs}s", "--json", "-y", "--threads", "2", *extra]
 
 
-def cases(ng, secs, ws=None):
+def cases(ng, secs, ws=None, grpc=None):
     """Case number → (title, {tool: (cmd, parser)}). Thread counts match: 2 everywhere."""
     h1, h2, tls, full = ng.url(), ng.h2_url(), ng.tls_url(), ng.tls_full_url()
     oha = ["oha", "--no-tui", "--output-format", "json", "--insecure"]
     k6_ws = k6_ws_cmd(ws.url(), 50, secs) if ws else None
+    k6_grpc = k6_grpc_cmd(grpc.addr(), 50, secs) if grpc else None
     return {
         1: ("HTTP/1.1, c=50, keep-alive", {
             "kaioken": (kaioken_cmd(h1, 50, secs), parse_kaioken),
@@ -295,6 +349,12 @@ def cases(ng, secs, ws=None):
             "kaioken": (kaioken_cmd(ws.url(), 50, secs, "-b", "m" * 64), parse_kaioken),
             "k6": (k6_ws, parse_k6_ws(k6_ws)),
         }) if ws else None,
+        12: ("gRPC unary, c=50 (Python grpcio server)", {
+            "kaioken": (kaioken_cmd(f"http://{grpc.addr()}", 50, secs, "--grpc-service", "kaioken.test.Greeter",
+                                    "--grpc-method", "SayHello", "--proto", PROTO, "-b", '{"name":"bench"}'),
+                        parse_kaioken),
+            "k6": (k6_grpc, parse_k6_counter(k6_grpc, "calls")),
+        }) if grpc else None,
         6: ("Memory: case 1 for 5 s and for 60 s (kaioken)", {
             "kaioken 5 s": (kaioken_cmd(h1, 50, 5), parse_kaioken),
             "kaioken 60 s": (kaioken_cmd(h1, 50, 60), parse_kaioken),
@@ -338,7 +398,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--cases", default="1,2,3,4,5,8,9,10,11,6,7")
+    ap.add_argument("--cases", default="1,2,3,4,5,8,9,10,11,12,6,7")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite the report from the raw figures of the last run (docs/benchmarks.json)")
@@ -366,9 +426,10 @@ def main():
 
     ng = Nginx()
     ws = WsEcho() if 11 in wanted else None
+    grpc = GrpcServer() if 12 in wanted else None
     results = {}
     try:
-        all_cases = cases(ng, a.seconds, ws)
+        all_cases = cases(ng, a.seconds, ws, grpc)
         for num in wanted:
             title, tools = all_cases[num]
             rounds = {6: 1, 7: 3}.get(num, a.rounds)
@@ -378,7 +439,7 @@ def main():
             for r in range(rounds):
                 for tool in (order if r % 2 == 0 else order[::-1]):
                     cmd, parse = tools[tool]
-                    server = ws if num == 11 else ng
+                    server = {11: ws, 12: grpc}.get(num, ng)
                     s0, w0 = server.cpu_seconds(), time.monotonic()
                     out, err, cpu, rss = run_measured(cmd)
                     server_cpu, wall = server.cpu_seconds() - s0, time.monotonic() - w0
@@ -405,8 +466,9 @@ def main():
             results[num] = (title, runs, None)
     finally:
         ng.stop()
-        if ws:
-            ws.stop()
+        for peer in (ws, grpc):
+            if peer:
+                peer.stop()
     mach, when = machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     results = {num: (t, r, w or when) for num, (t, r, w) in results.items()}
     results = {**{n: v for n, v in kept.items() if n not in results}, **results}

@@ -153,6 +153,16 @@ pub struct RunArgs {
     #[arg(long)]
     pub http2: bool,
 
+    /// Read each response as Server-Sent Events: time to first event, gaps between events,
+    /// events per second (also when -H sets Accept: text/event-stream)
+    #[arg(long)]
+    pub sse: bool,
+
+    /// Read each response as the chunks the server sent: time to first chunk, gaps between
+    /// chunks, chunks per second (streaming APIs: first token, inter-token latency)
+    #[arg(long)]
+    pub stream_chunks: bool,
+
     /// Maximum concurrent streams per HTTP/2 connection [default: 10]
     #[arg(long)]
     pub h2_streams: Option<u64>,
@@ -160,6 +170,11 @@ pub struct RunArgs {
     /// ws:// and wss://: send binary frames instead of text
     #[arg(long)]
     pub ws_binary: bool,
+
+    /// ws:// and wss://: send each message without waiting for a reply; replies are
+    /// counted as they come
+    #[arg(long)]
+    pub ws_fire_and_forget: bool,
 
     /// ws:// and wss://: offer this subprotocol in the upgrade (repeatable, in order of
     /// preference)
@@ -410,7 +425,10 @@ impl RunArgs {
             body_lines: self.body_lines.clone(),
             http2: self.http2,
             h2_streams: self.h2_streams,
+            sse: self.sse,
+            stream_chunks: self.stream_chunks,
             ws_binary: self.ws_binary,
+            ws_fire_and_forget: self.ws_fire_and_forget,
             ws_subprotocol: self.ws_subprotocol.clone(),
             grpc_service: self.grpc_service.clone(),
             grpc_method: self.grpc_method.clone(),

@@ -13,7 +13,7 @@ pub const FAIL_FAST_MIN_REQUESTS: u64 = 100;
 fn unit(metric: Metric) -> &'static str {
     match metric {
         Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency => "ms",
-        Metric::FirstMessage(_) => "ms",
+        Metric::FirstMessage(_) | Metric::MessageGap(_) => "ms",
         Metric::ErrorRate | Metric::CheckPassRate | Metric::GrpcOkRate => "ratio",
         Metric::MessagesPerSec => "messages/s",
         Metric::Rps => "req/s",
@@ -47,6 +47,7 @@ fn from_stats(
         grpc_ok_rate: None,
         messages_per_sec: None,
         first_message_us: None,
+        message_gap_us: None,
     }
 }
 
@@ -63,6 +64,8 @@ fn from_results(r: &Results) -> Observed {
         o.messages_per_sec = Some(m.per_sec);
         let l = &m.time_to_first_us;
         o.first_message_us = Some([(0.50, l.p50), (0.95, l.p95), (0.99, l.p99)]);
+        let g = &m.gap_us;
+        o.message_gap_us = (g.count > 0).then_some([(0.95, g.p95), (0.99, g.p99)]);
     }
     o
 }
@@ -100,6 +103,7 @@ fn from_snapshot(s: &Snapshot) -> Observed {
         },
         messages_per_sec: None,
         first_message_us: None,
+        message_gap_us: None,
     }
 }
 

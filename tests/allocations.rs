@@ -188,3 +188,49 @@ fn websocket_static_message_allocates_nothing_per_message() {
     support::stop_tied(&mut server);
     assert!(per <= 0.01, "{per} allocations per message");
 }
+
+/// A static gRPC call (its message framed once, when the plan was made) on the thread's
+/// shared HTTP/2 connection: the stream slot, its body buffer and the message counter are
+/// reused, so a call allocates nothing (PyPI grpcio's server, as in tests/grpc.rs).
+#[test]
+fn grpc_static_unary_call_allocates_nothing_per_call() {
+    let (mut server, ports) = support::python_peer(
+        "grpc_server.py",
+        &["/dev/null"],
+        "PyPI grpcio, grpcio-tools and grpcio-reflection: see README's test command",
+    );
+    let url = format!("http://127.0.0.1:{}", ports["port"]);
+    let proto = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/grpc/greeter.proto"
+    );
+    let calls = |n: u64| {
+        let args = RunArgs {
+            url: Some(url.clone()),
+            concurrency: Some(10),
+            max_requests: Some(n.to_string()),
+            json: true,
+            yes: true,
+            grpc_service: Some("kaioken.test.Greeter".into()),
+            grpc_method: Some("SayHello".into()),
+            proto: vec![proto.into()],
+            body: Some(r#"{"name":"alloc"}"#.into()),
+            ..RunArgs::default()
+        };
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let exit = kaioken::cmd::run::run(&args).unwrap();
+        assert_eq!(exit, kaioken::cmd::Exit::Success);
+        ALLOCATIONS.load(Ordering::Relaxed) - before
+    };
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // 5,000 more calls in the long run; the proto's compilation is in both and cancels out.
+    let short = calls(500);
+    let long = calls(5_500);
+    drop(_turn);
+    let per = long.saturating_sub(short) as f64 / 5_000.0;
+    eprintln!("gRPC allocations per call: {per:.4}");
+    support::stop_tied(&mut server);
+    assert!(per <= 0.01, "{per} allocations per call");
+}

@@ -252,3 +252,69 @@ fn websocket_settings_in_the_wrong_place_are_one_line() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn fire_and_forget_sends_at_the_interval_and_counts_replies() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/fire", p.echo);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "ws.toml",
+        "[websocket]\nmode = \"fire_and_forget\"\nmessage_interval = \"50ms\"\n",
+    );
+    let o = run(&[
+        &url,
+        "--config",
+        cfg.to_str().unwrap(),
+        "-b",
+        "fire",
+        "-n",
+        "20",
+        "-c",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // 20 sends, each counted under 101 with no reply awaited; the server saw all 20.
+    assert_eq!(v["status_codes"]["101"], 20);
+    assert_eq!(p.count("msg text fire"), 20, "{:?}", p.log());
+    // Each VU pauses 50 ms between its 10 messages: 9 pauses, so at least 0.45 s.
+    assert!(
+        v["summary"]["duration_secs"].as_f64().unwrap() >= 0.45,
+        "{v}"
+    );
+    // A reply (1 ms away on loopback) is taken at the VU's next send, 50 ms later; only
+    // each VU's last reply may come after its last send: at least 18 of 20 are counted.
+    let got = v["messages"]["received"].as_u64().unwrap();
+    assert!((18..=20).contains(&got), "{got} replies counted");
+
+    // The flag form, and its refusals: on an http:// URL, and with checks.
+    let o = run(&[
+        &url,
+        "--ws-fire-and-forget",
+        "-b",
+        "x",
+        "-n",
+        "3",
+        "-c",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&["http://127.0.0.1:1/", "--ws-fire-and-forget"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("ws://"), "{}", stderr(&o));
+    let checks = write_file(
+        dir.path(),
+        "c.toml",
+        "[[checks]]\ncondition = 'body contains \"x\"'\n",
+    );
+    let o = run(&[
+        &url,
+        "--ws-fire-and-forget",
+        "--config",
+        checks.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("awaits no reply"), "{}", stderr(&o));
+}

@@ -64,6 +64,10 @@ pub struct RawWebSocket {
     pub binary: Option<bool>,
     /// `Sec-WebSocket-Protocol` offers, in order.
     pub subprotocols: Option<Vec<EnvString>>,
+    /// `echo` (wait for each reply) or `fire_and_forget` (send at the pace asked).
+    pub mode: Option<EnvString>,
+    /// Pause between a VU's messages (its think time).
+    pub message_interval: Option<EnvString>,
 }
 
 /// `[[scenarios]]`: one request of a weighted mix, or (weight 0) a dependency.
@@ -182,6 +186,10 @@ pub struct RawTarget {
     pub connect_timeout: Option<EnvString>,
     pub http2: Option<bool>,
     pub h2_streams: Option<i64>,
+    /// Read responses as Server-Sent Events.
+    pub sse: Option<bool>,
+    /// Read responses as the chunks the server sent.
+    pub stream_chunks: Option<bool>,
     pub insecure: Option<bool>,
     /// `HOST:PORT:ADDR:PORT` overrides of where connections go (curl's `--connect-to`).
     pub connect_to: Option<Vec<EnvString>>,

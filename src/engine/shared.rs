@@ -266,6 +266,17 @@ impl Shared {
         }
     }
 
+    /// Moves the gaps between reply messages recorded by the transport since the last
+    /// hand-off into `interval`; during warmup they are dropped, as warmup replies are.
+    pub fn take_gaps(&self, interval: &mut crate::record::Interval, now: Instant) {
+        let warm = now > self.t0;
+        self.pool.gaps().drain(|h| {
+            if warm {
+                interval.merge_gaps(h);
+            }
+        });
+    }
+
     /// An open-model iteration found no free VU.
     pub fn dropped(&self, due: Instant) {
         if due >= self.t0 {

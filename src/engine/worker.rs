@@ -143,6 +143,7 @@ impl Worker {
                     let k = tick_index(t0, at.into_std()).min(last_tick);
                     let spare = returns.try_recv().unwrap_or_default();
                     let mut interval = shared.recorder.borrow_mut().take(spare);
+                    shared.take_gaps(&mut interval, at.into_std());
                     interval.vus = shared.vus.get();
                     interval.vus_max = shared.vus_max.get();
                     if tx
@@ -214,6 +215,7 @@ impl Worker {
         flusher.abort();
         steering.abort();
         let mut interval = shared.recorder.borrow_mut().take(Interval::default());
+        shared.take_gaps(&mut interval, ended);
         interval.vus = shared.vus.get();
         interval.vus_max = shared.vus_max.get();
         // The aggregator may already be gone if the process is exiting; nothing to do then.

@@ -280,7 +280,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         body = Template::lines(format!("<line of {}>", path.display()), lines);
     }
 
-    let load = build_load::build_load(args, file, &mut errs);
+    let mut load = build_load::build_load(args, file, &mut errs);
     let timeout = dur_opt(
         &mut errs,
         "timeout",
@@ -378,6 +378,27 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         ));
     }
 
+    let stream = stream_read(&mut errs, args, ft, &headers, is_ws, grpc.is_some());
+
+    // message_interval is the VU's think time between messages.
+    if let (Some(iv), Some(l)) = (websocket.message_interval, load.as_mut()) {
+        let shown = humantime::format_duration(iv).to_string();
+        match &mut l.shape {
+            super::load_model::Shape::Closed { think_time, .. } if think_time.is_zero() => {
+                *think_time = iv;
+            }
+            super::load_model::Shape::Closed { .. } => errs.push(problem(
+                "websocket.message_interval",
+                shown,
+                "think time and message_interval both pause a VU between messages; keep one",
+            )),
+            super::load_model::Shape::Open { .. } => errs.push(problem(
+                "websocket.message_interval",
+                shown,
+                "with an arrival rate the schedule spaces the messages; drop message_interval",
+            )),
+        }
+    }
     let proxy = parsed
         .as_ref()
         .and_then(|(t, _, _)| choose_proxy(&mut errs, args, ft, t));
@@ -429,6 +450,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         .collect();
 
     let mut checks = compile_checks(&mut errs, file, ft);
+    if websocket.fire_and_forget
+        && let Some(c) = checks.list.first()
+    {
+        errs.push(problem(
+            &format!("checks.{}", c.name),
+            &c.text,
+            "a fire-and-forget WebSocket awaits no reply to check; drop the checks or the mode",
+        ));
+    }
     for c in &checks.list {
         match (c.reads_status(), grpc.is_some()) {
             ((true, _), true) => errs.push(problem(
@@ -520,11 +550,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                     &condition.0,
                     "grpc_status_ok_rate needs a gRPC run (--grpc-service and --grpc-method); use error_rate for HTTP",
                 ));
-            } else if t.metric.needs_messages() && grpc.is_none() && !is_ws {
+            } else if t.metric.needs_messages()
+                && grpc.is_none()
+                && !is_ws
+                && stream == super::StreamRead::Whole
+            {
                 errs.push(problem(
                     &format!("thresholds.{key}"),
                     &condition.0,
-                    "messages are counted on gRPC calls and WebSockets only; use rps or the latency thresholds for HTTP",
+                    "messages are counted on gRPC calls, WebSockets and with --sse or --stream-chunks; use rps or the latency thresholds for whole HTTP responses",
                 ));
             } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
                 errs.push(problem(
@@ -595,6 +629,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         protocol,
         websocket,
         grpc,
+        stream,
         load,
         timeout,
         connect_timeout,
@@ -826,6 +861,25 @@ fn websocket_options(
     is_ws: bool,
 ) -> super::WebSocket {
     let binary = args.ws_binary || file.and_then(|w| w.binary).unwrap_or(false);
+    let mut fire_and_forget = args.ws_fire_and_forget;
+    if !fire_and_forget && let Some(m) = file.and_then(|w| w.mode.as_ref()) {
+        match m.0.as_str() {
+            "echo" => {}
+            "fire_and_forget" => fire_and_forget = true,
+            other => errs.push(problem(
+                "websocket.mode",
+                other,
+                "write \"echo\" (wait for each reply) or \"fire_and_forget\" (send at the pace asked)",
+            )),
+        }
+    }
+    let message_interval = file
+        .and_then(|w| w.message_interval.as_ref())
+        .and_then(|t| {
+            parse_duration("websocket.message_interval", &t.0)
+                .map_err(|e| errs.push(e))
+                .ok()
+        });
     let subprotocols: Vec<String> = if args.ws_subprotocol.is_empty() {
         file.and_then(|w| w.subprotocols.as_ref())
             .map(|v| v.iter().map(|s| s.0.clone()).collect())
@@ -836,6 +890,8 @@ fn websocket_options(
     if !is_ws {
         let given = if args.ws_binary {
             Some(("ws_binary", "true".to_string()))
+        } else if args.ws_fire_and_forget {
+            Some(("ws_fire_and_forget", "true".to_string()))
         } else if let Some(p) = args.ws_subprotocol.first() {
             Some(("ws_subprotocol", p.clone()))
         } else {
@@ -865,6 +921,8 @@ fn websocket_options(
     super::WebSocket {
         binary,
         subprotocols,
+        fire_and_forget,
+        message_interval,
     }
 }
 
@@ -1119,4 +1177,58 @@ fn grpc_request(
         "grpc-timeout",
         format!("{}m", timeout.as_millis().min(99_999_999)),
     );
+}
+
+/// `--sse`, `--stream-chunks` (and `sse`, `stream_chunks` in `[target]`): HTTP responses
+/// timed message by message. An `Accept: text/event-stream` header asks for SSE too.
+fn stream_read(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    ft: &RawTarget,
+    headers: &[(HeaderName, Template)],
+    is_ws: bool,
+    grpc: bool,
+) -> super::StreamRead {
+    use super::StreamRead;
+    let sse_flag = args.sse || ft.sse.unwrap_or(false);
+    let chunks = args.stream_chunks || ft.stream_chunks.unwrap_or(false);
+    let accepts_sse = headers.iter().any(|(n, v)| {
+        n == http::header::ACCEPT
+            && String::from_utf8_lossy(&v.sample())
+                .to_ascii_lowercase()
+                .contains("text/event-stream")
+    });
+    let (field, given) = if sse_flag {
+        ("sse", true)
+    } else {
+        ("stream_chunks", chunks)
+    };
+    if given && (is_ws || grpc) {
+        let what = if is_ws {
+            "a WebSocket reply is one message already"
+        } else {
+            "a gRPC stream is read message by message already"
+        };
+        errs.push(problem(
+            field,
+            "true",
+            format!("{what}; drop --{}", field.replace('_', "-")),
+        ));
+        return StreamRead::Whole;
+    }
+    if sse_flag && chunks {
+        errs.push(problem(
+            "stream_chunks",
+            "true",
+            "--sse reads events and --stream-chunks reads chunks; keep one of them",
+        ));
+        return StreamRead::Whole;
+    }
+    if sse_flag || (accepts_sse && !chunks && !is_ws && !grpc) {
+        StreamRead::Sse
+    } else if chunks {
+        StreamRead::Chunks
+    } else {
+        StreamRead::Whole
+    }
 }

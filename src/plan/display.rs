@@ -76,11 +76,16 @@ impl fmt::Display for Plan {
             }
             Protocol::WebSocket => {
                 let mut s = format!(
-                    "WebSocket, one connection per VU, {} messages, each waits for its reply",
+                    "WebSocket, one connection per VU, {} messages, {}",
                     if self.websocket.binary {
                         "binary"
                     } else {
                         "text"
+                    },
+                    if self.websocket.fire_and_forget {
+                        "fire-and-forget (replies counted, not awaited)"
+                    } else {
+                        "each waits for its reply"
                     }
                 );
                 if !self.websocket.subprotocols.is_empty() {

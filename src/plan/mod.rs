@@ -81,6 +81,17 @@ pub enum Protocol {
     WebSocket,
 }
 
+/// How an HTTP response is read: whole, or as a stream of messages whose arrival is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamRead {
+    #[default]
+    Whole,
+    /// `--sse`: Server-Sent Events, each ending at a blank line.
+    Sse,
+    /// `--stream-chunks`: each chunk the server sent.
+    Chunks,
+}
+
 /// How WebSocket messages are framed and what the upgrade offers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebSocket {
@@ -88,6 +99,11 @@ pub struct WebSocket {
     pub binary: bool,
     /// `Sec-WebSocket-Protocol` offers, in order (`--ws-subprotocol`).
     pub subprotocols: Vec<String>,
+    /// `--ws-fire-and-forget`: a request is one message sent; replies are not awaited but
+    /// counted as they come.
+    pub fire_and_forget: bool,
+    /// `message_interval`: the pause between a VU's messages (applied as its think time).
+    pub message_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +117,8 @@ pub struct Plan {
     /// The gRPC method called (`--grpc-service`, `--grpc-method`, `[grpc]`): the requests
     /// are then gRPC calls over [`Protocol::Http2`].
     pub grpc: Option<grpc::Grpc>,
+    /// `--sse`, `--stream-chunks`: responses timed message by message.
+    pub stream: StreamRead,
     pub load: LoadModel,
     pub timeout: Duration,
     pub connect_timeout: Duration,

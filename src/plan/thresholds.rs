@@ -23,6 +23,8 @@ pub enum Metric {
     MessagesPerSec,
     /// A quantile of the time from send to the first message of a reply, in ms.
     FirstMessage(Quantile),
+    /// A quantile of the gap between consecutive messages of a reply, in ms.
+    MessageGap(Quantile),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +52,7 @@ impl Quantile {
 
 /// Every metric name a threshold accepts, with what it means; `_ms` names also come without
 /// the suffix (the seed's tutorial spelling, `p95_latency = "< 500ms"`).
-const METRICS: [(&str, Metric); 17] = [
+const METRICS: [(&str, Metric); 19] = [
     ("p50_latency_ms", Metric::Quantile(Quantile::P50)),
     ("p75_latency_ms", Metric::Quantile(Quantile::P75)),
     ("p90_latency_ms", Metric::Quantile(Quantile::P90)),
@@ -77,6 +79,8 @@ const METRICS: [(&str, Metric); 17] = [
         "time_to_first_message_p99_ms",
         Metric::FirstMessage(Quantile::P99),
     ),
+    ("message_gap_p95_ms", Metric::MessageGap(Quantile::P95)),
+    ("message_gap_p99_ms", Metric::MessageGap(Quantile::P99)),
 ];
 
 impl Metric {
@@ -87,13 +91,17 @@ impl Metric {
                 | Metric::MeanLatency
                 | Metric::MaxLatency
                 | Metric::FirstMessage(_)
+                | Metric::MessageGap(_)
         )
     }
 
     /// Whether the metric is about messages (gRPC, WebSocket) or gRPC statuses: a plan of
     /// another protocol refuses it rather than judging a figure that is never measured.
     pub fn needs_messages(self) -> bool {
-        matches!(self, Metric::MessagesPerSec | Metric::FirstMessage(_))
+        matches!(
+            self,
+            Metric::MessagesPerSec | Metric::FirstMessage(_) | Metric::MessageGap(_)
+        )
     }
 
     /// A whole-run average is meaningless before the run ends, so `--fail-fast` leaves it to
@@ -101,7 +109,7 @@ impl Metric {
     pub fn judged_live(self) -> bool {
         !matches!(
             self,
-            Metric::Rps | Metric::MessagesPerSec | Metric::FirstMessage(_)
+            Metric::Rps | Metric::MessagesPerSec | Metric::FirstMessage(_) | Metric::MessageGap(_)
         )
     }
 }
@@ -316,6 +324,8 @@ pub struct Observed {
     pub messages_per_sec: Option<f64>,
     /// (quantile, µs) of time to first message; `None` without messages.
     pub first_message_us: Option<[(f64, u64); 3]>,
+    /// (quantile, µs) of gaps between messages; `None` without them.
+    pub message_gap_us: Option<[(f64, u64); 2]>,
 }
 
 impl Observed {
@@ -337,6 +347,13 @@ impl Observed {
             Metric::DroppedIterations => self.dropped_iterations as f64,
             Metric::GrpcOkRate => self.grpc_ok_rate?,
             Metric::MessagesPerSec => self.messages_per_sec?,
+            Metric::MessageGap(q) => {
+                self.message_gap_us?
+                    .iter()
+                    .find(|(p, _)| *p == q.value())
+                    .map(|(_, v)| *v)? as f64
+                    / 1000.0
+            }
             Metric::FirstMessage(q) => {
                 self.first_message_us?
                     .iter()

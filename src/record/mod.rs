@@ -160,6 +160,8 @@ pub struct Interval {
     pub messages: u64,
     /// Intended send (actual send without latency correction) → first message complete.
     pub first_message: Histogram<u64>,
+    /// Between consecutive messages of one reply (stream messages, SSE events, chunks).
+    pub message_gap: Histogram<u64>,
     /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
     pub vus: u64,
     pub vus_max: u64,
@@ -189,6 +191,7 @@ impl Default for Interval {
             scenarios: Vec::new(),
             messages: 0,
             first_message: new_histogram(),
+            message_gap: new_histogram(),
             vus: 0,
             vus_max: 0,
         }
@@ -248,6 +251,13 @@ impl Interval {
         self.first_message
             .add(&other.first_message)
             .expect(SAME_BOUNDS);
+        self.merge_gaps(&other.message_gap);
+    }
+
+    /// Adds gaps between messages (from the transport's per-thread histogram, which has the
+    /// same bounds).
+    pub fn merge_gaps(&mut self, gaps: &Histogram<u64>) {
+        self.message_gap.add(gaps).expect(SAME_BOUNDS);
     }
 
     /// Empties the interval for reuse without freeing its memory.
@@ -276,6 +286,7 @@ impl Interval {
         }
         self.messages = 0;
         self.first_message.reset();
+        self.message_gap.reset();
         self.vus = 0;
         self.vus_max = 0;
     }

@@ -135,6 +135,11 @@ impl Results {
                     "time_to_first_message",
                     &t.first_message,
                 ),
+                gap_us: if t.message_gap.is_empty() {
+                    LatencyStats::default()
+                } else {
+                    LatencyStats::from_histogram("message_gap", &t.message_gap)
+                },
             }),
             load: LoadResult {
                 model: plan.load.name().to_string(),

@@ -82,6 +82,9 @@ pub struct MessageStats {
     /// From the call's send (its intended time in rate-driven models) to its first
     /// message complete.
     pub time_to_first_us: LatencyStats,
+    /// Between consecutive messages of one reply (empty when replies are one message).
+    #[serde(default, skip_serializing_if = "LatencyStats::is_empty")]
+    pub gap_us: LatencyStats,
 }
 
 /// One scenario of the mix: what it is and what it measured.
@@ -410,6 +413,8 @@ pub struct Histograms {
     pub tls_handshake: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub first_message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message_gap: String,
 }
 
 /// Builds the counters part of results from the run's merged interval.
@@ -453,6 +458,11 @@ impl Histograms {
                 String::new()
             } else {
                 histogram_codec::encode(&total.first_message)
+            },
+            message_gap: if total.message_gap.is_empty() {
+                String::new()
+            } else {
+                histogram_codec::encode(&total.message_gap)
             },
         }
     }

@@ -170,6 +170,9 @@ pub fn render(r: &Results, serious: bool) -> String {
             ),
             &m.time_to_first_us,
         );
+        if m.gap_us.count > 0 {
+            latency_block(&mut out, "Gap between messages of a reply", &m.gap_us);
+        }
     }
     if r.connect_time_us.count > 0 {
         latency_block(&mut out, "Connect time", &r.connect_time_us);

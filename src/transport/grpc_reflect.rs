@@ -12,6 +12,7 @@ use super::Status;
 use super::capture::Capture;
 use super::connect::Connector;
 use super::h2::{self, H2Request};
+use super::messages::{Gaps, Split};
 use crate::plan::Plan;
 use crate::plan::template::{RenderOpts, Template, Vars};
 
@@ -82,7 +83,7 @@ pub async fn reflect(
             why.map(|w| format!(" ({w})")).unwrap_or_default()
         )
     })?;
-    let conn = h2::Conn::new(1, true);
+    let conn = h2::Conn::new(1, Split::Grpc, Gaps::default());
     let driver = h2::drive(conn.clone(), stream);
     tokio::pin!(driver);
     let ask_all = async {

@@ -14,6 +14,7 @@ mod deadline;
 pub mod grpc_reflect;
 pub mod h2;
 pub mod http1;
+pub mod messages;
 pub mod session;
 pub mod stream;
 pub mod tls;

@@ -24,11 +24,12 @@ use super::connect::{Answer, Connector, Stream};
 use super::deadline::Deadline;
 use super::h2::{self, H2Request};
 use super::http1::{Forward, Http1Conn, Http1Request};
+use super::messages::{Gaps, Split};
 use super::websocket::{self, WsMessage};
 use super::{ErrorKind, Outcome, Setup, Status};
 use crate::plan::grpc::Grpc;
 use crate::plan::template::{RenderOpts, Vars};
-use crate::plan::{Plan, Protocol, WebSocket};
+use crate::plan::{Plan, Protocol, StreamRead, WebSocket};
 
 /// One VU's side of a protocol (see the module docs).
 ///
@@ -75,6 +76,9 @@ pub struct Pool {
     websocket: WebSocket,
     /// The gRPC method when the HTTP/2 streams are gRPC calls.
     grpc: Option<Grpc>,
+    /// How replies are read as messages, and this thread's gaps between them.
+    split: Split,
+    gaps: Gaps,
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
@@ -115,11 +119,26 @@ impl Pool {
             protocol: plan.protocol,
             websocket: plan.websocket.clone(),
             grpc: plan.grpc.clone(),
+            split: if plan.grpc.is_some() {
+                Split::Grpc
+            } else {
+                match plan.stream {
+                    StreamRead::Whole => Split::None,
+                    StreamRead::Sse => Split::Sse,
+                    StreamRead::Chunks => Split::Chunks,
+                }
+            },
+            gaps: Gaps::default(),
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
             h2_slots: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Gaps between the messages of replies on this thread since the last hand-off.
+    pub fn gaps(&self) -> &Gaps {
+        &self.gaps
     }
 
     /// A session for the thread's VU number `local` (HTTP/2 VUs share slots by number).
@@ -253,7 +272,10 @@ impl Session for Http1Session {
             };
             let c = conn.as_mut().expect("connected above");
             deadline
-                .within(pool.timeout, c.exchange(bytes, head, capture))
+                .within(
+                    pool.timeout,
+                    c.exchange(bytes, head, capture, pool.split, &pool.gaps),
+                )
                 .await
                 .unwrap_or(Err(ErrorKind::Timeout))
         }
@@ -312,7 +334,7 @@ impl H2Slot {
             self.connecting.set(false);
             self.ready.notify_waiters();
             let stream = r?;
-            let conn = h2::Conn::new(pool.streams(), pool.grpc.is_some());
+            let conn = h2::Conn::new(pool.streams(), pool.split, pool.gaps.clone());
             tokio::task::spawn_local(h2::drive(conn.clone(), stream));
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
@@ -462,6 +484,13 @@ impl Session for WsSession {
                 *conn = Some(c);
             }
             let c = conn.as_mut().expect("connected above");
+            if pool.websocket.fire_and_forget {
+                let ex = websocket::fire(c, message, request, vars, reasons);
+                return deadline
+                    .within(pool.timeout, ex)
+                    .await
+                    .unwrap_or(Err(ErrorKind::Timeout));
+            }
             let ex = websocket::exchange(c, message, request, vars, capture, reasons);
             deadline
                 .within(pool.timeout, ex)
@@ -469,7 +498,13 @@ impl Session for WsSession {
                 .unwrap_or(Err(ErrorKind::Timeout))
         }
         .await;
-        if outcome.is_err() {
+        if !matches!(
+            outcome,
+            Ok(Outcome {
+                keep_alive: true,
+                ..
+            })
+        ) {
             *conn = None;
         }
         outcome

@@ -272,6 +272,55 @@ pub async fn exchange(
     round_trip(conn, message.render(request, vars), capture, reasons).await
 }
 
+/// Fire-and-forget: sends the message (its latency is the send), then takes, without
+/// waiting, what the server has sent since: those messages and their bytes are counted with
+/// this send. A close frame or a failed read ends the connection after the send that was
+/// made (`keep_alive` false: the VU reconnects for its next message).
+pub async fn fire(
+    conn: &mut Conn,
+    message: &WsMessage,
+    request: &Request,
+    vars: &Vars<'_>,
+    reasons: &Reasons,
+) -> Result<Outcome, ErrorKind> {
+    use futures_util::FutureExt;
+    conn.send(message.render(request, vars))
+        .await
+        .map_err(|e| stream_error(&e))?;
+    let now = std::time::Instant::now();
+    let (mut messages, mut bytes, mut keep_alive) = (0u32, 0u64, true);
+    while let Some(next) = conn.next().now_or_never() {
+        match next {
+            Some(Ok(Message::Text(t))) => {
+                messages += 1;
+                bytes += frame_len(t.len());
+            }
+            Some(Ok(Message::Binary(b))) => {
+                messages += 1;
+                bytes += frame_len(b.len());
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Close(frame))) => {
+                reasons.note(ErrorKind::WsClosed, || close_reason(frame.as_ref()));
+                keep_alive = false;
+                break;
+            }
+            Some(Err(_)) | None => {
+                keep_alive = false;
+                break;
+            }
+        }
+    }
+    Ok(Outcome {
+        status: Status::Http(REPLY_STATUS),
+        bytes,
+        first_byte: now,
+        keep_alive,
+        messages,
+        first_message: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

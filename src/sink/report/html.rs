@@ -308,6 +308,9 @@ pub fn render(r: &Results) -> String {
             ),
             &m.time_to_first_us,
         );
+        if m.gap_us.count > 0 {
+            latency_row(&mut out, "gap between messages of a reply", &m.gap_us);
+        }
     }
     latency_row(&mut out, "connect", &r.connect_time_us);
     latency_row(

@@ -75,6 +75,9 @@ pub fn render(r: &Results) -> String {
     }
     if let Some(m) = &r.messages {
         push(&mut out, &row("time to first message", &m.time_to_first_us));
+        if m.gap_us.count > 0 {
+            push(&mut out, &row("gap between messages", &m.gap_us));
+        }
         push(&mut out, "");
         push(
             &mut out,

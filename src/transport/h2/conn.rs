@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::hpack;
 use crate::transport::capture::Capture;
+use crate::transport::messages::{Gaps, Messages, Split};
 use crate::transport::stream::Stream;
 use crate::transport::{ErrorKind, Outcome, Status};
 
@@ -111,48 +112,8 @@ struct Slot {
     body_sent: usize,
     /// gRPC: the `grpc-status` received (in trailers, or a trailers-only response).
     grpc_status: Option<u8>,
-    /// gRPC: the reply's messages, split out of the DATA frames by their 5-byte prefixes.
+    /// The reply's messages (gRPC, SSE events, chunks), split out of its DATA frames.
     messages: Messages,
-}
-
-/// Counts length-prefixed gRPC messages in a stream of DATA payloads, whatever the frame
-/// boundaries, and notes when the first one was complete.
-#[derive(Debug, Default, Clone, Copy)]
-struct Messages {
-    count: u32,
-    first: Option<Instant>,
-    /// Bytes of the current message's prefix seen so far (0..5), and the prefix.
-    prefix_len: u8,
-    prefix: [u8; 5],
-    /// Payload bytes of the current message still to come.
-    left: u32,
-}
-
-impl Messages {
-    fn feed(&mut self, mut data: &[u8], now: Instant) {
-        while !data.is_empty() {
-            if self.prefix_len < 5 {
-                let n = (5 - usize::from(self.prefix_len)).min(data.len());
-                let at = usize::from(self.prefix_len);
-                self.prefix[at..at + n].copy_from_slice(&data[..n]);
-                self.prefix_len += n as u8;
-                data = &data[n..];
-                if self.prefix_len < 5 {
-                    return;
-                }
-                let p = self.prefix;
-                self.left = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
-            }
-            let n = (self.left as usize).min(data.len());
-            self.left -= n as u32;
-            data = &data[n..];
-            if self.left == 0 {
-                self.count += 1;
-                self.first.get_or_insert(now);
-                self.prefix_len = 0;
-            }
-        }
-    }
 }
 
 impl Slot {
@@ -215,8 +176,9 @@ struct State {
     driver: Option<Waker>,
     driver_woken: bool,
     waiting: Vec<Waker>,
-    /// The streams are gRPC calls: replies are read as messages and a `grpc-status`.
-    grpc: bool,
+    /// How replies are read as messages; gRPC also means a `grpc-status` is the result.
+    split: Split,
+    gaps: Gaps,
 }
 
 /// A shared HTTP/2 connection (one per `--h2-streams` VUs of a thread).
@@ -340,13 +302,14 @@ impl State {
                     self.wake_driver();
                 }
                 let data = unpad(flags, payload)?;
-                let grpc = self.grpc;
+                let gaps = self.gaps.clone();
                 let Some(s) = self.slot_of(stream) else {
                     return Ok(()); // a cancelled stream's late data
                 };
                 s.bytes += frame_bytes;
-                if grpc {
-                    s.messages.feed(data, now);
+                s.messages.data(data, now, &gaps);
+                if !data.is_empty() {
+                    s.messages.chunk(now, &gaps);
                 }
                 if s.capturing {
                     s.capture.body_data(data);
@@ -580,7 +543,7 @@ fn parse_status(v: &[u8]) -> u16 {
 impl Conn {
     /// A connection ready to take streams (the preface and our SETTINGS are queued).
     /// `streams` caps our concurrent streams; the peer's SETTINGS may lower it.
-    pub fn new(streams: usize, grpc: bool) -> Rc<Conn> {
+    pub fn new(streams: usize, split: Split, gaps: Gaps) -> Rc<Conn> {
         let mut out = Vec::with_capacity(16 * 1024);
         out.extend_from_slice(PREFACE);
         frame_head(&mut out, 12, SETTINGS, 0, 0);
@@ -611,7 +574,8 @@ impl Conn {
                 driver: None,
                 driver_woken: false,
                 waiting: Vec::new(),
-                grpc,
+                split,
+                gaps,
             }),
         })
     }
@@ -667,7 +631,7 @@ impl Conn {
         s.body.extend_from_slice(body);
         s.body_sent = 0;
         s.grpc_status = None;
-        s.messages = Messages::default();
+        s.messages = Messages::new(st.split);
         s.capturing = capture.is_some();
         if let Some(c) = capture {
             c.reset();
@@ -706,7 +670,7 @@ impl Conn {
 
     fn poll_done(&self, i: usize, cx: &mut Context<'_>) -> Poll<Result<Outcome, StreamError>> {
         let mut st = self.st.borrow_mut();
-        let grpc = st.grpc;
+        let grpc = st.split == Split::Grpc;
         let s = &mut st.slots[i];
         match s.phase {
             Phase::Done => Poll::Ready(Ok(Outcome {
@@ -872,37 +836,4 @@ pub async fn drive(conn: Rc<Conn>, mut io: Stream) {
         Poll::Pending
     })
     .await;
-}
-
-#[cfg(test)]
-mod messages_tests {
-    use super::Messages;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// However the stream is cut into frames, every message is counted once.
-        #[test]
-        fn counts_messages_across_any_split(
-            lens in proptest::collection::vec(0usize..40, 0..8),
-            cuts in proptest::collection::vec(1usize..13, 1..50),
-        ) {
-            let mut wire = Vec::new();
-            for l in &lens {
-                wire.push(0);
-                wire.extend_from_slice(&(*l as u32).to_be_bytes());
-                wire.extend(std::iter::repeat_n(7u8, *l));
-            }
-            let mut m = Messages::default();
-            let now = std::time::Instant::now();
-            let (mut at, mut i) = (0, 0);
-            while at < wire.len() {
-                let n = cuts[i % cuts.len()].min(wire.len() - at);
-                m.feed(&wire[at..at + n], now);
-                at += n;
-                i += 1;
-            }
-            prop_assert_eq!(m.count as usize, lens.len());
-            prop_assert_eq!(m.first.is_some(), !lens.is_empty());
-        }
-    }
 }

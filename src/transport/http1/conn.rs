@@ -6,6 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::decode::{BodyDecoder, DecodeError, for_each_field, parse_head};
 use crate::transport::capture::Capture;
+use crate::transport::messages::{Gaps, Messages, Split};
 use crate::transport::stream::Stream;
 use crate::transport::{ErrorKind, Outcome, Status};
 
@@ -36,6 +37,12 @@ impl From<DecodeError> for ErrorKind {
     }
 }
 
+/// Without chunked encoding a body has no chunks of its own: each read that brought body
+/// bytes counts as one for `--stream-chunks` (an empty piece that ends a "chunk").
+fn messages_read(sink: &mut impl FnMut(&[u8], bool)) {
+    sink(&[], true);
+}
+
 impl Http1Conn {
     pub fn new(stream: Stream) -> Http1Conn {
         Http1Conn {
@@ -45,12 +52,15 @@ impl Http1Conn {
         }
     }
 
-    /// Sends `request` and reads its whole response. On error the connection must be dropped.
+    /// Sends `request` and reads its whole response, split into messages as `split` says
+    /// (gaps between them into `gaps`). On error the connection must be dropped.
     pub async fn exchange(
         &mut self,
         request: &[u8],
         is_head: bool,
         mut capture: Option<&mut Capture>,
+        split: Split,
+        gaps: &Gaps,
     ) -> Result<Outcome, ErrorKind> {
         self.stream
             .write_all(request)
@@ -101,9 +111,19 @@ impl Http1Conn {
                 for_each_field(&self.buf[..head.len], |name, value| c.header(name, value));
             }
         }
-        let mut sink = |data: &[u8]| {
+        let mut messages = Messages::new(split);
+        // One clock reading per read: every message completed by it arrived then.
+        let now = std::cell::Cell::new(Instant::now());
+        let chunked = head.framing == super::decode::Framing::Chunked;
+        let mut sink = |data: &[u8], chunk_end: bool| {
             if let Some(c) = capture.as_deref_mut() {
                 c.body_data(data);
+            }
+            if split != Split::None {
+                messages.data(data, now.get(), gaps);
+                if chunk_end {
+                    messages.chunk(now.get(), gaps);
+                }
             }
         };
         let mut body = BodyDecoder::new(head.framing);
@@ -111,6 +131,9 @@ impl Http1Conn {
         // Body bytes that arrived with the head.
         if self.filled > 0 {
             let fed = body.feed_with(&self.buf[..self.filled], &mut sink)?;
+            if fed.consumed > 0 && !chunked {
+                messages_read(&mut sink);
+            }
             self.consume(fed.consumed);
         }
         while !body.is_done() {
@@ -123,8 +146,14 @@ impl Http1Conn {
                 }
                 return Err(ErrorKind::Closed);
             }
+            if split != Split::None {
+                now.set(Instant::now());
+            }
             bytes += n as u64;
             let fed = body.feed_with(&self.buf[..n], &mut sink)?;
+            if fed.consumed > 0 && !chunked {
+                messages_read(&mut sink);
+            }
             self.filled = n;
             self.consume(fed.consumed);
         }
@@ -133,8 +162,8 @@ impl Http1Conn {
             bytes,
             first_byte,
             keep_alive: head.keep_alive && self.filled == 0,
-            messages: 0,
-            first_message: None,
+            messages: messages.count,
+            first_message: messages.first,
         })
     }
 

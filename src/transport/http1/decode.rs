@@ -388,15 +388,16 @@ impl BodyDecoder {
 
     /// Feeds the next bytes of the stream.
     pub fn feed(&mut self, input: &[u8]) -> Result<Fed, DecodeError> {
-        self.feed_with(input, |_| {})
+        self.feed_with(input, |_, _| {})
     }
 
     /// Like [`feed`](Self::feed), handing each piece of body data (without chunk framing) to
-    /// `data`: how checks see the body. With a no-op `data` this compiles to `feed`.
+    /// `data`, with whether the piece ends a chunk of chunked encoding: how checks see the
+    /// body and `--stream-chunks` counts chunks. With a no-op `data` this compiles to `feed`.
     pub fn feed_with(
         &mut self,
         input: &[u8],
-        mut data: impl FnMut(&[u8]),
+        mut data: impl FnMut(&[u8], bool),
     ) -> Result<Fed, DecodeError> {
         match self {
             BodyDecoder::Done => Ok(Fed {
@@ -404,7 +405,7 @@ impl BodyDecoder {
                 done: true,
             }),
             BodyDecoder::Close => {
-                data(input);
+                data(input, false);
                 Ok(Fed {
                     consumed: input.len(),
                     done: false,
@@ -412,7 +413,7 @@ impl BodyDecoder {
             }
             BodyDecoder::Length { left } => {
                 let take = (*left).min(input.len() as u64);
-                data(&input[..take as usize]);
+                data(&input[..take as usize], false);
                 *left -= take;
                 let done = *left == 0;
                 if done {
@@ -437,15 +438,15 @@ impl BodyDecoder {
 fn feed_chunked(
     state: &mut Chunk,
     input: &[u8],
-    data: &mut impl FnMut(&[u8]),
+    data: &mut impl FnMut(&[u8], bool),
 ) -> Result<(usize, bool), DecodeError> {
     let mut i = 0;
     while i < input.len() {
         if let Chunk::Data { left } = *state {
             let take = left.min((input.len() - i) as u64);
-            data(&input[i..i + take as usize]);
-            i += take as usize;
             let left = left - take;
+            data(&input[i..i + take as usize], left == 0);
+            i += take as usize;
             *state = if left == 0 {
                 Chunk::DataEnd { seen_cr: false }
             } else {
@@ -623,7 +624,7 @@ mod tests {
             }
             let mut piece = &body[start..end];
             while !piece.is_empty() {
-                let fed = d.feed_with(piece, |b| data.extend_from_slice(b))?;
+                let fed = d.feed_with(piece, |b, _| data.extend_from_slice(b))?;
                 consumed += fed.consumed;
                 if fed.done {
                     return Ok((consumed, true));

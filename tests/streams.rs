@@ -1,0 +1,187 @@
+//! Server-Sent Events and streamed (chunked) responses against a server that sends them at
+//! known gaps (tests/peers/stream_server.py, Python's standard library), started once for
+//! this binary on loopback: events and chunks counted exactly, time to first event and the
+//! gaps between events measured.
+
+mod support;
+
+use std::process::Child;
+use std::sync::OnceLock;
+
+use support::{command, json, settled_lines, stderr, write_file};
+
+struct Peer {
+    _child: Child,
+    _dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    port: u16,
+}
+
+fn peer() -> &'static Peer {
+    static P: OnceLock<Peer> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stream.log");
+        let (child, ports) = support::python_peer(
+            "stream_server.py",
+            &[log.to_str().unwrap()],
+            "python3 is needed for the streaming server",
+        );
+        Peer {
+            _child: child,
+            _dir: dir,
+            log,
+            port: ports["port"],
+        }
+    })
+}
+
+impl Peer {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn served(&self, path: &str) -> usize {
+        settled_lines(&self.log)
+            .iter()
+            .filter(|l| *l == path)
+            .count()
+    }
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    command()
+        .args(["run", "--json", "-y"])
+        .args(args)
+        .output()
+        .expect("running kaioken")
+}
+
+#[test]
+fn sse_events_are_counted_and_timed() {
+    let p = peer();
+    // 5 events per response, 30 ms apart, the first after 60 ms; `:ping` comment blocks
+    // between them are not events.
+    let url = p.url("/events?n=5&gap=30&first=60");
+    let o = run(&[&url, "--sse", "-n", "12", "-c", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let m = &v["messages"];
+    assert_eq!(m["received"], 60, "{m}");
+    assert_eq!(m["per_reply"], 5.0);
+    // Time to first event: the server waits 60 ms before it, so no reply can show it
+    // sooner; the whole reply takes 60 + 4 × 30 = 180 ms at least, so the first event
+    // comes well before the end (compared at the median).
+    let first = m["time_to_first_us"]["p50"].as_u64().unwrap();
+    let whole = v["latency_us"]["p50"].as_u64().unwrap();
+    assert!(
+        m["time_to_first_us"]["min"].as_u64().unwrap() >= 60_000,
+        "{m}"
+    );
+    assert!(
+        whole >= 180_000 && first < whole - 100_000,
+        "first {first} whole {whole}"
+    );
+    // 4 gaps per reply. The server sleeps 30 ms between events, so no gap is shorter than
+    // 30 ms unless two events reach us in one read (a client stalled ≥ 30 ms: rare, so the
+    // median is the figure); a sleep overshoots by a few ms on a loaded machine, so the
+    // median stays below 30 + 20 ms.
+    assert_eq!(m["gap_us"]["count"], 48, "{m}");
+    let gap = m["gap_us"]["p50"].as_u64().unwrap();
+    assert!((29_000..50_000).contains(&gap), "median gap {gap} µs");
+    assert_eq!(p.served("/events?n=5&gap=30&first=60"), 12);
+}
+
+#[test]
+fn an_accept_header_asks_for_sse_and_thresholds_read_messages() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "t.toml",
+        "[thresholds]\ntime_to_first_message_p95_ms = \"< 5\"\nmessage_gap_p99_ms = \"< 1000\"\n",
+    );
+    let url = p.url("/events?n=3&gap=10&first=40");
+    let o = run(&[
+        &url,
+        "-H",
+        "Accept: text/event-stream",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-n",
+        "4",
+        "-c",
+        "1",
+    ]);
+    // The first event comes after 40 ms: the first threshold fails, the gap one passes.
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["messages"]["received"], 12);
+    let t = &v["thresholds"];
+    assert_eq!(t[0]["name"], "message_gap_p99_ms");
+    assert_eq!(t[0]["passed"], true, "{t}");
+    assert_eq!(t[1]["passed"], false, "{t}");
+    assert!(t[1]["observed"].as_f64().unwrap() >= 40.0, "{t}");
+}
+
+#[test]
+fn stream_chunks_counts_each_chunk() {
+    let p = peer();
+    let url = p.url("/chunks?n=4&gap=20");
+    let o = run(&[&url, "--stream-chunks", "-n", "6", "-c", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // Each chunk of chunked encoding is one message: 4 per reply, exactly.
+    assert_eq!(v["messages"]["received"], 24, "{}", v["messages"]);
+    assert_eq!(v["messages"]["gap_us"]["count"], 18);
+    assert_eq!(p.served("/chunks?n=4&gap=20"), 6);
+}
+
+#[test]
+fn without_a_stream_flag_a_response_is_whole() {
+    let p = peer();
+    let o = run(&[&p.url("/chunks?n=3&gap=1"), "-n", "3", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert!(v.get("messages").is_none(), "{v}");
+}
+
+#[test]
+fn stream_flags_that_cannot_apply_are_refused() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["http://127.0.0.1:1/", "--sse", "--stream-chunks"],
+            "keep one",
+        ),
+        (&["ws://127.0.0.1:1/", "--sse"], "WebSocket"),
+        (
+            &[
+                "http://127.0.0.1:1/",
+                "--grpc-service",
+                "a.B",
+                "--grpc-method",
+                "C",
+                "--stream-chunks",
+            ],
+            "gRPC",
+        ),
+        (&["http://127.0.0.1:1/"], "messages are counted"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "t.toml",
+        "[thresholds]\nmessages_per_sec = \"> 1\"\n",
+    );
+    for (i, (args, want)) in cases.iter().enumerate() {
+        let mut args = args.to_vec();
+        if i == 3 {
+            args.extend_from_slice(&["--config", cfg.to_str().unwrap()]);
+        }
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
