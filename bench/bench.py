@@ -489,7 +489,8 @@ def write_report(a, results, mach, when):
              "by the requests it completed; client and server share the machine, so this is the fair",
              "per-tool figure. nginx: 1 worker, access log off, `return 200 \"ok\\n\"`, loopback.",
              "The server's own CPU (from /proc, over each run: nginx, or the Python WebSocket server",
-             "in case 11) is shown beside it: at ~1.0 core it is saturated, and requests/s then",
+             "in case 11, the Python gRPC server in case 12) is shown beside it: at ~1.0 core it is",
+             "saturated, and requests/s then",
              "measures the server, not the client.", "",
              f"Rounds: {a.rounds}, seconds per run: {a.seconds}. Last run at "
              f"{when}; each case says when it was measured.", "", "## Machine", ""]

@@ -558,3 +558,40 @@ fn the_readme_grpc_example_runs() {
     assert_eq!(v["thresholds"][0]["passed"], true);
     assert_eq!(p.lines("SayHello readme").len(), 20);
 }
+
+#[test]
+fn debug_shows_the_call_as_json_with_its_status() {
+    let p = peer();
+    let o = command()
+        .args([
+            "run",
+            &p.url(),
+            "--grpc-service",
+            SERVICE,
+            "--grpc-method",
+            "Count",
+            "--reflect",
+            "-b",
+            r#"{"name":"dbg-${REQUEST_ID}","count":2}"#,
+            "--debug",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    // The request as sent (its variables rendered), both streamed replies decoded through
+    // the reflected types, the trailers and the status by name.
+    for want in [
+        "> POST http://127.0.0.1:",
+        "/kaioken.test.Greeter/Count HTTP/2",
+        "> content-type: application/grpc",
+        r#"{"name":"dbg-0","count":2}"#,
+        r#"{"message":"dbg-0 0"}"#,
+        r#"{"message":"dbg-0 1","index":1}"#,
+        "< grpc-status: 0",
+        "gRPC status: OK",
+    ] {
+        assert!(out.contains(want), "{want:?} not in:\n{out}");
+    }
+    assert_eq!(p.lines("Count dbg-0").len(), 1);
+}

@@ -81,17 +81,21 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
             plan.target.redacted_url()
         );
     }
-    if let Some(g) = &plan.grpc {
-        anyhow::bail!(
-            "--debug shows one HTTP exchange, not yet a gRPC call; for {} run a short test \
-             instead (-n 1 --json gives its status, with a check on the reply's JSON)",
-            g.path()
-        );
-    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    // --reflect: the types first, over the run's own connector, as a run would.
+    if plan
+        .grpc
+        .as_ref()
+        .is_some_and(|g| g.schema == crate::plan::grpc::Schema::Reflect)
+    {
+        let mut plan = plan.clone();
+        let connector = rt.block_on(connect::build(&plan, connect::route(&plan)?))?;
+        super::run::reflect(&rt, &mut plan, &connector)?;
+        return rt.block_on(exchange(&plan, show_secrets));
+    }
     rt.block_on(exchange(plan, show_secrets))
 }
 
@@ -111,7 +115,14 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         &mut Vec::new(),
     );
     let (mut parts, ()) = req.into_parts();
-    let body = body.unwrap_or_default();
+    let mut body = body.unwrap_or_default();
+    // gRPC: a body with variables is framed now, as the load path frames it per call.
+    if let Some(g) = plan.grpc.as_ref().filter(|g| !g.prepared) {
+        let mut framed = Vec::new();
+        g.frame(&body, &mut framed)
+            .map_err(|e| anyhow!("body: {e}"))?;
+        body = Bytes::from(framed);
+    }
 
     let t0 = Instant::now();
     let route = connect::route(plan)?;
@@ -159,6 +170,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         )
         .await?;
         return report(
+            plan.grpc.as_ref(),
             show_secrets,
             &parts,
             &body,
@@ -228,6 +240,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         }
     };
     report(
+        plan.grpc.as_ref(),
         show_secrets,
         &parts,
         &body,
@@ -238,9 +251,40 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     )
 }
 
+/// A gRPC body: its messages as JSON through the method's `types` when a schema is known,
+/// else as the bytes they are.
+fn show_grpc(
+    g: &crate::plan::grpc::Grpc,
+    framed: &[u8],
+    types: impl Fn(&prost_reflect::MethodDescriptor) -> prost_reflect::MessageDescriptor,
+) -> String {
+    let Some(m) = g.descriptor.as_ref().filter(|_| g.json()) else {
+        return show_body(framed);
+    };
+    let mut shown = Vec::new();
+    let mut rest = framed;
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(msg) = rest.get(5..5 + len) else {
+            break;
+        };
+        match prost_reflect::DynamicMessage::decode(types(m), msg) {
+            Ok(d) => shown.push(serde_json::to_string(&d).unwrap_or_default()),
+            Err(_) => shown.push(show_body(msg)),
+        }
+        rest = &rest[5 + len..];
+    }
+    if shown.is_empty() {
+        "(no message)".to_string()
+    } else {
+        shown.join("\n")
+    }
+}
+
 /// Prints the exchange: the request as sent, the response, where the time went.
 #[allow(clippy::too_many_arguments)]
 fn report(
+    grpc: Option<&crate::plan::grpc::Grpc>,
     show_secrets: bool,
     parts: &http::request::Parts,
     body: &Bytes,
@@ -249,7 +293,7 @@ fn report(
     [dns, connect]: [Duration; 2],
     tls_time: Option<Duration>,
 ) -> anyhow::Result<Exit> {
-    let (resp, ttfb, total, resp_body) = response;
+    let (resp, ttfb, total, resp_body, trailers) = response;
 
     let mut out = String::new();
     // The request as sent.
@@ -263,7 +307,9 @@ fn report(
         );
     }
     outln!(out, ">");
-    if !body.is_empty() {
+    if let Some(g) = grpc {
+        outln!(out, "{}", show_grpc(g, body, |m| m.input()));
+    } else if !body.is_empty() {
         outln!(out, "{}", show_body(body));
     }
     out.push('\n');
@@ -282,7 +328,31 @@ fn report(
         );
     }
     outln!(out, "<");
-    outln!(out, "{}", show_body(&resp_body));
+    match grpc {
+        Some(g) => outln!(out, "{}", show_grpc(g, &resp_body, |m| m.output())),
+        None => outln!(out, "{}", show_body(&resp_body)),
+    }
+    if let Some(t) = &trailers {
+        for (name, value) in t {
+            outln!(
+                out,
+                "< {name}: {}",
+                header_value(name.as_str(), value.as_bytes(), show_secrets)
+            );
+        }
+    }
+    if grpc.is_some() {
+        let code = trailers
+            .as_ref()
+            .or(Some(&resp.headers))
+            .and_then(|h| h.get("grpc-status"))
+            .and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok());
+        let name = code
+            .and_then(|c| crate::plan::grpc::STATUS_NAMES.get(c))
+            .copied()
+            .unwrap_or("none (mapped from the HTTP status in a run)");
+        outln!(out, "gRPC status: {name}");
+    }
     out.push('\n');
     outln!(
         out,
@@ -302,7 +372,13 @@ fn report(
     Ok(Exit::Success)
 }
 
-type Sent = (http::response::Parts, Duration, Duration, Bytes);
+type Sent = (
+    http::response::Parts,
+    Duration,
+    Duration,
+    Bytes,
+    Option<http::HeaderMap>,
+);
 
 /// Sends the request on `io` with HTTP/1.1 or HTTP/2; returns the response head, time to
 /// first byte and total time (both from the send), and the body.
@@ -371,10 +447,10 @@ where
     })?;
     let ttfb = t.elapsed();
     let (head, incoming) = resp.into_parts();
-    let body = tokio::time::timeout(timeout, incoming.collect())
+    let collected = tokio::time::timeout(timeout, incoming.collect())
         .await
         .map_err(|_| too_slow())?
-        .map_err(|e| anyhow!("reading the response body failed: {e}"))?
-        .to_bytes();
-    Ok((head, ttfb, t.elapsed(), body))
+        .map_err(|e| anyhow!("reading the response body failed: {e}"))?;
+    let trailers = collected.trailers().cloned();
+    Ok((head, ttfb, t.elapsed(), collected.to_bytes(), trailers))
 }
