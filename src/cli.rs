@@ -212,6 +212,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub stream_messages: Option<u64>,
 
+    /// gRPC client and bidirectional streaming: send a call's messages this far apart
+    /// (e.g. 100ms) instead of all at once
+    #[arg(long, value_name = "DURATION")]
+    pub stream_interval: Option<String>,
+
     /// gRPC: HTTP/2 connections the VUs share, across all threads [default: one per thread]
     #[arg(long, value_name = "N")]
     pub grpc_connections: Option<u64>,
@@ -437,6 +442,7 @@ impl RunArgs {
             protoset: self.protoset.clone(),
             reflect: self.reflect,
             stream_messages: self.stream_messages,
+            stream_interval: self.stream_interval.clone(),
             grpc_connections: self.grpc_connections,
             insecure: self.insecure,
             cacert: self.cacert.clone(),

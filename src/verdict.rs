@@ -13,7 +13,7 @@ pub const FAIL_FAST_MIN_REQUESTS: u64 = 100;
 fn unit(metric: Metric) -> &'static str {
     match metric {
         Metric::Quantile(_) | Metric::MeanLatency | Metric::MaxLatency => "ms",
-        Metric::FirstMessage(_) | Metric::MessageGap(_) => "ms",
+        Metric::FirstMessage(_) | Metric::MessageGap(_) | Metric::MessageLatency(_) => "ms",
         Metric::ErrorRate | Metric::CheckPassRate | Metric::GrpcOkRate => "ratio",
         Metric::MessagesPerSec => "messages/s",
         Metric::Rps => "req/s",
@@ -48,6 +48,7 @@ fn from_stats(
         messages_per_sec: None,
         first_message_us: None,
         message_gap_us: None,
+        message_latency_us: None,
     }
 }
 
@@ -66,6 +67,8 @@ fn from_results(r: &Results) -> Observed {
         o.first_message_us = Some([(0.50, l.p50), (0.95, l.p95), (0.99, l.p99)]);
         let g = &m.gap_us;
         o.message_gap_us = (g.count > 0).then_some([(0.95, g.p95), (0.99, g.p99)]);
+        let l = &m.latency_us;
+        o.message_latency_us = (l.count > 0).then_some([(0.95, l.p95), (0.99, l.p99)]);
     }
     o
 }
@@ -104,6 +107,7 @@ fn from_snapshot(s: &Snapshot) -> Observed {
         messages_per_sec: None,
         first_message_us: None,
         message_gap_us: None,
+        message_latency_us: None,
     }
 }
 

@@ -595,3 +595,57 @@ fn debug_shows_the_call_as_json_with_its_status() {
     }
     assert_eq!(p.lines("Count dbg-0").len(), 1);
 }
+
+#[test]
+fn paced_bidirectional_streams_time_each_message() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "t.toml",
+        "[thresholds]\nmessage_latency_p99_ms = \"< 40\"\n",
+    );
+    // 4 messages per call, 50 ms apart: a call lasts at least 3 × 50 ms. The server answers
+    // each message as it comes, so each reply follows its own request message by about a
+    // millisecond, far below the 50 ms spacing: per-message latency is what the server
+    // took, not the call's length.
+    let o = call(
+        &p.url(),
+        "Chat",
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--stream-messages",
+            "4",
+            "--stream-interval",
+            "50ms",
+            "-b",
+            r#"{"name":"paced"}"#,
+            "-n",
+            "6",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let m = &v["messages"];
+    assert_eq!(m["received"], 24, "{m}");
+    assert_eq!(m["latency_us"]["count"], 24, "{m}");
+    assert!(
+        v["latency_us"]["min"].as_u64().unwrap() >= 150_000,
+        "{}",
+        v["latency_us"]
+    );
+    // Replies 50 ms apart, as the requests were (the gap is the spacing, give or take the
+    // server's time per message).
+    let gap = m["gap_us"]["p50"].as_u64().unwrap();
+    assert!((40_000..80_000).contains(&gap), "median gap {gap}");
+    assert_eq!(v["thresholds"][0]["passed"], true, "{}", v["thresholds"]);
+    assert_eq!(p.lines("msg Chat paced").len(), 24);
+
+    // Without --stream-messages the interval has nothing to space.
+    let o = call(&p.url(), "Chat", &["--stream-interval", "10ms", "-n", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--stream-messages"), "{}", stderr(&o));
+}

@@ -48,6 +48,7 @@ pub struct Flags {
     pub protoset: Option<PathBuf>,
     pub reflect: bool,
     pub stream_messages: Option<u64>,
+    pub stream_interval: Option<String>,
     pub grpc_connections: Option<u64>,
     pub insecure: bool,
     pub cacert: Option<PathBuf>,

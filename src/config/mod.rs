@@ -52,6 +52,8 @@ pub struct RawGrpc {
     pub reflect: Option<bool>,
     /// Messages sent per call on client and bidirectional streams.
     pub stream_messages: Option<i64>,
+    /// Pause between a call's messages on client and bidirectional streams.
+    pub stream_interval: Option<EnvString>,
     /// HTTP/2 connections shared by the VUs, across all threads.
     pub connections: Option<i64>,
 }

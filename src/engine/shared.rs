@@ -275,6 +275,16 @@ impl Shared {
                 interval.merge_gaps(h);
             }
         });
+        if let Some(latency) = self.pool.message_latency() {
+            latency.drain(|h| {
+                if warm {
+                    interval
+                        .message_latency
+                        .add(h)
+                        .expect("the transport's histograms have the recorder's bounds");
+                }
+            });
+        }
     }
 
     /// An open-model iteration found no free VU.

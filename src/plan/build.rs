@@ -974,6 +974,10 @@ fn grpc_options(
         .grpc_connections
         .map(|n| n as i64)
         .or_else(|| file.and_then(|g| g.connections));
+    let interval_text = args.stream_interval.clone().or_else(|| {
+        file.and_then(|g| g.stream_interval.as_ref())
+            .map(|s| s.0.clone())
+    });
 
     let Some(service) = service else {
         // Without a service nothing else of gRPC may be set: it would be ignored.
@@ -989,6 +993,11 @@ fn grpc_options(
             (reflect, "reflect", "true".to_string()),
             (stream_messages.is_some(), "stream_messages", String::new()),
             (connections.is_some(), "grpc_connections", String::new()),
+            (
+                interval_text.is_some(),
+                "stream_interval",
+                interval_text.unwrap_or_default(),
+            ),
             (file.is_some(), "grpc", "[grpc]".to_string()),
         ];
         if let Some((_, field, value)) = given.into_iter().find(|g| g.0) {
@@ -1097,6 +1106,26 @@ fn grpc_options(
             None
         }
     };
+    let stream_interval = match interval_text
+        .as_deref()
+        .map(|t| parse_duration("stream_interval", t))
+    {
+        None => None,
+        Some(Ok(d)) if d.is_zero() => None,
+        Some(Ok(d)) if stream_messages < 2 => {
+            errs.push(problem(
+                "stream_interval",
+                humantime::format_duration(d).to_string(),
+                "spaces the messages of a call; add --stream-messages N (N ≥ 2)",
+            ));
+            None
+        }
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            errs.push(e);
+            None
+        }
+    };
     let schema = if !files.is_empty() {
         Schema::Proto { files, imports }
     } else if let Some(p) = protoset {
@@ -1130,6 +1159,7 @@ fn grpc_options(
         schema,
         descriptor,
         stream_messages,
+        stream_interval,
         connections,
         prepared: false,
     };

@@ -68,6 +68,8 @@ pub struct Grpc {
     pub descriptor: Option<MethodDescriptor>,
     /// Messages sent on each call (client and bidirectional streaming; 1 otherwise).
     pub stream_messages: u32,
+    /// `--stream-interval`: a call's messages go out this far apart (else all at once).
+    pub stream_interval: Option<std::time::Duration>,
     /// HTTP/2 connections shared by the VUs across all threads (`None`: one per thread).
     pub connections: Option<u64>,
     /// The request body is already framed (it has no runtime variables and the schema is
@@ -380,6 +382,7 @@ mod tests {
             schema: Schema::Protoset(PathBuf::new()),
             descriptor: Some(find_method(&pool(), "t.S", method, "t.proto").unwrap()),
             stream_messages: n,
+            stream_interval: None,
             connections: None,
             prepared: false,
         }

@@ -25,6 +25,8 @@ pub enum Metric {
     FirstMessage(Quantile),
     /// A quantile of the gap between consecutive messages of a reply, in ms.
     MessageGap(Quantile),
+    /// A quantile of per-message latency on bidirectional streams, in ms.
+    MessageLatency(Quantile),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +54,7 @@ impl Quantile {
 
 /// Every metric name a threshold accepts, with what it means; `_ms` names also come without
 /// the suffix (the seed's tutorial spelling, `p95_latency = "< 500ms"`).
-const METRICS: [(&str, Metric); 19] = [
+const METRICS: [(&str, Metric); 21] = [
     ("p50_latency_ms", Metric::Quantile(Quantile::P50)),
     ("p75_latency_ms", Metric::Quantile(Quantile::P75)),
     ("p90_latency_ms", Metric::Quantile(Quantile::P90)),
@@ -81,6 +83,14 @@ const METRICS: [(&str, Metric); 19] = [
     ),
     ("message_gap_p95_ms", Metric::MessageGap(Quantile::P95)),
     ("message_gap_p99_ms", Metric::MessageGap(Quantile::P99)),
+    (
+        "message_latency_p95_ms",
+        Metric::MessageLatency(Quantile::P95),
+    ),
+    (
+        "message_latency_p99_ms",
+        Metric::MessageLatency(Quantile::P99),
+    ),
 ];
 
 impl Metric {
@@ -92,6 +102,7 @@ impl Metric {
                 | Metric::MaxLatency
                 | Metric::FirstMessage(_)
                 | Metric::MessageGap(_)
+                | Metric::MessageLatency(_)
         )
     }
 
@@ -100,7 +111,10 @@ impl Metric {
     pub fn needs_messages(self) -> bool {
         matches!(
             self,
-            Metric::MessagesPerSec | Metric::FirstMessage(_) | Metric::MessageGap(_)
+            Metric::MessagesPerSec
+                | Metric::FirstMessage(_)
+                | Metric::MessageGap(_)
+                | Metric::MessageLatency(_)
         )
     }
 
@@ -326,6 +340,8 @@ pub struct Observed {
     pub first_message_us: Option<[(f64, u64); 3]>,
     /// (quantile, µs) of gaps between messages; `None` without them.
     pub message_gap_us: Option<[(f64, u64); 2]>,
+    /// (quantile, µs) of per-message latency; `None` without it.
+    pub message_latency_us: Option<[(f64, u64); 2]>,
 }
 
 impl Observed {
@@ -347,6 +363,13 @@ impl Observed {
             Metric::DroppedIterations => self.dropped_iterations as f64,
             Metric::GrpcOkRate => self.grpc_ok_rate?,
             Metric::MessagesPerSec => self.messages_per_sec?,
+            Metric::MessageLatency(q) => {
+                self.message_latency_us?
+                    .iter()
+                    .find(|(p, _)| *p == q.value())
+                    .map(|(_, v)| *v)? as f64
+                    / 1000.0
+            }
             Metric::MessageGap(q) => {
                 self.message_gap_us?
                     .iter()

@@ -162,6 +162,8 @@ pub struct Interval {
     pub first_message: Histogram<u64>,
     /// Between consecutive messages of one reply (stream messages, SSE events, chunks).
     pub message_gap: Histogram<u64>,
+    /// Request message k's send → reply message k (bidirectional gRPC streams).
+    pub message_latency: Histogram<u64>,
     /// Gauges set by the worker when it hands the interval over (not summed by `merge`).
     pub vus: u64,
     pub vus_max: u64,
@@ -192,6 +194,7 @@ impl Default for Interval {
             messages: 0,
             first_message: new_histogram(),
             message_gap: new_histogram(),
+            message_latency: new_histogram(),
             vus: 0,
             vus_max: 0,
         }
@@ -252,6 +255,9 @@ impl Interval {
             .add(&other.first_message)
             .expect(SAME_BOUNDS);
         self.merge_gaps(&other.message_gap);
+        self.message_latency
+            .add(&other.message_latency)
+            .expect(SAME_BOUNDS);
     }
 
     /// Adds gaps between messages (from the transport's per-thread histogram, which has the
@@ -287,6 +293,7 @@ impl Interval {
         self.messages = 0;
         self.first_message.reset();
         self.message_gap.reset();
+        self.message_latency.reset();
         self.vus = 0;
         self.vus_max = 0;
     }

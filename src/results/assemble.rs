@@ -140,6 +140,11 @@ impl Results {
                 } else {
                     LatencyStats::from_histogram("message_gap", &t.message_gap)
                 },
+                latency_us: if t.message_latency.is_empty() {
+                    LatencyStats::default()
+                } else {
+                    LatencyStats::from_histogram("message_latency", &t.message_latency)
+                },
             }),
             load: LoadResult {
                 model: plan.load.name().to_string(),

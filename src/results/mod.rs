@@ -85,6 +85,9 @@ pub struct MessageStats {
     /// Between consecutive messages of one reply (empty when replies are one message).
     #[serde(default, skip_serializing_if = "LatencyStats::is_empty")]
     pub gap_us: LatencyStats,
+    /// Bidirectional streams: request message k's send → reply message k.
+    #[serde(default, skip_serializing_if = "LatencyStats::is_empty")]
+    pub latency_us: LatencyStats,
 }
 
 /// One scenario of the mix: what it is and what it measured.
@@ -415,6 +418,8 @@ pub struct Histograms {
     pub first_message: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message_gap: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message_latency: String,
 }
 
 /// Builds the counters part of results from the run's merged interval.
@@ -463,6 +468,11 @@ impl Histograms {
                 String::new()
             } else {
                 histogram_codec::encode(&total.message_gap)
+            },
+            message_latency: if total.message_latency.is_empty() {
+                String::new()
+            } else {
+                histogram_codec::encode(&total.message_latency)
             },
         }
     }

@@ -173,6 +173,13 @@ pub fn render(r: &Results, serious: bool) -> String {
         if m.gap_us.count > 0 {
             latency_block(&mut out, "Gap between messages of a reply", &m.gap_us);
         }
+        if m.latency_us.count > 0 {
+            latency_block(
+                &mut out,
+                "Message latency (request message k → reply k)",
+                &m.latency_us,
+            );
+        }
     }
     if r.connect_time_us.count > 0 {
         latency_block(&mut out, "Connect time", &r.connect_time_us);

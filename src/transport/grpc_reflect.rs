@@ -83,7 +83,7 @@ pub async fn reflect(
             why.map(|w| format!(" ({w})")).unwrap_or_default()
         )
     })?;
-    let conn = h2::Conn::new(1, Split::Grpc, Gaps::default());
+    let conn = h2::Conn::new(1, Split::Grpc, Gaps::default(), None);
     let driver = h2::drive(conn.clone(), stream);
     tokio::pin!(driver);
     let ask_all = async {
@@ -160,7 +160,7 @@ impl Asker<'_> {
                 &mut scratch,
             );
             let mut capture = Capture::new(Vec::new(), true, 64 << 20);
-            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture));
+            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None);
             let outcome = tokio::time::timeout(self.plan.timeout, exchange)
                 .await
                 .map_err(|_| {

@@ -43,7 +43,7 @@ impl Default for Gaps {
 }
 
 impl Gaps {
-    fn record(&self, gap: std::time::Duration) {
+    pub fn record(&self, gap: std::time::Duration) {
         let us = (gap.as_micros() as u64).max(1);
         self.0.borrow_mut().saturating_record(us);
     }

@@ -79,6 +79,10 @@ pub struct Pool {
     /// How replies are read as messages, and this thread's gaps between them.
     split: Split,
     gaps: Gaps,
+    /// Per-message latency of bidirectional gRPC streams (reply k to request message k).
+    latency: Option<Gaps>,
+    /// A paced gRPC client stream: its messages one `--stream-interval` apart.
+    pacing: Option<h2::Pacing>,
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
@@ -129,6 +133,17 @@ impl Pool {
                 }
             },
             gaps: Gaps::default(),
+            latency: plan
+                .grpc
+                .as_ref()
+                .filter(|g| g.kind() == crate::plan::grpc::Kind::Bidirectional)
+                .map(|_| Gaps::default()),
+            pacing: plan.grpc.as_ref().and_then(|g| {
+                g.stream_interval.map(|every| h2::Pacing {
+                    messages: g.stream_messages as usize,
+                    every,
+                })
+            }),
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
@@ -139,6 +154,11 @@ impl Pool {
     /// Gaps between the messages of replies on this thread since the last hand-off.
     pub fn gaps(&self) -> &Gaps {
         &self.gaps
+    }
+
+    /// Per-message latency on bidirectional gRPC streams since the last hand-off.
+    pub fn message_latency(&self) -> Option<&Gaps> {
+        self.latency.as_ref()
     }
 
     /// A session for the thread's VU number `local` (HTTP/2 VUs share slots by number).
@@ -334,7 +354,12 @@ impl H2Slot {
             self.connecting.set(false);
             self.ready.notify_waiters();
             let stream = r?;
-            let conn = h2::Conn::new(pool.streams(), pool.split, pool.gaps.clone());
+            let conn = h2::Conn::new(
+                pool.streams(),
+                pool.split,
+                pool.gaps.clone(),
+                pool.latency.clone(),
+            );
             tokio::task::spawn_local(h2::drive(conn.clone(), stream));
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
@@ -402,7 +427,7 @@ impl Session for H2Session {
                     *current = Some(slot.get(pool, connected).await?);
                 }
                 let conn = current.as_ref().expect("set above");
-                let ex = h2::exchange(conn, block, body, capture.as_deref_mut());
+                let ex = h2::exchange(conn, block, body, capture.as_deref_mut(), pool.pacing);
                 deadline
                     .within(pool.timeout, ex)
                     .await

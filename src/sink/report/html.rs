@@ -311,6 +311,13 @@ pub fn render(r: &Results) -> String {
         if m.gap_us.count > 0 {
             latency_row(&mut out, "gap between messages of a reply", &m.gap_us);
         }
+        if m.latency_us.count > 0 {
+            latency_row(
+                &mut out,
+                "message latency (request k → reply k)",
+                &m.latency_us,
+            );
+        }
     }
     latency_row(&mut out, "connect", &r.connect_time_us);
     latency_row(

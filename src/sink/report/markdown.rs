@@ -78,6 +78,9 @@ pub fn render(r: &Results) -> String {
         if m.gap_us.count > 0 {
             push(&mut out, &row("gap between messages", &m.gap_us));
         }
+        if m.latency_us.count > 0 {
+            push(&mut out, &row("message latency", &m.latency_us));
+        }
         push(&mut out, "");
         push(
             &mut out,

@@ -110,6 +110,13 @@ struct Slot {
     /// Request body bytes not yet sent (flow control holds them).
     body: Vec<u8>,
     body_sent: usize,
+    /// Body bytes the VU has released so far (a paced client stream releases one message
+    /// at a time); the stream ends when all of `body` is sent.
+    body_ready: usize,
+    /// When each released request message went out (paced gRPC streams), and how many
+    /// replies have been matched to them for per-message latency.
+    sent: Vec<Instant>,
+    replies_timed: usize,
     /// gRPC: the `grpc-status` received (in trailers, or a trailers-only response).
     grpc_status: Option<u8>,
     /// The reply's messages (gRPC, SSE events, chunks), split out of its DATA frames.
@@ -132,6 +139,9 @@ impl Slot {
             recv_unreturned: 0,
             body: Vec::new(),
             body_sent: 0,
+            body_ready: 0,
+            sent: Vec::new(),
+            replies_timed: 0,
             grpc_status: None,
             messages: Messages::default(),
         }
@@ -179,6 +189,9 @@ struct State {
     /// How replies are read as messages; gRPC also means a `grpc-status` is the result.
     split: Split,
     gaps: Gaps,
+    /// Latency of each reply message matched to the request message of the same index
+    /// (bidirectional gRPC streams): the thread's histogram, as `gaps`.
+    latency: Option<Gaps>,
 }
 
 /// A shared HTTP/2 connection (one per `--h2-streams` VUs of a thread).
@@ -241,14 +254,14 @@ impl State {
             ..
         } = self;
         for s in slots.iter_mut().filter(|s| s.phase == Phase::Open) {
-            while s.body_sent < s.body.len() {
+            while s.body_sent < s.body_ready {
                 let room = (*send_window)
                     .min(s.send_window)
                     .min(*peer_max_frame as i64);
                 if room <= 0 {
                     break;
                 }
-                let n = (s.body.len() - s.body_sent).min(room as usize);
+                let n = (s.body_ready - s.body_sent).min(room as usize);
                 let last = s.body_sent + n == s.body.len();
                 frame_head(out, n, DATA, if last { END_STREAM } else { 0 }, s.id);
                 out.extend_from_slice(&s.body[s.body_sent..s.body_sent + n]);
@@ -303,6 +316,7 @@ impl State {
                 }
                 let data = unpad(flags, payload)?;
                 let gaps = self.gaps.clone();
+                let latency = self.latency.clone();
                 let Some(s) = self.slot_of(stream) else {
                     return Ok(()); // a cancelled stream's late data
                 };
@@ -310,6 +324,15 @@ impl State {
                 s.messages.data(data, now, &gaps);
                 if !data.is_empty() {
                     s.messages.chunk(now, &gaps);
+                }
+                if let Some(latency) = &latency {
+                    // Reply k answers request message k: its latency is from k's send.
+                    while s.replies_timed < s.messages.count as usize {
+                        if let Some(t) = s.sent.get(s.replies_timed) {
+                            latency.record(now.saturating_duration_since(*t));
+                        }
+                        s.replies_timed += 1;
+                    }
                 }
                 if s.capturing {
                     s.capture.body_data(data);
@@ -543,7 +566,7 @@ fn parse_status(v: &[u8]) -> u16 {
 impl Conn {
     /// A connection ready to take streams (the preface and our SETTINGS are queued).
     /// `streams` caps our concurrent streams; the peer's SETTINGS may lower it.
-    pub fn new(streams: usize, split: Split, gaps: Gaps) -> Rc<Conn> {
+    pub fn new(streams: usize, split: Split, gaps: Gaps, latency: Option<Gaps>) -> Rc<Conn> {
         let mut out = Vec::with_capacity(16 * 1024);
         out.extend_from_slice(PREFACE);
         frame_head(&mut out, 12, SETTINGS, 0, 0);
@@ -576,6 +599,7 @@ impl Conn {
                 waiting: Vec::new(),
                 split,
                 gaps,
+                latency,
             }),
         })
     }
@@ -609,7 +633,14 @@ impl Conn {
 
     /// Opens a stream in slot `i`: queues HEADERS (and CONTINUATION) for `block` and as much
     /// of `body` as the windows allow.
-    fn start(&self, i: usize, block: &[u8], body: &[u8], capture: Option<&mut Capture>) {
+    fn start(
+        &self,
+        i: usize,
+        block: &[u8],
+        body: &[u8],
+        first: usize,
+        capture: Option<&mut Capture>,
+    ) {
         let mut st = self.st.borrow_mut();
         let st = &mut *st;
         let id = st.next_id;
@@ -630,6 +661,12 @@ impl Conn {
         s.body.clear();
         s.body.extend_from_slice(body);
         s.body_sent = 0;
+        s.body_ready = first;
+        s.sent.clear();
+        if st.latency.is_some() {
+            s.sent.push(Instant::now());
+        }
+        s.replies_timed = 0;
         s.grpc_status = None;
         s.messages = Messages::new(st.split);
         s.capturing = capture.is_some();
@@ -695,6 +732,21 @@ impl Conn {
         }
     }
 
+    /// Lets the stream in slot `i` send its body up to `upto` bytes (the next message of a
+    /// paced stream), noting when.
+    fn release_body(&self, i: usize, upto: usize) {
+        let mut st = self.st.borrow_mut();
+        let s = &mut st.slots[i];
+        if s.phase != Phase::Open {
+            return;
+        }
+        s.body_ready = upto.min(s.body.len());
+        s.sent.push(Instant::now());
+        let st = &mut *st;
+        st.push_bodies();
+        st.wake_driver();
+    }
+
     /// Frees slot `i`, cancelling its stream if it is still open (the VU gave up on it),
     /// and hands the capture back.
     fn release(&self, i: usize, capture: Option<&mut Capture>) {
@@ -741,12 +793,21 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// How a request body of several equal messages is paced: one message every `every`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub messages: usize,
+    pub every: std::time::Duration,
+}
+
 /// Sends one request (`block` is its HPACK header block) and waits for the whole response.
+/// With `pacing`, the body's messages go out one at a time, `every` apart from the first.
 pub async fn exchange(
     conn: &Conn,
     block: &[u8],
     body: &[u8],
     capture: Option<&mut Capture>,
+    pacing: Option<Pacing>,
 ) -> Result<Outcome, StreamError> {
     let slot = poll_fn(|cx| conn.poll_slot(cx)).await?;
     let mut guard = Guard {
@@ -754,8 +815,27 @@ pub async fn exchange(
         slot,
         capture,
     };
-    conn.start(slot, block, body, guard.capture.as_deref_mut());
-    poll_fn(|cx| conn.poll_done(slot, cx)).await
+    let Some(p) = pacing.filter(|p| p.messages > 1 && !body.is_empty()) else {
+        conn.start(slot, block, body, body.len(), guard.capture.as_deref_mut());
+        return poll_fn(|cx| conn.poll_done(slot, cx)).await;
+    };
+    let each = body.len() / p.messages;
+    conn.start(slot, block, body, each, guard.capture.as_deref_mut());
+    let t0 = tokio::time::Instant::now();
+    let mut released = 1;
+    loop {
+        if released == p.messages {
+            return poll_fn(|cx| conn.poll_done(slot, cx)).await;
+        }
+        let next = t0 + p.every * released as u32;
+        tokio::select! {
+            done = poll_fn(|cx| conn.poll_done(slot, cx)) => return done,
+            () = tokio::time::sleep_until(next) => {
+                released += 1;
+                conn.release_body(slot, each * released);
+            }
+        }
+    }
 }
 
 /// Runs the connection: writes what the streams queue, reads and dispatches what the server
