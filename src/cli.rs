@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Flags;
 
 #[derive(Debug, Parser)]
-#[command(name = "kaioken", version, about = "Load generator for HTTP/1.1 and HTTP/2 services", long_about = None)]
+#[command(name = "kaioken", version, about = "Load generator for HTTP/1.1, HTTP/2, WebSocket and gRPC services", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -139,7 +139,6 @@ impl Grpc {
     /// does not fit the input type.
     pub fn frame(&self, body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         out.clear();
-        let start = out.len();
         out.extend_from_slice(&[0; 5]);
         match &self.descriptor {
             Some(m) if self.json() => {
@@ -148,10 +147,10 @@ impl Grpc {
             }
             _ => out.extend_from_slice(body),
         }
-        let len = (out.len() - start - 5) as u32;
-        out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+        let one = out.len();
+        out[1..5].copy_from_slice(&((one - 5) as u32).to_be_bytes());
         for _ in 1..self.stream_messages {
-            out.extend_from_within(start..start + 5 + len as usize);
+            out.extend_from_within(..one);
         }
         Ok(())
     }
