@@ -603,12 +603,13 @@ fn paced_bidirectional_streams_time_each_message() {
     let cfg = write_file(
         dir.path(),
         "t.toml",
-        "[thresholds]\nmessage_latency_p99_ms = \"< 40\"\n",
+        "[thresholds]\nmessage_latency_p99_ms = \"< 100\"\n",
     );
     // 4 messages per call, 50 ms apart: a call lasts at least 3 × 50 ms. The server answers
-    // each message as it comes, so each reply follows its own request message by about a
-    // millisecond, far below the 50 ms spacing: per-message latency is what the server
-    // took, not the call's length.
+    // each message as it comes, so each reply follows its own request message by what the
+    // server took (about a millisecond). Timed from the call's start instead, the 4th reply
+    // of every call would be ≥ 150 ms late, so a p99 under 100 ms tells the two apart
+    // while leaving the busy Python server 100 ms for any one reply.
     let o = call(
         &p.url(),
         "Chat",
