@@ -93,7 +93,10 @@ pub fn debug(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     {
         let mut plan = plan.clone();
         let connector = rt.block_on(connect::build(&plan, connect::route(&plan)?))?;
-        super::run::reflect(&rt, &mut plan, &connector)?;
+        rt.block_on(crate::transport::grpc_reflect::resolve(
+            &mut plan, &connector,
+        ))
+        .map_err(|e| anyhow!(e))?;
         return rt.block_on(exchange(&plan, show_secrets));
     }
     rt.block_on(exchange(plan, show_secrets))

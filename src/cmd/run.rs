@@ -18,28 +18,6 @@ use crate::sink;
 use crate::transport::connect;
 use crate::verdict;
 
-/// `--reflect`: the gRPC method's types asked of the server, before any load.
-pub(super) fn reflect(
-    rt: &tokio::runtime::Runtime,
-    plan: &mut Plan,
-    connector: &connect::Connector,
-) -> anyhow::Result<()> {
-    let Some(g) = plan.grpc.as_ref() else {
-        return Ok(());
-    };
-    if g.schema != plan::grpc::Schema::Reflect {
-        return Ok(());
-    }
-    let service = g.service.clone();
-    let pool = rt
-        .block_on(crate::transport::grpc_reflect::reflect(
-            plan, connector, &service,
-        ))
-        .map_err(|e| anyhow!("reflect = true: {e}"))?;
-    plan::grpc::reflected(plan, &pool)?;
-    Ok(())
-}
-
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let file = match &args.config {
         Some(path) => Some(RawConfig::load(path)?),
@@ -64,7 +42,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .build()
         .context("starting the main runtime")?;
     let connector = rt.block_on(connect::build(&plan, route))?;
-    reflect(&rt, &mut plan, &connector)?;
+    rt.block_on(crate::transport::grpc_reflect::resolve(
+        &mut plan, &connector,
+    ))
+    .map_err(|e| anyhow!(e))?;
     let plan = Arc::new(plan);
 
     let load_started = SystemTime::now();

@@ -68,6 +68,22 @@ const SERVICES: [&str; 2] = [
 /// Files asked for at most (a service's own file and its imports, transitively).
 const MAX_FILES: usize = 256;
 
+/// `--reflect`: asks the server for the plan's method types and frames the plan's body with
+/// them; nothing to do for another schema. The error is one line for the user.
+pub async fn resolve(plan: &mut Plan, connector: &Connector) -> Result<(), String> {
+    let Some(g) = plan.grpc.as_ref() else {
+        return Ok(());
+    };
+    if g.schema != crate::plan::grpc::Schema::Reflect {
+        return Ok(());
+    }
+    let service = g.service.clone();
+    let pool = reflect(plan, connector, &service)
+        .await
+        .map_err(|e| format!("reflect = true: {e}"))?;
+    crate::plan::grpc::reflected(plan, &pool).map_err(|e| e.to_string())
+}
+
 /// Asks the server for the file defining `service` and every file it imports; the error
 /// is one line saying what the server answered.
 pub async fn reflect(
