@@ -650,3 +650,52 @@ fn paced_bidirectional_streams_time_each_message() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--stream-messages"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_protoset_and_more_connections() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("greeter.protoset");
+    // The descriptor set as users make it: protoc (grpcio-tools') with its imports.
+    let made = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "grpc_tools.protoc",
+            &format!(
+                "-I{}",
+                std::path::Path::new(PROTO).parent().unwrap().display()
+            ),
+            "--include_imports",
+            &format!("--descriptor_set_out={}", set.display()),
+            PROTO,
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = run(&[
+        &p.url(),
+        "--grpc-service",
+        SERVICE,
+        "--grpc-method",
+        "SayHello",
+        "--protoset",
+        set.to_str().unwrap(),
+        "--grpc-connections",
+        "4",
+        "--threads",
+        "2",
+        "-b",
+        r#"{"name":"protoset"}"#,
+        "-n",
+        "40",
+        "-c",
+        "8",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["OK"], 40);
+    // 4 connections across 2 threads, each shared by 2 of the 8 VUs: exactly 4 opened.
+    assert_eq!(v["summary"]["connections_opened"], 4, "{}", v["summary"]);
+    // The JSON body was encoded through the protoset: the server read the name.
+    assert_eq!(p.lines("SayHello protoset").len(), 40);
+}

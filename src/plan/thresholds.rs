@@ -344,6 +344,13 @@ pub struct Observed {
     pub message_latency_us: Option<[(f64, u64); 2]>,
 }
 
+/// The figure for quantile `q` in a (quantile, µs) list, in ms.
+fn ms_at(list: &[(f64, u64)], q: Quantile) -> Option<f64> {
+    list.iter()
+        .find(|(p, _)| *p == q.value())
+        .map(|(_, v)| *v as f64 / 1000.0)
+}
+
 impl Observed {
     /// The observed value of `metric`, in the metric's unit; `None` when nothing measured it.
     pub fn value(&self, metric: Metric) -> Option<f64> {
@@ -363,27 +370,9 @@ impl Observed {
             Metric::DroppedIterations => self.dropped_iterations as f64,
             Metric::GrpcOkRate => self.grpc_ok_rate?,
             Metric::MessagesPerSec => self.messages_per_sec?,
-            Metric::MessageLatency(q) => {
-                self.message_latency_us?
-                    .iter()
-                    .find(|(p, _)| *p == q.value())
-                    .map(|(_, v)| *v)? as f64
-                    / 1000.0
-            }
-            Metric::MessageGap(q) => {
-                self.message_gap_us?
-                    .iter()
-                    .find(|(p, _)| *p == q.value())
-                    .map(|(_, v)| *v)? as f64
-                    / 1000.0
-            }
-            Metric::FirstMessage(q) => {
-                self.first_message_us?
-                    .iter()
-                    .find(|(p, _)| *p == q.value())
-                    .map(|(_, v)| *v)? as f64
-                    / 1000.0
-            }
+            Metric::MessageLatency(q) => ms_at(self.message_latency_us.as_ref()?, q)?,
+            Metric::MessageGap(q) => ms_at(self.message_gap_us.as_ref()?, q)?,
+            Metric::FirstMessage(q) => ms_at(self.first_message_us.as_ref()?, q)?,
         })
     }
 }

@@ -315,17 +315,26 @@ impl State {
                     self.wake_driver();
                 }
                 let data = unpad(flags, payload)?;
-                let gaps = self.gaps.clone();
-                let latency = self.latency.clone();
-                let Some(s) = self.slot_of(stream) else {
+                // Borrowed field by field (not through `slot_of`) so the histograms are
+                // reached without touching their reference counts on every frame.
+                let State {
+                    slots,
+                    gaps,
+                    latency,
+                    ..
+                } = &mut *self;
+                let Some(s) = slots
+                    .iter_mut()
+                    .find(|s| s.id == stream && s.phase == Phase::Open)
+                else {
                     return Ok(()); // a cancelled stream's late data
                 };
                 s.bytes += frame_bytes;
-                s.messages.data(data, now, &gaps);
+                s.messages.data(data, now, gaps);
                 if !data.is_empty() {
-                    s.messages.chunk(now, &gaps);
+                    s.messages.chunk(now, gaps);
                 }
-                if let Some(latency) = &latency {
+                if let Some(latency) = latency {
                     // Reply k answers request message k: its latency is from k's send.
                     while s.replies_timed < s.messages.count as usize {
                         if let Some(t) = s.sent.get(s.replies_timed) {
