@@ -181,6 +181,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME")]
     pub ws_subprotocol: Vec<String>,
 
+    /// ws:// and wss://: hold N connections open for the whole run, whatever the message
+    /// rate (connection-capacity tests); the messages are spread over them
+    #[arg(long, value_name = "N")]
+    pub ws_connections: Option<u64>,
+
     /// gRPC: the fully qualified service to call (e.g. helloworld.Greeter); needs
     /// --grpc-method
     #[arg(long, value_name = "SERVICE")]
@@ -435,6 +440,7 @@ impl RunArgs {
             ws_binary: self.ws_binary,
             ws_fire_and_forget: self.ws_fire_and_forget,
             ws_subprotocol: self.ws_subprotocol.clone(),
+            ws_connections: self.ws_connections,
             grpc_service: self.grpc_service.clone(),
             grpc_method: self.grpc_method.clone(),
             proto: self.proto.clone(),

@@ -699,3 +699,59 @@ fn a_protoset_and_more_connections() {
     // The JSON body was encoded through the protoset: the server read the name.
     assert_eq!(p.lines("SayHello protoset").len(), 40);
 }
+
+#[test]
+fn import_path_finds_the_imported_messages() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    // The greeter's messages in their own file, imported by a service file in another
+    // directory: as a repository of shared protos is laid out.
+    let types = dir.path().join("types/kaioken/test");
+    std::fs::create_dir_all(&types).unwrap();
+    let full = std::fs::read_to_string(PROTO).unwrap();
+    let messages: String = full.split("service Greeter").next().unwrap().to_string();
+    std::fs::write(types.join("messages.proto"), messages).unwrap();
+    let svc = dir.path().join("svc");
+    std::fs::create_dir_all(&svc).unwrap();
+    let service = write_file(
+        &svc,
+        "greeter.proto",
+        "syntax = \"proto3\";\npackage kaioken.test;\nimport \"kaioken/test/messages.proto\";\n\
+         service Greeter {\n  rpc SayHello(HelloRequest) returns (HelloReply);\n}\n",
+    );
+    let types_dir = dir.path().join("types");
+    let args = |with_import: bool| {
+        let mut a = vec![
+            p.url(),
+            "--grpc-service".into(),
+            SERVICE.into(),
+            "--grpc-method".into(),
+            "SayHello".into(),
+            "--proto".into(),
+            service.display().to_string(),
+            "-b".into(),
+            r#"{"name":"imported"}"#.into(),
+            "-n".into(),
+            "5".into(),
+            "-c".into(),
+            "1".into(),
+        ];
+        if with_import {
+            a.extend(["--import-path".into(), types_dir.display().to_string()]);
+        }
+        a
+    };
+    let a = args(true);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["status_codes"]["OK"], 5);
+    assert_eq!(p.lines("SayHello imported").len(), 5);
+
+    // Without it the import is not found: one line naming the file, exit 1.
+    let a = args(false);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("kaioken/test/messages.proto"), "{err}");
+}

@@ -71,8 +71,9 @@ fn servers() -> &'static Servers {
                 "  server {{\n{listen}    access_log {d}/access{i}.log seen;\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n"
             ));
         }
-        let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  log_format seen \"$server_addr $remote_addr $connection\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{blocks}}}\n"
+        let conf = support::nginx_conf(
+            dir.path(),
+            &format!("  log_format seen \"$server_addr $remote_addr $connection\";\n{blocks}"),
         );
         let child = support::spawn_nginx(dir.path(), &conf);
         for port in ports {

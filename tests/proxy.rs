@@ -115,8 +115,9 @@ fn peers() -> &'static Peers {
                 "  server {{\n    listen 127.0.0.1:{port}{tls}    access_log {d}/nginx{i}.log seen;\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n"
             ));
         }
-        let conf = format!(
-            "worker_processes 1;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  log_format seen \"$server_protocol via=[$http_via] pa=[$http_proxy_authorization]\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{servers}}}\n"
+        let conf = support::nginx_conf(
+            pki.dir.path(),
+            &format!("  log_format seen \"$server_protocol via=[$http_via] pa=[$http_proxy_authorization]\";\n{servers}"),
         );
         let nginx_child = support::spawn_nginx(pki.dir.path(), &conf);
 

@@ -15,6 +15,9 @@ struct Peer {
     _dir: tempfile::TempDir,
     log: std::path::PathBuf,
     port: u16,
+    /// nginx in front of it, speaking h2c and passing each event on as it comes.
+    _nginx: Child,
+    h2_port: u16,
 }
 
 fn peer() -> &'static Peer {
@@ -27,11 +30,23 @@ fn peer() -> &'static Peer {
             &[log.to_str().unwrap()],
             "python3 is needed for the streaming server",
         );
+        let port = ports["port"];
+        let h2_port = support::free_port();
+        let conf = support::nginx_conf(
+            dir.path(),
+            &format!(
+                "  access_log off;\n  server {{\n    listen 127.0.0.1:{h2_port} http2;\n    location / {{\n      proxy_pass http://127.0.0.1:{port};\n      proxy_http_version 1.1;\n      proxy_buffering off;\n    }}\n  }}\n"
+            ),
+        );
+        let nginx = support::spawn_nginx(dir.path(), &conf);
+        support::wait_listening(h2_port);
         Peer {
             _child: child,
             _dir: dir,
             log,
-            port: ports["port"],
+            port,
+            _nginx: nginx,
+            h2_port,
         }
     })
 }
@@ -39,6 +54,10 @@ fn peer() -> &'static Peer {
 impl Peer {
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn h2_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.h2_port)
     }
 
     fn served(&self, path: &str) -> usize {
@@ -90,6 +109,68 @@ fn sse_events_are_counted_and_timed() {
     let gap = m["gap_us"]["p50"].as_u64().unwrap();
     assert!((29_000..50_000).contains(&gap), "median gap {gap} µs");
     assert_eq!(p.served("/events?n=5&gap=30&first=60"), 12);
+}
+
+#[test]
+fn sse_and_chunks_over_http2_from_the_config() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "sse.toml",
+        "[target]\nhttp2 = true\nsse = true\n",
+    );
+    // The same server behind nginx's h2c: the events reach us as DATA frames, one or
+    // more per event, and are split at their blank lines as over HTTP/1.1.
+    let path = "/events?n=5&gap=30&first=60&h2";
+    let url = p.h2_url(path);
+    let o = run(&[
+        &url,
+        "--config",
+        cfg.to_str().unwrap(),
+        "-n",
+        "6",
+        "-c",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["metadata"]["target"]["protocol"], "h2", "{v}");
+    let m = &v["messages"];
+    assert_eq!(m["received"], 30, "{m}");
+    assert_eq!(m["gap_us"]["count"], 24, "{m}");
+    // The server waits 60 ms before the first event of every response.
+    assert!(
+        m["time_to_first_us"]["min"].as_u64().unwrap() >= 60_000,
+        "{m}"
+    );
+    // As over HTTP/1.1: the server sleeps 30 ms between events; a proxy hop adds no
+    // pause of its own (proxy_buffering off), so the median stays in 29..50 ms.
+    let gap = m["gap_us"]["p50"].as_u64().unwrap();
+    assert!((29_000..50_000).contains(&gap), "median gap {gap} µs");
+    assert_eq!(p.served(path), 6);
+
+    // stream_chunks from the config: nginx passes each chunk it reads on as it comes, one
+    // DATA frame per chunk when they are 20 ms apart; 3 per response.
+    let cfg = write_file(
+        dir.path(),
+        "chunks.toml",
+        "[target]\nhttp2 = true\nstream_chunks = true\n",
+    );
+    let path = "/chunks?n=3&gap=20&h2";
+    let o = run(&[
+        &p.h2_url(path),
+        "--config",
+        cfg.to_str().unwrap(),
+        "-n",
+        "4",
+        "-c",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["messages"]["received"], 12, "{}", v["messages"]);
+    assert_eq!(p.served(path), 4);
 }
 
 #[test]

@@ -59,8 +59,8 @@ fn servers() -> &'static Servers {
             )
         };
         let mtls = format!("    ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n");
-        let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  log_format resume \"$ssl_protocol reused=$ssl_session_reused\";\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{}{}{}{}{}{}{}{}{}{}{}}}\n",
+        let servers = format!(
+            "  ssl_protocols TLSv1.2 TLSv1.3;\n  log_format tls \"$status $ssl_protocol $ssl_client_verify [$ssl_client_s_dn] $http_host $ssl_server_name\";\n  log_format resume \"$ssl_protocol reused=$ssl_session_reused\";\n{}{}{}{}{}{}{}{}{}{}{}",
             server(TRUSTED, "server", ""),
             server(MTLS, "server", &mtls),
             server(EXPIRED, "expired", ""),
@@ -75,6 +75,7 @@ fn servers() -> &'static Servers {
             server(RESUME, "server", "").replace(" tls;\n", " resume;\n"),
             server(KEY_FORMS, "server", &mtls),
         );
+        let conf = support::nginx_conf(pki.dir.path(), &servers);
         let child = support::spawn_nginx(pki.dir.path(), &conf);
         for p in ports {
             wait_listening(p);

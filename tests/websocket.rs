@@ -318,3 +318,159 @@ fn fire_and_forget_sends_at_the_interval_and_counts_replies() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("awaits no reply"), "{}", stderr(&o));
 }
+
+#[test]
+fn ws_connections_holds_every_connection_at_a_low_message_rate() {
+    let p = peer();
+    let url = format!("ws://127.0.0.1:{}/held", p.echo);
+    let o = run(&[
+        &url,
+        "-b",
+        "held",
+        "--ws-connections",
+        "30",
+        "--arrival-rate",
+        "20",
+        "-d",
+        "2s",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // 30 connections open from the start, although 20 messages/s need one or two: the
+    // server saw exactly 30 upgrades, and each ended with a normal close (1000).
+    assert_eq!(p.opened("/held").len(), 30, "{:?}", p.log());
+    assert_eq!(p.count("closed /held 1000"), 30, "{:?}", p.log());
+    // The schedule holds 20/s × 2 s = 40 arrivals (k/20 s for k = 0..39); the server saw
+    // them all, with no message dropped for want of a connection.
+    assert_eq!(p.count("msg text held"), 40, "{:?}", p.log());
+    assert_eq!(v["load"]["dropped_iterations"], 0);
+
+    // The config key, under a closed model: 4 connections carry -n 8.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(dir.path(), "ws.toml", "[websocket]\nconnections = 4\n");
+    let url = format!("ws://127.0.0.1:{}/held4", p.echo);
+    let o = run(&[
+        &url,
+        "--config",
+        cfg.to_str().unwrap(),
+        "-b",
+        "h4",
+        "-n",
+        "8",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(p.opened("/held4").len(), 4, "{:?}", p.log());
+    assert_eq!(p.count("msg text h4"), 8);
+
+    // A count beside it that contradicts it, zero, or an http:// URL: one line, exit 1.
+    for (args, fix) in [
+        (&["-c", "3"][..], "drop -c/--concurrency"),
+        (
+            &["--arrival-rate", "5", "--max-vus", "3"][..],
+            "drop --max-vus",
+        ),
+        (&["--ramp-up", "1s"][..], "drop --ramp-up"),
+    ] {
+        let o = command()
+            .args(["run", "ws://127.0.0.1:9/", "--ws-connections", "5"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains("ws_connections") && err.contains(fix), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    for url in ["ws://127.0.0.1:9/", "http://127.0.0.1:9/"] {
+        let n = if url.starts_with("ws") { "0" } else { "2" };
+        let o = command()
+            .args(["run", url, "--ws-connections", n])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{url}");
+        assert!(stderr(&o).contains("ws_connections"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn scenarios_mix_an_http_login_with_messages_on_two_websockets() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("127.0.0.1:{}", p.echo);
+    // The target is a WebSocket; the login is plain HTTP on the same origin, run once per
+    // VU (weight 0) for the token the messages carry. `/mix-room` is relative, so a
+    // WebSocket like the target.
+    let cfg = write_file(
+        dir.path(),
+        "mix.toml",
+        &format!(
+            r#"[target]
+url = "ws://{base}/"
+cookie_jar = true
+[load]
+concurrency = 2
+threads = 1
+max_requests = 8
+[[scenarios]]
+name = "login"
+url = "http://{base}/http/login"
+weight = 0
+[scenarios.extract]
+token = "body"
+[[scenarios]]
+name = "chat"
+url = "ws://{base}/mix-chat"
+body = "hi ${{token}}"
+weight = 3
+[[scenarios.checks]]
+name = "echoed"
+condition = "body contains \"hi token-\""
+[[scenarios]]
+name = "room"
+url = "/mix-room"
+body = "room"
+weight = 1
+"#
+        ),
+    );
+    let o = run(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stderr(&o), stdout(&o));
+    let v = json(&o);
+    let log = p.log();
+    // One login per VU: the token stays set, so the dependency does not run again.
+    let logins: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("http /http/login"))
+        .collect();
+    assert_eq!(logins.len(), 2, "{log:?}");
+    // The 8 iterations of the 3:1 cycle on one thread: exactly 6 chat and 2 room messages,
+    // each chat message carrying a token the server handed out.
+    let chats: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("msg text hi token-"))
+        .collect();
+    assert_eq!(chats.len(), 6, "{log:?}");
+    assert_eq!(p.count("msg text room"), 2, "{log:?}");
+    assert_eq!(
+        v["scenarios"]["chat"]["total_requests"], 6,
+        "{}",
+        v["scenarios"]
+    );
+    assert_eq!(v["scenarios"]["chat"]["status_codes"]["101"], 6);
+    assert_eq!(v["scenarios"]["login"]["status_codes"]["200"], 2);
+    // Each VU holds one connection per WebSocket path, kept for all its messages: at
+    // most one per VU (2) for each path, whichever VUs the cycle gave its messages to.
+    let (chat, room) = (p.opened("/mix-chat").len(), p.opened("/mix-room").len());
+    assert!(
+        (1..=2).contains(&chat) && (1..=2).contains(&room),
+        "{log:?}"
+    );
+    // The cookie the login set went out on every upgrade.
+    let cookies = log
+        .iter()
+        .filter(|l| l.starts_with("cookie /mix-") && l.contains(" seen="))
+        .count();
+    assert_eq!(cookies, chat + room, "{log:?}");
+    // The check on the chat replies passed on all 6.
+    assert_eq!(v["checks"][0]["passes"], 6, "{}", v["checks"]);
+}

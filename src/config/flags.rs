@@ -41,6 +41,7 @@ pub struct Flags {
     pub ws_binary: bool,
     pub ws_fire_and_forget: bool,
     pub ws_subprotocol: Vec<String>,
+    pub ws_connections: Option<u64>,
     pub grpc_service: Option<String>,
     pub grpc_method: Option<String>,
     pub proto: Vec<PathBuf>,

@@ -70,6 +70,8 @@ pub struct RawWebSocket {
     pub mode: Option<EnvString>,
     /// Pause between a VU's messages (its think time).
     pub message_interval: Option<EnvString>,
+    /// Connections held open for the whole run, whatever the message rate.
+    pub connections: Option<i64>,
 }
 
 /// `[[scenarios]]`: one request of a weighted mix, or (weight 0) a dependency.

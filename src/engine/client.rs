@@ -29,7 +29,9 @@ fn vars<'a>(shared: &Shared, values: &'a [Vec<u8>]) -> Vars<'a> {
 
 /// How one VU's requests go out, and what it keeps of responses.
 pub(crate) struct Client {
-    session: AnySession,
+    /// The VU's HTTP session and one per WebSocket its scenarios hold (see
+    /// [`crate::transport::Pool::carrier`]); one session for a single-protocol run.
+    sessions: Vec<AnySession>,
     /// Present when checks, extraction, the cookie jar or redirects read responses.
     capture: Option<Capture>,
     state: VuState,
@@ -96,7 +98,26 @@ impl Client {
     /// The VU is done: its session ends what it holds open as the protocol asks (a
     /// WebSocket's closing handshake), so the server sees a clean end, not a dropped socket.
     pub async fn finish(&mut self) {
-        self.session.close().await;
+        for s in &mut self.sessions {
+            s.close().await;
+        }
+    }
+
+    /// Opens the VU's connection ahead of its first message when the plan holds connections
+    /// (`--ws-connections`); its set-up goes to the connect-time histograms.
+    pub async fn open(&mut self, shared: &Shared) {
+        if shared.plan.websocket.connections.is_none() {
+            return;
+        }
+        let v = vars(shared, &self.state.values);
+        let pool = &shared.pool;
+        for (session, first) in self.sessions.iter_mut().zip(pool.carriers()) {
+            let Some(index) = *first else { continue };
+            session.open(pool, index, &v).await;
+            if let Some(setup) = session.take_setup() {
+                shared.recorder.borrow_mut().connected(setup);
+            }
+        }
     }
 
     /// A client for the thread's VU number `local` (HTTP/2 VUs share slots by number).
@@ -145,7 +166,7 @@ impl Client {
             ..VuState::default()
         };
         Client {
-            session: shared.pool.session(local),
+            sessions: shared.pool.sessions(local),
             capture,
             state,
         }
@@ -193,10 +214,11 @@ impl Client {
         let scenario = &plan.scenarios.list[index];
         let req = &scenario.request;
         let Client {
-            session,
+            sessions,
             capture,
             state,
         } = self;
+        let session = &mut sessions[shared.pool.carrier(index)];
         let start = Instant::now();
         shared.in_flight.set(shared.in_flight.get() + 1);
         let v = if req.is_static() && state.jar.is_none() {

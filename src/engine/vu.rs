@@ -78,6 +78,7 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
     // level may have crossed `j` (or a command changed it), not on every request.
     let mut active_until: Option<Instant> = None;
     let mut epoch = shared.vu_epoch.get();
+    client.open(shared).await;
     loop {
         let now = Instant::now();
         if shared.vu_epoch.get() != epoch {
@@ -153,6 +154,7 @@ pub(super) async fn closed_vu(shared: &Shared, j: u64, mut client: Client) {
 pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: Client) {
     let mut active = false;
     shared.set_vu_active(&mut active, true);
+    client.open(shared).await;
     loop {
         match mailbox.job.take() {
             Some(due) => {
@@ -174,6 +176,15 @@ pub(super) async fn dispatch(shared: Rc<Shared>) {
     let mut clock = shared.t_load;
     let mut spawned = 0u64;
     let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
+    // Held connections (`--ws-connections`): every VU starts now and opens its connection,
+    // idle until the schedule gives it a message.
+    if shared.plan.websocket.connections.is_some() {
+        while spawned < shared.max_vus.get() {
+            let m = spawn_open_vu(&shared, spawned, &mut mailboxes);
+            spawned += 1;
+            shared.idle.borrow_mut().push(m);
+        }
+    }
     while let Some(due) = next_due(&shared, &timer, &mut clock).await {
         // Paused when this fell due: skip it, and everything due during the pause.
         if shared.wait_if_paused().await || shared.due_in_pause(due) {
@@ -186,16 +197,8 @@ pub(super) async fn dispatch(shared: Rc<Shared>) {
         let mailbox = match idle {
             Some(m) => m,
             None if spawned < shared.max_vus.get() => {
-                let m = Mailbox::new();
-                mailboxes.push(m.clone());
-                let client = Client::new(&shared, spawned);
+                let m = spawn_open_vu(&shared, spawned, &mut mailboxes);
                 spawned += 1;
-                shared.task_started();
-                let (s, mb) = (shared.clone(), m.clone());
-                tokio::task::spawn_local(async move {
-                    open_vu(&s, mb, client).await;
-                    s.task_finished();
-                });
                 m
             }
             None => {
@@ -212,6 +215,20 @@ pub(super) async fn dispatch(shared: Rc<Shared>) {
     for m in &mailboxes {
         m.close();
     }
+}
+
+/// Starts the thread's open-model VU number `local`, waiting on the mailbox returned.
+fn spawn_open_vu(shared: &Rc<Shared>, local: u64, mailboxes: &mut Vec<Rc<Mailbox>>) -> Rc<Mailbox> {
+    let m = Mailbox::new();
+    mailboxes.push(m.clone());
+    let client = Client::new(shared, local);
+    shared.task_started();
+    let (s, mb) = (shared.clone(), m.clone());
+    tokio::task::spawn_local(async move {
+        open_vu(&s, mb, client).await;
+        s.task_finished();
+    });
+    m
 }
 
 /// Starts the closed VUs of this thread's share whose global index is below `total` and

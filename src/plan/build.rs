@@ -323,11 +323,17 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));
     }
     let is_ws = parsed.as_ref().is_some_and(|(t, _, _)| t.websocket);
+    // WebSocket settings apply to a ws:// target and to ws:// scenarios beside HTTP ones.
+    let ws_scenarios = raw_scenarios.iter().any(|s| {
+        s.url
+            .as_ref()
+            .is_some_and(|u| u.0.starts_with("ws://") || u.0.starts_with("wss://"))
+    });
     let websocket = websocket_options(
         &mut errs,
         args,
         file.and_then(|f| f.websocket.as_ref()),
-        is_ws,
+        is_ws || ws_scenarios,
     );
     if is_ws {
         let url = parsed.as_ref().map_or("", |(t, _, _)| t.url.as_str());
@@ -351,9 +357,6 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 &method_s,
                 "a WebSocket upgrade is a GET; drop --method (the body is the message)",
             ));
-        }
-        if !raw_scenarios.is_empty() {
-            errs.push(problem("scenarios", url, "[[scenarios]] are HTTP requests today; a ws:// target runs one message, from -b, --body-file or -Z"));
         }
     }
 
@@ -398,6 +401,9 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 "with an arrival rate the schedule spaces the messages; drop message_interval",
             )),
         }
+    }
+    if let (Some(n), Some(l)) = (websocket.connections, load.as_mut()) {
+        hold_connections(&mut errs, args, fl, file, n, l);
     }
     let proxy = parsed
         .as_ref()
@@ -621,7 +627,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         scenarios.expect("no errors means the scenarios compiled")
     } else {
         let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
-        Scenarios::single(request, target.redacted_url())
+        Scenarios::single(request, target.redacted_url(), target.websocket)
     };
     let mut plan = Plan {
         target,
@@ -852,6 +858,54 @@ fn tls_files(
     TlsFiles { cacert, client }
 }
 
+/// `--ws-connections N`: the load model's VUs (closed) or `max_vus` (arrival rate) become
+/// the N connections held, so a low message rate still keeps every one open. A VU count or
+/// a VU curve given beside it would contradict it, so it is refused rather than overridden.
+fn hold_connections(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    fl: &crate::config::RawLoad,
+    file: Option<&RawConfig>,
+    n: u64,
+    load: &mut super::LoadModel,
+) {
+    use super::load_model::{Curve, Segment, Shape};
+    let field = "ws_connections";
+    match &mut load.shape {
+        Shape::Closed { vus, .. } => {
+            if args.concurrency.is_some() || fl.concurrency.is_some() {
+                errs.push(problem(
+                    field,
+                    n,
+                    "sets the VUs, one per connection; drop -c/--concurrency",
+                ));
+            } else if args.ramp_up.is_some()
+                || fl.ramp_up.is_some()
+                || file.is_some_and(|f| f.stages.is_some())
+            {
+                errs.push(problem(
+                    field,
+                    n,
+                    "holds a fixed number of connections; drop --ramp-up and [[stages]], or vary the message rate with --arrival-rate and target_rate stages",
+                ));
+            } else {
+                *vus = Curve::new(vec![Segment::flat(Duration::MAX, n as f64)]);
+            }
+        }
+        Shape::Open { max_vus, .. } => {
+            if args.max_vus.is_some() || fl.max_vus.is_some() {
+                errs.push(problem(
+                    field,
+                    n,
+                    "sets max_vus, one VU per connection; drop --max-vus",
+                ));
+            } else {
+                *max_vus = n;
+            }
+        }
+    }
+}
+
 /// `--ws-binary`, `--ws-subprotocol` and `[websocket]`: only for a `ws://` or `wss://` URL
 /// (elsewhere they would be ignored, so they are refused).
 fn websocket_options(
@@ -880,6 +934,21 @@ fn websocket_options(
                 .map_err(|e| errs.push(e))
                 .ok()
         });
+    let connections = match args
+        .ws_connections
+        .map(|n| n as i64)
+        .or_else(|| file.and_then(|w| w.connections))
+    {
+        Some(n) if n < 1 => {
+            errs.push(problem(
+                "ws_connections",
+                n,
+                "must be at least 1 (the connections held open)",
+            ));
+            None
+        }
+        n => n.map(|n| n as u64),
+    };
     let subprotocols: Vec<String> = if args.ws_subprotocol.is_empty() {
         file.and_then(|w| w.subprotocols.as_ref())
             .map(|v| v.iter().map(|s| s.0.clone()).collect())
@@ -894,6 +963,8 @@ fn websocket_options(
             Some(("ws_fire_and_forget", "true".to_string()))
         } else if let Some(p) = args.ws_subprotocol.first() {
             Some(("ws_subprotocol", p.clone()))
+        } else if let Some(n) = args.ws_connections {
+            Some(("ws_connections", n.to_string()))
         } else {
             file.map(|_| ("websocket", "[websocket]".to_string()))
         };
@@ -923,6 +994,7 @@ fn websocket_options(
         subprotocols,
         fire_and_forget,
         message_interval,
+        connections,
     }
 }
 

@@ -104,6 +104,10 @@ pub struct WebSocket {
     pub fire_and_forget: bool,
     /// `message_interval`: the pause between a VU's messages (applied as its think time).
     pub message_interval: Option<Duration>,
+    /// `--ws-connections`: this many connections are opened when the run starts and held
+    /// to its end, one per VU, whatever the message rate; the load model's VUs (or
+    /// `max_vus`) are set to it.
+    pub connections: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

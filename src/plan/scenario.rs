@@ -32,6 +32,9 @@ pub struct Scenario {
     pub uses: Vec<u16>,
     /// The URL as written (secrets redacted), for reports.
     pub url: String,
+    /// A `ws://` or `wss://` scenario: its request is a message on a WebSocket upgraded
+    /// at its path, beside the HTTP requests of the other scenarios (same origin).
+    pub websocket: bool,
 }
 
 /// One value taken from a response.
@@ -232,7 +235,7 @@ pub struct Scenarios {
 
 impl Scenarios {
     /// The single request of a run without `[[scenarios]]`.
-    pub fn single(request: Request, url: String) -> Scenarios {
+    pub fn single(request: Request, url: String, websocket: bool) -> Scenarios {
         Scenarios {
             list: vec![Scenario {
                 name: "default".into(),
@@ -242,6 +245,7 @@ impl Scenarios {
                 extract: Vec::new(),
                 uses: Vec::new(),
                 url,
+                websocket,
             }],
             order: vec![0],
             deps: Vec::new(),
@@ -348,6 +352,7 @@ pub(super) fn build(
         }
         // URL: absolute on the target's origin, or a path relative to it.
         let url_text = r.url.as_ref().map(|u| u.0.as_str()).unwrap_or("");
+        let mut websocket = common.target.websocket;
         let path = if url_text.is_empty() {
             errs.push(problem(
                 &format!("{key}.url"),
@@ -363,6 +368,7 @@ pub(super) fn build(
         } else {
             match parse_url_with(&format!("{key}.url"), url_text, common.slots) {
                 Ok((t, _, p)) => {
+                    websocket = t.websocket;
                     if t.scheme != common.target.scheme
                         || !t.host.eq_ignore_ascii_case(&common.target.host)
                         || t.port != common.target.port
@@ -379,6 +385,14 @@ pub(super) fn build(
         };
         let method = match &r.method {
             None => Some(Method::GET),
+            Some(m) if websocket && !m.0.eq_ignore_ascii_case("GET") => {
+                errs.push(problem(
+                    &format!("{key}.method"),
+                    &m.0,
+                    "a WebSocket scenario is a message on a connection upgraded by a GET; drop the method (the body is the message)",
+                ));
+                None
+            }
             Some(m) => parse_method(&format!("{key}.method"), &m.0)
                 .map_err(|e| errs.push(e))
                 .ok(),
@@ -495,6 +509,7 @@ pub(super) fn build(
             extract,
             uses,
             url: crate::plan::redact::url(url_text),
+            websocket,
         });
     }
     if raw.len() > usize::from(u16::MAX) {

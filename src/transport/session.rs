@@ -56,6 +56,11 @@ pub trait Session {
     /// Ends what the session holds open, as its protocol asks, when its VU is done. HTTP
     /// has nothing to say (dropping the connection is its end).
     async fn close(&mut self) {}
+
+    /// Opens the connection before the first request, for protocols whose connections are
+    /// held whatever the request rate (`--ws-connections`). A failure is left for the first
+    /// request, which connects again and counts it; HTTP connects on demand.
+    async fn open(&mut self, _pool: &Pool, _index: usize, _vars: &Vars<'_>) {}
 }
 
 /// A request compiled for the protocol that sends it.
@@ -92,6 +97,13 @@ pub struct Pool {
     /// This thread's answer for the first hop's name, resolved again after `--dns-ttl`.
     answer: RefCell<Answer>,
     h2_slots: RefCell<Vec<Rc<H2Slot>>>,
+    /// Which of a VU's sessions (numbered as [`Pool::sessions`] returns them) carries each
+    /// scenario.
+    carrier: Vec<u16>,
+    /// What each of a VU's sessions is: `None` the HTTP one, `Some(i)` a WebSocket upgraded
+    /// as scenario `i` asks (its path and headers), shared by the scenarios that ask the
+    /// same.
+    carriers: Vec<Option<usize>>,
 }
 
 impl Pool {
@@ -107,12 +119,35 @@ impl Pool {
         let forward = super::connect::forwards(plan).then(|| Forward {
             proxy_authorization: super::connect::proxy_authorization(plan),
         });
-        let encoders = requests
+        let scenarios = &plan.scenarios.list;
+        let encoders = scenarios
             .iter()
-            .map(|r| match plan.protocol {
-                Protocol::Http1 => Encoder::Http1(Http1Request::compile(r, forward.as_ref())),
-                Protocol::Http2 { .. } => Encoder::H2(H2Request::compile(r)),
-                Protocol::WebSocket => Encoder::Ws(WsMessage::compile(r, &plan.websocket)),
+            .map(|s| match plan.protocol {
+                _ if s.websocket => Encoder::Ws(WsMessage::compile(&s.request, &plan.websocket)),
+                Protocol::Http1 | Protocol::WebSocket => {
+                    Encoder::Http1(Http1Request::compile(&s.request, forward.as_ref()))
+                }
+                Protocol::Http2 { .. } => Encoder::H2(H2Request::compile(&s.request)),
+            })
+            .collect();
+        let mut carriers: Vec<Option<usize>> = Vec::new();
+        let carrier = scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let same = |c: &Option<usize>| match (c, s.websocket) {
+                    (None, false) => true,
+                    (Some(j), true) => {
+                        let r = &scenarios[*j].request;
+                        r.path == s.request.path && r.headers == s.request.headers
+                    }
+                    _ => false,
+                };
+                let k = carriers.iter().position(same).unwrap_or_else(|| {
+                    carriers.push(s.websocket.then_some(i));
+                    carriers.len() - 1
+                });
+                k as u16
             })
             .collect();
         Pool {
@@ -148,7 +183,31 @@ impl Pool {
             forward: forward.is_some(),
             connections: Cell::new(0),
             h2_slots: RefCell::new(Vec::new()),
+            carrier,
+            carriers,
         }
+    }
+
+    /// Which of a VU's sessions carries scenario `index`.
+    pub fn carrier(&self, index: usize) -> usize {
+        usize::from(self.carrier[index])
+    }
+
+    /// For each of a VU's sessions, the scenario whose WebSocket it holds (`None`: HTTP).
+    pub fn carriers(&self) -> &[Option<usize>] {
+        &self.carriers
+    }
+
+    /// The sessions of the thread's VU number `local`: one for the HTTP scenarios, one per
+    /// distinct WebSocket the scenarios ask for.
+    pub fn sessions(&self, local: u64) -> Vec<AnySession> {
+        self.carriers
+            .iter()
+            .map(|c| match c {
+                Some(_) => AnySession::Ws(WsSession::default()),
+                None => self.session(local),
+            })
+            .collect()
     }
 
     /// Gaps between the messages of replies on this thread since the last hand-off.
@@ -161,10 +220,11 @@ impl Pool {
         self.latency.as_ref()
     }
 
-    /// A session for the thread's VU number `local` (HTTP/2 VUs share slots by number).
-    pub fn session(&self, local: u64) -> AnySession {
+    /// The HTTP session of the thread's VU number `local` (HTTP/2 VUs share slots by
+    /// number).
+    fn session(&self, local: u64) -> AnySession {
         match self.protocol {
-            Protocol::Http1 => AnySession::Http1(Http1Session::default()),
+            Protocol::Http1 | Protocol::WebSocket => AnySession::Http1(Http1Session::default()),
             Protocol::Http2 { streams } => AnySession::H2(H2Session {
                 slot: self.h2_slot(local / streams.max(1)),
                 current: None,
@@ -175,7 +235,6 @@ impl Pool {
                 deadline: Deadline::default(),
                 connected: None,
             }),
-            Protocol::WebSocket => AnySession::Ws(WsSession::default()),
         }
     }
 
@@ -245,6 +304,12 @@ impl Session for AnySession {
             AnySession::Http1(s) => s.close().await,
             AnySession::H2(s) => s.close().await,
             AnySession::Ws(s) => s.close().await,
+        }
+    }
+
+    async fn open(&mut self, pool: &Pool, index: usize, vars: &Vars<'_>) {
+        if let AnySession::Ws(s) = self {
+            s.open(pool, index, vars).await;
         }
     }
 }
@@ -470,7 +535,10 @@ impl Session for H2Session {
 /// not be taken for the next message's).
 #[derive(Default)]
 pub struct WsSession {
-    conn: Option<websocket::Conn>,
+    /// Boxed: the codec's state is large, and a VU may hold one of these per WebSocket
+    /// path beside an HTTP session that has none (one allocation per connection).
+    conn: Option<Box<websocket::Conn>>,
+    bufs: websocket::Buffers,
     deadline: Deadline,
     connected: Option<Setup>,
 }
@@ -491,32 +559,25 @@ impl Session for WsSession {
         let reasons = &pool.connector.reasons;
         let WsSession {
             conn,
+            bufs,
             deadline,
             connected,
         } = self;
         let outcome = async {
             if conn.is_none() {
-                // Connect time runs to the 101: the upgrade is part of opening a WebSocket.
-                let c0 = Instant::now();
-                let stream = pool.connect(connected).await?;
-                let up = websocket::upgrade(stream, request, &pool.websocket, vars, opts, reasons);
-                let c = tokio::time::timeout(pool.connector.connect_timeout, up)
-                    .await
-                    .unwrap_or(Err(ErrorKind::ConnectTimeout))?;
-                if let Some(s) = connected.as_mut() {
-                    s.total = c0.elapsed();
-                }
-                *conn = Some(c);
+                *conn = Some(Box::new(
+                    ws_connect(pool, index, vars, opts, connected).await?,
+                ));
             }
             let c = conn.as_mut().expect("connected above");
             if pool.websocket.fire_and_forget {
-                let ex = websocket::fire(c, message, request, vars, reasons);
+                let ex = websocket::fire(c, message, request, vars, bufs, reasons);
                 return deadline
                     .within(pool.timeout, ex)
                     .await
                     .unwrap_or(Err(ErrorKind::Timeout));
             }
-            let ex = websocket::exchange(c, message, request, vars, capture, reasons);
+            let ex = websocket::exchange(c, message, request, vars, bufs, capture, reasons);
             deadline
                 .within(pool.timeout, ex)
                 .await
@@ -539,6 +600,16 @@ impl Session for WsSession {
         self.connected.take()
     }
 
+    async fn open(&mut self, pool: &Pool, index: usize, vars: &Vars<'_>) {
+        if self.conn.is_none() {
+            let opts = RenderOpts::default();
+            self.conn = ws_connect(pool, index, vars, opts, &mut self.connected)
+                .await
+                .ok()
+                .map(Box::new);
+        }
+    }
+
     /// Sends a close frame (1000, normal closure) and waits briefly for the server's: the
     /// server sees a clean end of the session, as browsers and k6 end theirs.
     async fn close(&mut self) {
@@ -547,4 +618,33 @@ impl Session for WsSession {
                 tokio::time::timeout(Duration::from_millis(500), websocket::close(&mut c)).await;
         }
     }
+}
+
+/// Opens and upgrades a WebSocket for scenario `index`. Connect time runs to the 101: the
+/// upgrade is part of opening a WebSocket.
+async fn ws_connect(
+    pool: &Pool,
+    index: usize,
+    vars: &Vars<'_>,
+    opts: RenderOpts<'_>,
+    connected: &mut Option<Setup>,
+) -> Result<websocket::Conn, ErrorKind> {
+    let request = &pool.requests[index];
+    let c0 = Instant::now();
+    let stream = pool.connect(connected).await?;
+    let up = websocket::upgrade(
+        stream,
+        request,
+        &pool.websocket,
+        vars,
+        opts,
+        &pool.connector.reasons,
+    );
+    let c = tokio::time::timeout(pool.connector.connect_timeout, up)
+        .await
+        .unwrap_or(Err(ErrorKind::ConnectTimeout))?;
+    if let Some(s) = connected.as_mut() {
+        s.total = c0.elapsed();
+    }
+    Ok(c)
 }

@@ -46,17 +46,36 @@ impl WsMessage {
         }
     }
 
-    /// The message to send with these variable values.
-    fn render(&self, request: &Request, vars: &Vars<'_>) -> Message {
-        match &self.fixed {
-            Some(m) => m.clone(),
-            None => {
-                let mut out = Vec::with_capacity(64);
-                request.body.render(vars, &mut out);
-                message(out, self.binary)
-            }
+    /// The message to send with these variable values. A templated one is rendered into
+    /// the connection's buffers and handed to the codec as a view of `buf`: the codec
+    /// masks it into its own write buffer and drops the view, so the next message finds
+    /// `buf` unshared and reuses its memory; steady state allocates nothing.
+    fn render(&self, request: &Request, vars: &Vars<'_>, bufs: &mut Buffers) -> Message {
+        if let Some(m) = &self.fixed {
+            return m.clone();
+        }
+        let Buffers { rendered, buf } = bufs;
+        rendered.clear();
+        request.body.render(vars, rendered);
+        buf.clear();
+        buf.reserve(rendered.len());
+        buf.extend_from_slice(rendered);
+        let bytes = buf.split().freeze();
+        if self.binary {
+            return Message::Binary(bytes);
+        }
+        match tungstenite::Utf8Bytes::try_from(bytes) {
+            Ok(text) => Message::Text(text),
+            Err(_) => message(std::mem::take(rendered), false),
         }
     }
+}
+
+/// What a connection reuses to render templated messages.
+#[derive(Default)]
+pub struct Buffers {
+    rendered: Vec<u8>,
+    buf: bytes::BytesMut,
 }
 
 /// A text or binary message of `bytes`; text that is not UTF-8 is sent with replacement
@@ -266,10 +285,11 @@ pub async fn exchange(
     message: &WsMessage,
     request: &Request,
     vars: &Vars<'_>,
+    bufs: &mut Buffers,
     capture: Option<&mut Capture>,
     reasons: &Reasons,
 ) -> Result<Outcome, ErrorKind> {
-    round_trip(conn, message.render(request, vars), capture, reasons).await
+    round_trip(conn, message.render(request, vars, bufs), capture, reasons).await
 }
 
 /// Fire-and-forget: sends the message (its latency is the send), then takes, without
@@ -281,10 +301,11 @@ pub async fn fire(
     message: &WsMessage,
     request: &Request,
     vars: &Vars<'_>,
+    bufs: &mut Buffers,
     reasons: &Reasons,
 ) -> Result<Outcome, ErrorKind> {
     use futures_util::FutureExt;
-    conn.send(message.render(request, vars))
+    conn.send(message.render(request, vars, bufs))
         .await
         .map_err(|e| stream_error(&e))?;
     let now = std::time::Instant::now();

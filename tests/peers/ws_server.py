@@ -6,8 +6,11 @@ tests count what the server saw (argv[2] and argv[3], if given: certificate and 
 
   echo     replies with each message as it came (text stays text, binary stays binary);
            logs `open <path> <subprotocol> <x-test header>` per connection,
+           `cookie <path> <Cookie header>` when the upgrade carried one,
            `msg <kind> <payload>` per message and `closed <path> <code>` at its end
   closing  echoes 3 messages per connection, then closes with code 4001 "enough"
+           and answers plain HTTP on /http/...: logs `http <path> <cookie header>` and
+           replies 200 `token-<n>` (n counts them) with a `Set-Cookie: seen=<n>`
   silent   accepts and never answers
   echo_tls the echo server over TLS (wss://)
 """
@@ -33,6 +36,8 @@ def log(line):
 async def echo(ws):
     req = ws.request
     log(f"open {req.path} {ws.subprotocol or '-'} {req.headers.get('X-Test', '-')}")
+    if "Cookie" in req.headers:
+        log(f"cookie {req.path} {req.headers['Cookie']}")
     async for m in ws:
         kind = "bin" if isinstance(m, bytes) else "text"
         shown = m.decode("latin-1") if isinstance(m, bytes) else m
@@ -59,6 +64,21 @@ async def silent(ws):
         log("msg-silent")
 
 
+HTTP_SERVED = 0
+
+
+def http_paths(connection, request):
+    """Plain HTTP beside the WebSocket on the same port: a login that hands out a token."""
+    global HTTP_SERVED
+    if not request.path.startswith("/http/"):
+        return None
+    HTTP_SERVED += 1
+    log(f"http {request.path} {request.headers.get('Cookie', '-')}")
+    response = connection.respond(200, f"token-{HTTP_SERVED}")
+    response.headers["Set-Cookie"] = f"seen={HTTP_SERVED}; Path=/"
+    return response
+
+
 def chat_or_none(ws, offered):
     """Picks chat.v2 or chat.v1 when offered; a client that offers none is served too."""
     for p in ("chat.v2", "chat.v1"):
@@ -69,12 +89,19 @@ def chat_or_none(ws, offered):
 
 async def main():
     servers = []
-    for name, handler, select in (
-        ("echo", echo, chat_or_none),
-        ("closing", closing, None),
-        ("silent", silent, None),
+    for name, handler, select, process in (
+        ("echo", echo, chat_or_none, http_paths),
+        ("closing", closing, None, None),
+        ("silent", silent, None, None),
     ):
-        s = await serve(handler, "127.0.0.1", 0, select_subprotocol=select, ping_interval=None)
+        s = await serve(
+            handler,
+            "127.0.0.1",
+            0,
+            select_subprotocol=select,
+            process_request=process,
+            ping_interval=None,
+        )
         servers.append(s)
         print(name, s.sockets[0].getsockname()[1], flush=True)
     if len(sys.argv) > 3:

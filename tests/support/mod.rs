@@ -200,19 +200,11 @@ impl Nginx {
         .unwrap();
         std::fs::write(dir.path().join("cert.pem"), cert.cert.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
-        let conf = format!(
-            r#"worker_processes 1;
-error_log {d}/error.log;
-pid {d}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-  log_format count "$request_method $request_uri $status";
+        let conf = nginx_conf(
+            dir.path(),
+            &format!(
+                r#"  log_format count "$request_method $request_uri $status";
   access_log {d}/access.log count;
-  client_body_temp_path {d};
-  proxy_temp_path {d};
-  fastcgi_temp_path {d};
-  uwsgi_temp_path {d};
-  scgi_temp_path {d};
   keepalive_requests 100000;
   server {{
     listen 127.0.0.1:{port};
@@ -234,9 +226,9 @@ http {{
     http2_max_concurrent_streams 3;
     location / {{ return 200 "hello from strict nginx h2\n"; }}
   }}
-}}
 "#,
-            d = dir.path().display()
+                d = dir.path().display()
+            ),
         );
         let child = spawn_nginx(dir.path(), &conf);
         let n = Nginx {
@@ -283,6 +275,15 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         stop_tied(&mut self.child);
     }
+}
+
+/// An nginx.conf that keeps every file nginx writes in `dir` (so it runs unprivileged,
+/// beside other instances): `http` is the inside of the `http` block.
+pub fn nginx_conf(dir: &Path, http: &str) -> String {
+    format!(
+        "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 4096; }}\nhttp {{\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n{http}}}\n",
+        d = dir.display()
+    )
 }
 
 /// Starts Debian's nginx in the foreground with `conf` written to `dir/nginx.conf`.
