@@ -557,6 +557,37 @@ fn the_readme_grpc_example_runs() {
     assert_eq!(v["status_codes"]["OK"], 20);
     assert_eq!(v["thresholds"][0]["passed"], true);
     assert_eq!(p.lines("SayHello readme").len(), 20);
+
+    // The scenarios example after it: 8 iterations of its 3:1 mix on one thread.
+    let block = after
+        .split("```toml\n")
+        .nth(2)
+        .unwrap()
+        .split_once("```")
+        .unwrap()
+        .0;
+    assert!(block.contains("[[scenarios]]"), "{block}");
+    let cfg = block
+        .replace("helloworld.Greeter", SERVICE)
+        .replace("protos/helloworld.proto", PROTO);
+    let path = write_file(dir.path(), "readme-scenarios.toml", &cfg);
+    let before = p.lines("SayHello u-").len();
+    let o = run(&[
+        &p.url(),
+        "--config",
+        path.to_str().unwrap(),
+        "-n",
+        "8",
+        "-c",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["scenarios"]["greet"]["status_codes"]["OK"], 6);
+    assert_eq!(v["scenarios"]["chat"]["status_codes"]["OK"], 2);
+    assert_eq!(p.lines("SayHello u-").len() - before, 6);
 }
 
 #[test]
@@ -754,4 +785,102 @@ fn import_path_finds_the_imported_messages() {
     let err = stderr(&o);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("kaioken/test/messages.proto"), "{err}");
+}
+
+#[test]
+fn scenarios_call_their_own_methods_and_feed_each_other() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    // A unary call once per VU (weight 0) whose reply feeds the bidirectional calls; a
+    // server-streaming call beside them. --stream-messages 3 applies to the one method
+    // that takes a stream (Chat); the others send one message.
+    let cfg = write_file(
+        dir.path(),
+        "mix.toml",
+        &format!(
+            r#"[target]
+url = "{url}"
+[load]
+concurrency = 2
+threads = 1
+max_requests = 8
+[grpc]
+service = "{SERVICE}"
+proto = ["{PROTO}"]
+stream_messages = 3
+[[scenarios]]
+name = "hello"
+grpc_method = "SayHello"
+body = '{{"name":"mix"}}'
+weight = 0
+[scenarios.extract]
+greeting = "json:$.message"
+[[scenarios]]
+name = "count"
+grpc_method = "Count"
+body = '{{"name":"mixc","count":3}}'
+[[scenarios]]
+name = "chat"
+grpc_method = "Chat"
+body = '{{"name":"${{greeting}}"}}'
+[[scenarios.checks]]
+name = "ok"
+condition = "grpc_status == OK"
+"#,
+            url = p.url()
+        ),
+    );
+    let o = run(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // One hello per VU; the 8 iterations of the 1:1 cycle on one thread: 4 and 4.
+    assert_eq!(p.lines("SayHello mix").len(), 2);
+    assert_eq!(p.lines("Count mixc").len(), 4);
+    let sc = &v["scenarios"];
+    assert_eq!(sc["count"]["status_codes"]["OK"], 4, "{sc}");
+    assert_eq!(sc["chat"]["status_codes"]["OK"], 4, "{sc}");
+    assert_eq!(v["checks"][0]["passes"], 4, "{}", v["checks"]);
+    // Each chat call sent 3 messages carrying the hello reply's text, taken as JSON.
+    assert_eq!(p.lines("msg Chat hello mix").len(), 12, "{:?}", p.log());
+    // Replies: 1 per hello, 3 per count, 3 per chat (one per message) = 2 + 12 + 12.
+    let m = &v["messages"];
+    assert_eq!(m["received"], 26, "{m}");
+    // Only the bidirectional calls time their messages one by one: 4 × 3.
+    assert_eq!(m["latency_us"]["count"], 12, "{m}");
+    // --dry-run names each scenario's call.
+    let o = command()
+        .args(["run", "--dry-run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown = stdout(&o);
+    assert!(
+        shown.contains("count (gRPC server streaming /kaioken.test.Greeter/Count)")
+            && shown.contains("chat (gRPC bidirectional streaming /kaioken.test.Greeter/Chat)"),
+        "{shown}"
+    );
+
+    // The keys outside a gRPC run, and a method the proto lacks: one line, exit 1.
+    let bad = write_file(
+        dir.path(),
+        "bad.toml",
+        &format!(
+            "[target]\nurl = \"{}\"\n[grpc]\nservice = \"{SERVICE}\"\nproto = [\"{PROTO}\"]\n[[scenarios]]\ngrpc_method = \"Nope\"\n",
+            p.url()
+        ),
+    );
+    let o = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("scenarios[0].grpc_method") && err.contains("SayHello"),
+        "{err}"
+    );
+    let http = write_file(
+        dir.path(),
+        "http.toml",
+        "[target]\nurl = \"http://127.0.0.1:9/\"\n[[scenarios]]\nurl = \"/\"\ngrpc_method = \"SayHello\"\n",
+    );
+    let o = run(&["--config", http.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("[grpc] service"), "{}", stderr(&o));
 }

@@ -120,7 +120,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
     let (mut parts, ()) = req.into_parts();
     let mut body = body.unwrap_or_default();
     // gRPC: a body with variables is framed now, as the load path frames it per call.
-    if let Some(g) = plan.grpc.as_ref().filter(|g| !g.prepared) {
+    if let Some(g) = plan.scenarios.list[0].grpc.as_ref().filter(|g| !g.prepared) {
         let mut framed = Vec::new();
         g.frame(&body, &mut framed)
             .map_err(|e| anyhow!("body: {e}"))?;
@@ -173,7 +173,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         )
         .await?;
         return report(
-            plan.grpc.as_ref(),
+            plan.scenarios.list[0].grpc.as_ref(),
             show_secrets,
             &parts,
             &body,
@@ -243,7 +243,7 @@ async fn exchange(plan: &Plan, show_secrets: bool) -> anyhow::Result<Exit> {
         }
     };
     report(
-        plan.grpc.as_ref(),
+        plan.scenarios.list[0].grpc.as_ref(),
         show_secrets,
         &parts,
         &body,

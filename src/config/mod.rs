@@ -90,6 +90,10 @@ pub struct RawScenario {
     /// `name = "json:$.path" | "regex:RE:GROUP" | "header:NAME" | "body"`.
     pub extract: Option<BTreeMap<String, EnvString>>,
     pub checks: Option<Vec<RawCheck>>,
+    /// In a gRPC run: the method this scenario calls (default: `[grpc] method`).
+    pub grpc_method: Option<EnvString>,
+    /// In a gRPC run: the service of `grpc_method` (default: `[grpc] service`).
+    pub grpc_service: Option<EnvString>,
 }
 
 /// `[[checks]]`: a condition and/or short keys, all of which must hold.

@@ -506,8 +506,26 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 headers: &headers,
                 keepalive,
                 slots: &slots,
+                grpc: grpc.as_ref(),
+                timeout,
             };
             scenarios = scenario::build(&mut errs, raw_scenarios, &common, &mut checks);
+            // --stream-messages with scenarios applies to their streaming methods: refused
+            // when no scenario's method takes a stream.
+            if let (Some(g), Some(sc)) = (&grpc, &scenarios)
+                && g.stream_messages > 1
+                && sc
+                    .list
+                    .iter()
+                    .filter_map(|s| s.grpc.as_ref())
+                    .all(|c| c.descriptor.is_some() && c.stream_messages == 1)
+            {
+                errs.push(problem(
+                    "stream_messages",
+                    g.stream_messages,
+                    "none of the scenarios' methods takes a stream of messages; drop --stream-messages",
+                ));
+            }
         }
     }
 
@@ -627,7 +645,9 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         scenarios.expect("no errors means the scenarios compiled")
     } else {
         let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
-        Scenarios::single(request, target.redacted_url(), target.websocket)
+        let mut single = Scenarios::single(request, target.redacted_url(), target.websocket);
+        single.list[0].grpc = grpc.clone();
+        single
     };
     let mut plan = Plan {
         target,
@@ -1087,31 +1107,29 @@ fn grpc_options(
         return None;
     };
     let before = errs.len();
-    let Some(name) = name else {
-        errs.push(problem(
-            "grpc_method",
-            "(missing)",
-            format!("--grpc-service {service} needs the method called: add --grpc-method (e.g. SayHello)"),
-        ));
-        return None;
+    // With [[scenarios]], each may name its own method; the run's is then their default.
+    let name = match name {
+        Some(n) => n,
+        None if scenarios => String::new(),
+        None => {
+            errs.push(problem(
+                "grpc_method",
+                "(missing)",
+                format!("--grpc-service {service} needs the method called: add --grpc-method (e.g. SayHello)"),
+            ));
+            return None;
+        }
     };
-    let ident = |s: &str| {
-        !s.is_empty()
-            && s.split('.').all(|p| {
-                p.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-    };
-    if !ident(&service) {
+    if !valid_service(&service) {
         errs.push(problem(
             "grpc_service",
             &service,
             "a service is a dotted name such as helloworld.Greeter",
         ));
     }
-    if !ident(&name) || name.contains('.') {
+    // An empty method: the scenarios name theirs.
+    let defaulted = name.is_empty() && scenarios;
+    if !(defaulted || valid_method(&name)) {
         errs.push(problem(
             "grpc_method",
             &name,
@@ -1123,13 +1141,6 @@ fn grpc_options(
             "grpc_service",
             &service,
             "gRPC needs an http:// (h2c) or https:// URL, not a WebSocket one",
-        ));
-    }
-    if scenarios {
-        errs.push(problem(
-            "scenarios",
-            &service,
-            "[[scenarios]] are HTTP requests today; a gRPC run calls one method",
         ));
     }
     if method.is_some_and(|m| *m != http::Method::POST) {
@@ -1211,19 +1222,18 @@ fn grpc_options(
         return None;
     }
     let mut descriptor = None;
-    match super::grpc::load_pool(&schema) {
-        Ok(Some(pool)) => {
-            let source = match &schema {
-                Schema::Protoset(p) => p.display().to_string(),
-                _ => "the .proto".to_string(),
-            };
-            match super::grpc::find_method(&pool, &service, &name, &source) {
-                Ok(m) => descriptor = Some(m),
-                Err(e) => errs.push(e),
-            }
+    let pool = match super::grpc::load_pool(&schema) {
+        Ok(pool) => pool,
+        Err(e) => {
+            errs.push(e);
+            None
         }
-        Ok(None) => {}
-        Err(e) => errs.push(e),
+    };
+    if let Some(pool) = pool.as_ref().filter(|_| !name.is_empty()) {
+        match super::grpc::find_method(pool, &service, &name, &schema_source(&schema)) {
+            Ok(m) => descriptor = Some(m),
+            Err(e) => errs.push(e),
+        }
     }
     let g = Grpc {
         service,
@@ -1234,8 +1244,10 @@ fn grpc_options(
         stream_interval,
         connections,
         prepared: false,
+        pool,
     };
-    if stream_messages > 1 && g.descriptor.is_some() && !g.kind().client_streams() {
+    // With scenarios, --stream-messages applies to their streaming methods (checked there).
+    if !scenarios && stream_messages > 1 && g.descriptor.is_some() && !g.kind().client_streams() {
         errs.push(problem(
             "stream_messages",
             stream_messages.to_string(),
@@ -1249,10 +1261,31 @@ fn grpc_options(
     Some(g)
 }
 
+/// Where a loaded schema came from, for messages.
+pub(super) fn schema_source(schema: &super::grpc::Schema) -> String {
+    match schema {
+        super::grpc::Schema::Protoset(p) => p.display().to_string(),
+        _ => "the .proto".to_string(),
+    }
+}
+
+/// A gRPC method name: an identifier (the service goes in --grpc-service).
+pub(super) fn valid_method(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A gRPC service name: dotted identifiers.
+pub(super) fn valid_service(name: &str) -> bool {
+    !name.is_empty() && name.split('.').all(valid_method)
+}
+
 /// Makes the plan's request a gRPC call: POST to `/{service}/{method}` (under the URL's
 /// path, for a gateway that routes by prefix), the gRPC headers, and the deadline from
 /// `timeout`. The body is framed by [`super::grpc::prepare`].
-fn grpc_request(
+pub(super) fn grpc_request(
     g: &super::grpc::Grpc,
     method: &mut http::Method,
     path: &mut Template,

@@ -22,7 +22,12 @@ impl fmt::Display for Plan {
                         f64::from(s.weight) * 100.0 / total
                     )
                 };
-                writeln!(f, "  - {} ({} {}) {share}", s.name, s.request.method, s.url)?;
+                let what = match &s.grpc {
+                    Some(g) => format!("gRPC {} {}", g.kind().name(), g.path()),
+                    None if s.websocket => format!("WebSocket message on {}", s.url),
+                    None => format!("{} {}", s.request.method, s.url),
+                };
+                writeln!(f, "  - {} ({what}) {share}", s.name)?;
                 for e in &s.extract {
                     writeln!(f, "      extracts ${{{}}} from {}", e.name, e.text)?;
                 }
@@ -59,11 +64,13 @@ impl fmt::Display for Plan {
                         "JSON body, types from server reflection".to_string()
                     }
                 };
-                let mut s = format!(
-                    "gRPC {} {}, {types}, up to {streams} streams per HTTP/2 connection",
-                    g.kind().name(),
-                    g.path()
-                );
+                let call = if self.scenarios.explicit {
+                    "calls as each scenario says".to_string()
+                } else {
+                    format!("{} {}", g.kind().name(), g.path())
+                };
+                let mut s =
+                    format!("gRPC {call}, {types}, up to {streams} streams per HTTP/2 connection");
                 if g.stream_messages > 1 {
                     s.push_str(&format!(", {} messages per call", g.stream_messages));
                 }

@@ -75,6 +75,8 @@ pub struct Grpc {
     /// The request body is already framed (it has no runtime variables and the schema is
     /// loaded); otherwise the transport frames each call's rendered body.
     pub prepared: bool,
+    /// The types `--proto` or `--protoset` loaded, where each scenario finds its method.
+    pub pool: Option<DescriptorPool>,
 }
 
 /// The canonical gRPC status names, by code (0 = `OK` .. 16 = `UNAUTHENTICATED`).
@@ -126,6 +128,15 @@ impl Grpc {
                 (true, true) => Kind::Bidirectional,
             },
             None => Kind::Unary,
+        }
+    }
+
+    /// A method that takes one message per call sends one, whatever `--stream-messages`
+    /// says for the streaming methods beside it.
+    pub fn fit_stream_messages(&mut self) {
+        if self.descriptor.is_some() && !self.kind().client_streams() {
+            self.stream_messages = 1;
+            self.stream_interval = None;
         }
     }
 
@@ -196,51 +207,78 @@ fn json_message(m: &MethodDescriptor, body: &[u8]) -> Result<DynamicMessage, Str
     Ok(msg)
 }
 
-/// Frames the request body once when it has no runtime variables (the transport then sends
-/// it as it is), or leaves it to be framed per call. Called once the types are known: at
-/// plan time, or after reflection. A JSON body that does not fit is an error naming the type.
+/// Frames each call's request body once when it has no runtime variables (the transport
+/// then sends it as it is), or leaves it to be framed per call. Called once the types are
+/// known: at plan time, or after reflection. A JSON body that does not fit is an error
+/// naming the type.
 pub fn prepare(plan: &mut super::Plan) -> Result<(), PlanError> {
-    let Some(g) = plan.grpc.as_mut() else {
-        return Ok(());
-    };
-    if g.json() && g.descriptor.is_none() {
-        return Ok(()); // reflection has not answered yet
-    }
-    let Some(scenario) = plan.scenarios.list.first_mut() else {
-        return Ok(());
-    };
-    let req = &mut scenario.request;
-    if !req.body.is_static() {
-        if let Some(m) = &g.descriptor {
-            // Variables are filled per call; the rest must still be a JSON object.
-            let sample = req.body.sample();
-            if serde_json::from_slice::<serde_json::Value>(&sample).is_ok() {
-                check_body(m, &sample).map_err(|e| problem("body", req.body.to_string(), e))?;
-            }
+    let explicit = plan.scenarios.explicit;
+    for (i, scenario) in plan.scenarios.list.iter_mut().enumerate() {
+        let Some(g) = scenario.grpc.as_mut() else {
+            continue;
+        };
+        if g.json() && g.descriptor.is_none() {
+            continue; // reflection has not answered yet
         }
-        g.prepared = false;
-        return Ok(());
+        let field = if explicit {
+            format!("scenarios[{i}].body")
+        } else {
+            "body".to_string()
+        };
+        let req = &mut scenario.request;
+        if !req.body.is_static() {
+            if let Some(m) = &g.descriptor {
+                // Variables are filled per call; the rest must still be a JSON object.
+                let sample = req.body.sample();
+                if serde_json::from_slice::<serde_json::Value>(&sample).is_ok() {
+                    check_body(m, &sample).map_err(|e| problem(&field, req.body.to_string(), e))?;
+                }
+            }
+            g.prepared = false;
+            continue;
+        }
+        let mut out = Vec::new();
+        let text = req.body.sample();
+        g.frame(&text, &mut out).map_err(|e| {
+            problem(
+                &field,
+                String::from_utf8_lossy(&text).into_owned(),
+                format!("{e}; write the message as JSON with the type's field names"),
+            )
+        })?;
+        req.body = super::template::Template::literal(out);
+        g.prepared = true;
     }
-    let mut out = Vec::new();
-    let text = req.body.sample();
-    g.frame(&text, &mut out).map_err(|e| {
-        problem(
-            "body",
-            String::from_utf8_lossy(&text).into_owned(),
-            format!("{e}; write the message as JSON with the type's field names"),
-        )
-    })?;
-    req.body = super::template::Template::literal(out);
-    g.prepared = true;
     Ok(())
 }
 
-/// Takes the method from the types server reflection sent, and frames the body with them.
-pub fn reflected(plan: &mut super::Plan, pool: &DescriptorPool) -> Result<(), PlanError> {
-    if let Some(g) = plan.grpc.as_mut() {
-        g.descriptor = Some(find_method(pool, &g.service, &g.method, "the server")?);
+/// Takes each call's method from the types server reflection sent (`pools`: one per
+/// service asked), and frames the bodies with them.
+pub fn reflected(
+    plan: &mut super::Plan,
+    pools: &[(String, DescriptorPool)],
+) -> Result<(), PlanError> {
+    for scenario in &mut plan.scenarios.list {
+        let Some(g) = scenario.grpc.as_mut() else {
+            continue;
+        };
+        if let Some((_, pool)) = pools.iter().find(|(s, _)| *s == g.service) {
+            g.descriptor = Some(find_method(pool, &g.service, &g.method, "the server")?);
+            g.fit_stream_messages();
+        }
     }
     prepare(plan)
+}
+
+/// The services the calls of a plan go to, each once, in order.
+pub fn services(plan: &super::Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in plan.scenarios.list.iter().filter_map(|s| s.grpc.as_ref()) {
+        if !out.contains(&g.service) {
+            out.push(g.service.clone());
+        }
+    }
+    out
 }
 
 /// Loads the descriptor pool of `--proto` or `--protoset` (reflection is done by the run).
@@ -384,6 +422,7 @@ mod tests {
             stream_interval: None,
             connections: None,
             prepared: false,
+            pool: None,
         }
     }
 

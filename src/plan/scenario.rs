@@ -35,6 +35,9 @@ pub struct Scenario {
     /// A `ws://` or `wss://` scenario: its request is a message on a WebSocket upgraded
     /// at its path, beside the HTTP requests of the other scenarios (same origin).
     pub websocket: bool,
+    /// In a gRPC run, the call this scenario makes: its method (the run's, or its own
+    /// `grpc_method`), the types and how its body is framed.
+    pub grpc: Option<super::grpc::Grpc>,
 }
 
 /// One value taken from a response.
@@ -246,6 +249,7 @@ impl Scenarios {
                 uses: Vec::new(),
                 url,
                 websocket,
+                grpc: None,
             }],
             order: vec![0],
             deps: Vec::new(),
@@ -308,6 +312,74 @@ pub(super) fn collect_slots(errs: &mut Vec<PlanError>, raw: &[RawScenario]) -> S
     slots
 }
 
+/// The call scenario `r` makes in a gRPC run: the run's method unless it names its own
+/// (`grpc_method`, `grpc_service`), found in the loaded types. Outside a gRPC run those keys
+/// are refused.
+fn scenario_call(
+    errs: &mut Vec<PlanError>,
+    r: &RawScenario,
+    key: &str,
+    common: &Common,
+) -> Option<super::grpc::Grpc> {
+    let Some(run) = common.grpc else {
+        let given = [
+            ("grpc_method", &r.grpc_method),
+            ("grpc_service", &r.grpc_service),
+        ];
+        if let Some((field, Some(v))) = given.into_iter().find(|(_, v)| v.is_some()) {
+            errs.push(problem(
+                &format!("{key}.{field}"),
+                &v.0,
+                "a scenario calls a gRPC method in a gRPC run: set [grpc] service and the types (proto, protoset or reflect)",
+            ));
+        }
+        return None;
+    };
+    let mut g = run.clone();
+    let before = errs.len();
+    if let Some(s) = &r.grpc_service {
+        if !super::build::valid_service(&s.0) {
+            errs.push(problem(
+                &format!("{key}.grpc_service"),
+                &s.0,
+                "a service is a dotted name such as helloworld.Greeter",
+            ));
+        }
+        g.service = s.0.clone();
+    }
+    match &r.grpc_method {
+        Some(m) if !super::build::valid_method(&m.0) => errs.push(problem(
+            &format!("{key}.grpc_method"),
+            &m.0,
+            "a method is a name such as SayHello (its service goes in grpc_service)",
+        )),
+        Some(m) => g.method = m.0.clone(),
+        None if g.method.is_empty() => errs.push(problem(
+            &format!("{key}.grpc_method"),
+            "(missing)",
+            "give each scenario the method it calls, or [grpc] method as their default",
+        )),
+        None => {}
+    }
+    if errs.len() > before {
+        return None;
+    }
+    let own = r.grpc_method.is_some() || r.grpc_service.is_some();
+    if let Some(pool) = g.pool.as_ref().filter(|_| own) {
+        let source = super::build::schema_source(&g.schema);
+        match super::grpc::find_method(pool, &g.service, &g.method, &source) {
+            Ok(m) => g.descriptor = Some(m),
+            Err(mut e) => {
+                e.field = format!("{key}.{}", e.field);
+                errs.push(e);
+                return None;
+            }
+        }
+    }
+    g.fit_stream_messages();
+    Some(g)
+}
+
 /// The first absolute scenario URL: the origin when neither `--url` nor `[target] url` is set.
 pub(super) fn first_absolute_url(raw: &[RawScenario]) -> Option<String> {
     raw.iter()
@@ -326,6 +398,10 @@ pub(super) struct Common<'a> {
     pub headers: &'a [(HeaderName, Template)],
     pub keepalive: bool,
     pub slots: &'a Slots,
+    /// The run's gRPC method and types: every scenario is then a call.
+    pub grpc: Option<&'a super::grpc::Grpc>,
+    /// Sent as each call's deadline (`grpc-timeout`).
+    pub timeout: std::time::Duration,
 }
 
 /// Compiles `[[scenarios]]`; checks they define are added to `checks` with their scope.
@@ -353,7 +429,12 @@ pub(super) fn build(
         // URL: absolute on the target's origin, or a path relative to it.
         let url_text = r.url.as_ref().map(|u| u.0.as_str()).unwrap_or("");
         let mut websocket = common.target.websocket;
-        let path = if url_text.is_empty() {
+        let path = if url_text.is_empty() && common.grpc.is_some() {
+            // A call goes to /{service}/{method} under the target's path.
+            let prefix = url::Url::parse(&common.target.url)
+                .map_or_else(|_| "/".to_string(), |u| u.path().to_string());
+            Some(Template::literal(prefix.into_bytes()))
+        } else if url_text.is_empty() {
             errs.push(problem(
                 &format!("{key}.url"),
                 "(none)",
@@ -383,8 +464,18 @@ pub(super) fn build(
                 }
             }
         };
+        let call = scenario_call(errs, r, &key, common);
         let method = match &r.method {
+            None if call.is_some() => Some(Method::POST),
             None => Some(Method::GET),
+            Some(m) if call.is_some() && !m.0.eq_ignore_ascii_case("POST") => {
+                errs.push(problem(
+                    &format!("{key}.method"),
+                    &m.0,
+                    "a gRPC call is a POST; drop the method",
+                ));
+                None
+            }
             Some(m) if websocket && !m.0.eq_ignore_ascii_case("GET") => {
                 errs.push(problem(
                     &format!("{key}.method"),
@@ -483,9 +574,12 @@ pub(super) fn build(
                 Some(i as u16),
             ));
         }
-        let (Some(path), Some(method)) = (path, method) else {
+        let (Some(mut path), Some(mut method)) = (path, method) else {
             continue;
         };
+        if let Some(g) = &call {
+            super::build::grpc_request(g, &mut method, &mut path, &mut headers, common.timeout);
+        }
         let request = Request::compile(
             method,
             common.scheme.clone(),
@@ -510,6 +604,7 @@ pub(super) fn build(
             uses,
             url: crate::plan::redact::url(url_text),
             websocket,
+            grpc: call,
         });
     }
     if raw.len() > usize::from(u16::MAX) {

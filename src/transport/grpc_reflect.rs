@@ -68,8 +68,9 @@ const SERVICES: [&str; 2] = [
 /// Files asked for at most (a service's own file and its imports, transitively).
 const MAX_FILES: usize = 256;
 
-/// `--reflect`: asks the server for the plan's method types and frames the plan's body with
-/// them; nothing to do for another schema. The error is one line for the user.
+/// `--reflect`: asks the server for the types of every service the plan's calls go to and
+/// frames their bodies with them; nothing to do for another schema. The error is one line
+/// for the user.
 pub async fn resolve(plan: &mut Plan, connector: &Connector) -> Result<(), String> {
     let Some(g) = plan.grpc.as_ref() else {
         return Ok(());
@@ -77,11 +78,14 @@ pub async fn resolve(plan: &mut Plan, connector: &Connector) -> Result<(), Strin
     if g.schema != crate::plan::grpc::Schema::Reflect {
         return Ok(());
     }
-    let service = g.service.clone();
-    let pool = reflect(plan, connector, &service)
-        .await
-        .map_err(|e| format!("reflect = true: {e}"))?;
-    crate::plan::grpc::reflected(plan, &pool).map_err(|e| e.to_string())
+    let mut pools = Vec::new();
+    for service in crate::plan::grpc::services(plan) {
+        let pool = reflect(plan, connector, &service)
+            .await
+            .map_err(|e| format!("reflect = true: {e}"))?;
+        pools.push((service, pool));
+    }
+    crate::plan::grpc::reflected(plan, &pools).map_err(|e| e.to_string())
 }
 
 /// Asks the server for the file defining `service` and every file it imports; the error
@@ -176,7 +180,7 @@ impl Asker<'_> {
                 &mut scratch,
             );
             let mut capture = Capture::new(Vec::new(), true, 64 << 20);
-            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None);
+            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None, false);
             let outcome = tokio::time::timeout(self.plan.timeout, exchange)
                 .await
                 .map_err(|_| {

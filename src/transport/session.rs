@@ -79,15 +79,15 @@ pub struct Pool {
     requests: Vec<crate::plan::Request>,
     protocol: Protocol,
     websocket: WebSocket,
-    /// The gRPC method when the HTTP/2 streams are gRPC calls.
-    grpc: Option<Grpc>,
+    /// Each scenario's gRPC call when the HTTP/2 streams are gRPC calls.
+    grpc: Vec<Option<Grpc>>,
     /// How replies are read as messages, and this thread's gaps between them.
     split: Split,
     gaps: Gaps,
     /// Per-message latency of bidirectional gRPC streams (reply k to request message k).
     latency: Option<Gaps>,
-    /// A paced gRPC client stream: its messages one `--stream-interval` apart.
-    pacing: Option<h2::Pacing>,
+    /// Each scenario's paced gRPC client stream: its messages one `--stream-interval` apart.
+    pacing: Vec<Option<h2::Pacing>>,
     timeout: Duration,
     /// Requests go to an HTTP proxy in absolute form (its 407 is `proxy_auth`).
     forward: bool,
@@ -157,7 +157,7 @@ impl Pool {
             requests,
             protocol: plan.protocol,
             websocket: plan.websocket.clone(),
-            grpc: plan.grpc.clone(),
+            grpc: scenarios.iter().map(|s| s.grpc.clone()).collect(),
             split: if plan.grpc.is_some() {
                 Split::Grpc
             } else {
@@ -168,17 +168,20 @@ impl Pool {
                 }
             },
             gaps: Gaps::default(),
-            latency: plan
-                .grpc
-                .as_ref()
-                .filter(|g| g.kind() == crate::plan::grpc::Kind::Bidirectional)
-                .map(|_| Gaps::default()),
-            pacing: plan.grpc.as_ref().and_then(|g| {
-                g.stream_interval.map(|every| h2::Pacing {
-                    messages: g.stream_messages as usize,
-                    every,
+            latency: scenarios
+                .iter()
+                .any(|s| s.grpc.as_ref().is_some_and(timed))
+                .then(Gaps::default),
+            pacing: scenarios
+                .iter()
+                .map(|s| {
+                    let g = s.grpc.as_ref()?;
+                    g.stream_interval.map(|every| h2::Pacing {
+                        messages: g.stream_messages as usize,
+                        every,
+                    })
                 })
-            }),
+                .collect(),
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
@@ -471,7 +474,9 @@ impl Session for H2Session {
             enc.encoded(&pool.requests[index], vars, opts, block, body, scratch);
         // A gRPC body with variables becomes its messages now (a static one was framed once,
         // when the plan was made).
-        if let Some(g) = pool.grpc.as_ref().filter(|g| !g.prepared) {
+        let call = pool.grpc[index].as_ref();
+        let timed = call.is_some_and(timed);
+        if let Some(g) = call.filter(|g| !g.prepared) {
             if let Err(why) = g.frame(body, framed) {
                 pool.connector
                     .reasons
@@ -492,7 +497,14 @@ impl Session for H2Session {
                     *current = Some(slot.get(pool, connected).await?);
                 }
                 let conn = current.as_ref().expect("set above");
-                let ex = h2::exchange(conn, block, body, capture.as_deref_mut(), pool.pacing);
+                let ex = h2::exchange(
+                    conn,
+                    block,
+                    body,
+                    capture.as_deref_mut(),
+                    pool.pacing[index],
+                    timed,
+                );
                 deadline
                     .within(pool.timeout, ex)
                     .await
@@ -502,7 +514,7 @@ impl Session for H2Session {
             match outcome {
                 Ok(ex) => {
                     // Checks and extraction read a gRPC reply as JSON when the types are known.
-                    if let (Some(g), Some(c)) = (&pool.grpc, capture)
+                    if let (Some(g), Some(c)) = (call, capture)
                         && let Some(json) = g.reply_json(&c.body)
                     {
                         c.body = json;
@@ -647,4 +659,10 @@ async fn ws_connect(
         s.total = c0.elapsed();
     }
     Ok(c)
+}
+
+/// Whether a call's reply messages are timed one by one against its request messages
+/// (bidirectional streams: reply k answers message k).
+fn timed(g: &Grpc) -> bool {
+    g.kind() == crate::plan::grpc::Kind::Bidirectional
 }

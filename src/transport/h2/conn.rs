@@ -117,6 +117,8 @@ struct Slot {
     /// replies have been matched to them for per-message latency.
     sent: Vec<Instant>,
     replies_timed: usize,
+    /// This stream's reply messages are timed against its request messages (`sent`).
+    timed: bool,
     /// gRPC: the `grpc-status` received (in trailers, or a trailers-only response).
     grpc_status: Option<u8>,
     /// The reply's messages (gRPC, SSE events, chunks), split out of its DATA frames.
@@ -142,6 +144,7 @@ impl Slot {
             body_ready: 0,
             sent: Vec::new(),
             replies_timed: 0,
+            timed: false,
             grpc_status: None,
             messages: Messages::default(),
         }
@@ -335,9 +338,11 @@ impl State {
                     s.messages.chunk(now, gaps);
                 }
                 if let Some(latency) = latency {
-                    // Reply k answers request message k: its latency is from k's send.
+                    // Reply k answers request message k: its latency is from k's send. Sent
+                    // together (no --stream-interval), every message went at the start;
+                    // replies beyond the messages sent so far answer the latest one.
                     while s.replies_timed < s.messages.count as usize {
-                        if let Some(t) = s.sent.get(s.replies_timed) {
+                        if let Some(t) = s.sent.get(s.replies_timed).or(s.sent.last()) {
                             latency.record(now.saturating_duration_since(*t));
                         }
                         s.replies_timed += 1;
@@ -648,6 +653,7 @@ impl Conn {
         block: &[u8],
         body: &[u8],
         first: usize,
+        timed: bool,
         capture: Option<&mut Capture>,
     ) {
         let mut st = self.st.borrow_mut();
@@ -672,7 +678,8 @@ impl Conn {
         s.body_sent = 0;
         s.body_ready = first;
         s.sent.clear();
-        if st.latency.is_some() {
+        s.timed = timed && st.latency.is_some();
+        if s.timed {
             s.sent.push(Instant::now());
         }
         s.replies_timed = 0;
@@ -750,7 +757,9 @@ impl Conn {
             return;
         }
         s.body_ready = upto.min(s.body.len());
-        s.sent.push(Instant::now());
+        if s.timed {
+            s.sent.push(Instant::now());
+        }
         let st = &mut *st;
         st.push_bodies();
         st.wake_driver();
@@ -817,6 +826,7 @@ pub async fn exchange(
     body: &[u8],
     capture: Option<&mut Capture>,
     pacing: Option<Pacing>,
+    timed: bool,
 ) -> Result<Outcome, StreamError> {
     let slot = poll_fn(|cx| conn.poll_slot(cx)).await?;
     let mut guard = Guard {
@@ -825,11 +835,18 @@ pub async fn exchange(
         capture,
     };
     let Some(p) = pacing.filter(|p| p.messages > 1 && !body.is_empty()) else {
-        conn.start(slot, block, body, body.len(), guard.capture.as_deref_mut());
+        conn.start(
+            slot,
+            block,
+            body,
+            body.len(),
+            timed,
+            guard.capture.as_deref_mut(),
+        );
         return poll_fn(|cx| conn.poll_done(slot, cx)).await;
     };
     let each = body.len() / p.messages;
-    conn.start(slot, block, body, each, guard.capture.as_deref_mut());
+    conn.start(slot, block, body, each, timed, guard.capture.as_deref_mut());
     let t0 = tokio::time::Instant::now();
     let mut released = 1;
     loop {
