@@ -266,3 +266,43 @@ fn stream_flags_that_cannot_apply_are_refused() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn compare_judges_the_time_to_first_event() {
+    let p = peer();
+    let dir = tempfile::tempdir().unwrap();
+    let run_to = |name: &str, first: u32| {
+        let out = dir.path().join(name);
+        let url = p.url(&format!("/events?n=2&gap=1&first={first}&cmp"));
+        let o = run(&[
+            &url,
+            "--sse",
+            "-n",
+            "600",
+            "-c",
+            "30",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        out
+    };
+    let base = run_to("base.json", 5);
+    let slow = run_to("slow.json", 60);
+    let o = command()
+        .args(["compare", base.to_str().unwrap(), slow.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // The first event comes 5 ms after the request, then 60 ms: every one of the 600
+    // samples moves by 55 ms, far past the p99 limit (+10%); 600 samples put p99's 99%
+    // interval inside each run's own sample (rank 594 ± 7), so the change is past noise.
+    assert_eq!(o.status.code(), Some(3), "{}", support::stdout(&o));
+    let out = support::stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.contains("first_message_p99"))
+        .unwrap_or_else(|| panic!("no first_message_p99 row in\n{out}"));
+    assert!(row.contains("REGRESSION"), "{row}");
+    // HTTP runs have no such row.
+    assert!(!out.contains("message_latency_p99"), "{out}");
+}

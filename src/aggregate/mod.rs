@@ -45,6 +45,15 @@ pub struct Snapshot {
     /// TLS handshakes with the target, and how many resumed a session.
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
+    /// Messages received (gRPC replies, WebSocket replies, SSE events, chunks); 0 when
+    /// responses are read whole.
+    pub messages: u64,
+    /// From a request's (intended) send to its reply's first message.
+    pub first_message: Timing,
+    /// Between consecutive messages of one reply.
+    pub message_gap: Timing,
+    /// Reply k from request message k's send (bidirectional gRPC streams).
+    pub message_latency: Timing,
     /// Status codes seen, ascending, with counts.
     pub status: Vec<(crate::transport::Status, u64)>,
     /// Error kinds seen, with counts.
@@ -234,6 +243,10 @@ impl Aggregator {
             tls_handshake: Timing::of(&t.tls_handshake),
             tls_handshakes: t.tls_handshakes,
             tls_resumed: t.tls_resumed,
+            messages: t.messages,
+            first_message: Timing::of(&t.first_message),
+            message_gap: Timing::of(&t.message_gap),
+            message_latency: Timing::of(&t.message_latency),
             status: t
                 .status
                 .iter()

@@ -11,7 +11,7 @@ pub mod stats;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::results::{Results, ResultsError, histogram_codec};
+use crate::results::{Histograms, Results, ResultsError, histogram_codec};
 use stats::Interval;
 
 pub const SCHEMA: &str = "kaioken.compare/v1";
@@ -118,6 +118,30 @@ impl Comparison {
         rows.push(latency_row("mean", &hb, &hc, None, |h| {
             (h.mean(), stats::mean_interval(h))
         }));
+        // Streams on both sides: their first message and, on bidirectional streams, each
+        // message's latency, judged at p99 under the same limit as the calls' latency.
+        for (metric, pick) in [
+            (
+                "first_message_p99",
+                (|h| &h.first_message) as fn(&Histograms) -> &String,
+            ),
+            ("message_latency_p99", |h| &h.message_latency),
+        ] {
+            let (eb, ec) = (pick(&b.histograms), pick(&c.histograms));
+            if eb.is_empty() || ec.is_empty() {
+                continue;
+            }
+            let (mb, mc) = (histogram_codec::decode(eb)?, histogram_codec::decode(ec)?);
+            if mb.is_empty() || mc.is_empty() {
+                continue;
+            }
+            rows.push(latency_row(metric, &mb, &mc, Some(limits.p99), |h| {
+                (
+                    h.value_at_quantile(0.99) as f64,
+                    stats::quantile_interval(h, 0.99),
+                )
+            }));
+        }
         rows.push(rps_row(b, c, limits.rps));
         rows.push(error_row(b, c, limits.error_rate));
         let regressions = rows

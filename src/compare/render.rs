@@ -55,13 +55,21 @@ pub fn text(c: &Comparison) -> String {
     out.push('\n');
     out.push_str(&side_line("current", &c.current));
     out.push_str("\n\n");
+    // The metric column fits the longest name (message rows are longer than p99's).
+    let w = c
+        .rows
+        .iter()
+        .map(|r| r.metric.len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     out.push_str(&format!(
-        "{:<11} {:>12} {:>12} {:>9} {:>7}  {:<13} {}\n",
+        "{:<w$} {:>12} {:>12} {:>9} {:>7}  {:<13} {}\n",
         "metric", "baseline", "current", "delta", "limit", "change is", "verdict"
     ));
     for row in &c.rows {
         out.push_str(&format!(
-            "{:<11} {:>12} {:>12} {:>9} {:>7}  {:<13} {}\n",
+            "{:<w$} {:>12} {:>12} {:>9} {:>7}  {:<13} {}\n",
             row.metric,
             value(row, row.baseline),
             value(row, row.current),

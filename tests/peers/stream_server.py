@@ -67,8 +67,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class Server(ThreadingHTTPServer):
+    # The standard library's backlog of 5 drops the SYNs of a few dozen connections
+    # opened at once, and the client's retransmission then waits a second or more.
+    request_queue_size = 256
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(f"port {server.server_address[1]}", flush=True)
     print("ready", flush=True)

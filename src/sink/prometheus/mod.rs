@@ -175,6 +175,37 @@ impl Collector for SnapshotCollector {
             )?;
         }
 
+        // Streams and messages (gRPC, WebSocket, SSE, chunks): only when there are any.
+        if s.messages > 0 {
+            counter(
+                e,
+                "kaioken_messages",
+                "Messages received: gRPC replies, WebSocket replies, SSE events or chunks.",
+                &t,
+                s.messages,
+            )?;
+            let timings = [
+                (
+                    "kaioken_time_to_first_message_p99_ms",
+                    "From a request's (intended) send to its reply's first message, p99 in ms.",
+                    s.first_message,
+                ),
+                (
+                    "kaioken_message_gap_p99_ms",
+                    "Between consecutive messages of one reply, p99 in ms.",
+                    s.message_gap,
+                ),
+                (
+                    "kaioken_message_latency_p99_ms",
+                    "Reply k from request message k's send (bidirectional streams), p99 in ms.",
+                    s.message_latency,
+                ),
+            ];
+            for (name, help, timing) in timings {
+                gauge(e, name, help, &t, timing.p99_us as f64 / 1000.0)?;
+            }
+        }
+
         if !s.latency_buckets.is_empty() {
             let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
                 .iter()
@@ -273,6 +304,29 @@ mod tests {
     }
 
     #[test]
+    fn message_metrics_appear_with_messages() {
+        let mut s = snapshot();
+        s.messages = 4_321;
+        s.first_message.p99_us = 8_500;
+        let (_tx, rx) = watch::channel(s);
+        let r = registry(
+            rx,
+            RunInfo {
+                target: "grpc".into(),
+                max_vus: 1,
+            },
+        );
+        let text = openmetrics(&r);
+        for want in [
+            "kaioken_messages_total{target=\"grpc\"} 4321",
+            "kaioken_time_to_first_message_p99_ms{target=\"grpc\"} 8.5",
+            "kaioken_message_gap_p99_ms{target=\"grpc\"} 0",
+        ] {
+            assert!(text.contains(want), "missing {want} in {text}");
+        }
+    }
+
+    #[test]
     fn metrics_carry_the_snapshot() {
         let (_tx, rx) = watch::channel(snapshot());
         let r = registry(
@@ -306,6 +360,8 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+        // No messages, no message metrics.
+        assert!(!text.contains("kaioken_messages"), "{text}");
 
         let classic = text_004(&text);
         assert!(

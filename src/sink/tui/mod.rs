@@ -237,6 +237,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_run_shows_its_message_timings() {
+        let app = App::new(header(), false);
+        let mut s = snapshot();
+        s.messages = 50_000;
+        s.first_message = Timing {
+            p50_us: 3_330,
+            p99_us: 8_880,
+        };
+        s.message_gap = Timing {
+            p50_us: 30_000,
+            p99_us: 41_000,
+        };
+        let out = screen(&app, &s, 80, 24);
+        // 50,000 messages in the snapshot's 5 s: 10,000/s.
+        for want in [
+            "1st   3.33ms   8.88ms",
+            "gap   30.00ms  41.00ms",
+            "50,000 msgs, 10000/s",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in\n{out}");
+        }
+        // Message latency (bidirectional streams) takes the gap's row when there is one.
+        s.message_latency = Timing {
+            p50_us: 900,
+            p99_us: 1_500,
+        };
+        let out = screen(&app, &s, 80, 24);
+        assert!(out.contains("msg   900µs    1.50ms"), "{out}");
+    }
+
+    #[test]
     fn every_theme_renders_and_serious_has_no_rank() {
         let mut app = App::new(header(), false);
         for (i, theme) in THEMES.iter().enumerate() {

@@ -231,7 +231,24 @@ fn phase_lines(s: &Snapshot, th: Theme) -> Vec<Line<'static>> {
         row("ttfb", s.ttfb),
         row("conn", s.connect),
     ];
-    if s.tls_handshakes > 0 {
+    // Streams and messages: their timings take the rows TLS would (six fit the panel).
+    if s.messages > 0 {
+        lines.push(row("1st", s.first_message));
+        if s.message_latency.p99_us > 0 {
+            lines.push(row("msg", s.message_latency));
+        } else {
+            lines.push(row("gap", s.message_gap));
+        }
+        let per_sec = if s.elapsed.is_zero() {
+            0.0
+        } else {
+            s.messages as f64 / s.elapsed.as_secs_f64()
+        };
+        lines.push(Line::from(Span::styled(
+            format!("{} msgs, {per_sec:.0}/s", fmt_count(s.messages)),
+            dim,
+        )));
+    } else if s.tls_handshakes > 0 {
         lines.push(row("tls", s.tls_handshake));
         lines.push(Line::from(Span::styled(
             format!(
