@@ -676,6 +676,36 @@ fn paced_bidirectional_streams_time_each_message() {
     assert_eq!(v["thresholds"][0]["passed"], true, "{}", v["thresholds"]);
     assert_eq!(p.lines("msg Chat paced").len(), 24);
 
+    // Coordinated omission: one VU at -r 20 (a call due every 50 ms) whose calls take at
+    // least 150 ms falls behind its schedule. Call k is due at 50·k ms but starts no
+    // earlier than 150·k ms, so every message of call 5 is sent ≥ 500 ms after it was
+    // due; measured from the intended send, its latency shows that wait (from the actual
+    // send it would be the server's millisecond).
+    let o = call(
+        &p.url(),
+        "Chat",
+        &[
+            "--stream-messages",
+            "4",
+            "--stream-interval",
+            "50ms",
+            "-b",
+            r#"{"name":"behind"}"#,
+            "-r",
+            "20",
+            "-n",
+            "6",
+            "-c",
+            "1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["load"]["latency"], "from_intended_send");
+    let lat = &v["messages"]["latency_us"];
+    assert_eq!(lat["count"], 24, "{lat}");
+    assert!(lat["max"].as_u64().unwrap() >= 500_000, "{lat}");
+
     // Without --stream-messages the interval has nothing to space.
     let o = call(&p.url(), "Chat", &["--stream-interval", "10ms", "-n", "1"]);
     assert_eq!(o.status.code(), Some(1));

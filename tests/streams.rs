@@ -306,3 +306,23 @@ fn compare_judges_the_time_to_first_event() {
     // HTTP runs have no such row.
     assert!(!out.contains("message_latency_p99"), "{out}");
 }
+
+#[test]
+fn sse_under_an_arrival_rate_is_what_the_server_sees() {
+    let p = peer();
+    let path = "/events?n=2&gap=2&first=1&rate";
+    let o = run(&[&p.url(path), "--sse", "--arrival-rate", "100", "-d", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // 100 responses/s for 2 s: the schedule holds 200 arrivals; the bound is ±2%
+    // of the rate, so the server must have served 196..=204 of them.
+    let served = p.served(path);
+    assert!((196..=204).contains(&served), "server served {served}");
+    assert_eq!(v["load"]["dropped_iterations"], 0);
+    // Two events per response, each counted; latency measured from the intended send.
+    assert_eq!(
+        v["messages"]["received"].as_u64().unwrap(),
+        2 * served as u64
+    );
+    assert_eq!(v["load"]["latency"], "from_intended_send", "{}", v["load"]);
+}

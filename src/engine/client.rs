@@ -236,7 +236,7 @@ impl Client {
             ..RenderOpts::default()
         };
         let mut outcome = session
-            .send(&shared.pool, index, &v, opts, capture.as_mut())
+            .send(&shared.pool, index, intended, &v, opts, capture.as_mut())
             .await;
         let mut hops = 0u64;
         let mut method = req.method.clone();
@@ -275,7 +275,7 @@ impl Client {
                 cookie: &state.cookie,
             };
             outcome = session
-                .send(&shared.pool, index, &v, opts, capture.as_mut())
+                .send(&shared.pool, index, intended, &v, opts, capture.as_mut())
                 .await;
         }
         shared.in_flight.set(shared.in_flight.get() - 1);

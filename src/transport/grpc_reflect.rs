@@ -180,7 +180,7 @@ impl Asker<'_> {
                 &mut scratch,
             );
             let mut capture = Capture::new(Vec::new(), true, 64 << 20);
-            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None, false);
+            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None, None);
             let outcome = tokio::time::timeout(self.plan.timeout, exchange)
                 .await
                 .map_err(|_| {

@@ -37,13 +37,16 @@ use crate::plan::{Plan, Protocol, StreamRead, WebSocket};
 /// are never sent between threads, so the futures need no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait Session {
-    /// Sends scenario `index`'s request with these variable values and options, reads the
-    /// response (keeping what `capture` asks for) and says what happened. Pooling,
-    /// reconnecting and safe retries happen inside.
+    /// Sends scenario `index`'s request, due at `due`, with these variable values and
+    /// options, reads the response (keeping what `capture` asks for) and says what
+    /// happened. Pooling, reconnecting and safe retries happen inside. The engine measures
+    /// the request's latency from `due`; a stream timing its messages one by one measures
+    /// them from it too (message k from `due` plus k intervals).
     async fn send(
         &mut self,
         pool: &Pool,
         index: usize,
+        due: Instant,
         vars: &Vars<'_>,
         opts: RenderOpts<'_>,
         capture: Option<&mut Capture>,
@@ -283,14 +286,15 @@ impl Session for AnySession {
         &mut self,
         pool: &Pool,
         index: usize,
+        due: Instant,
         vars: &Vars<'_>,
         opts: RenderOpts<'_>,
         capture: Option<&mut Capture>,
     ) -> Result<Outcome, ErrorKind> {
         match self {
-            AnySession::Http1(s) => s.send(pool, index, vars, opts, capture).await,
-            AnySession::H2(s) => s.send(pool, index, vars, opts, capture).await,
-            AnySession::Ws(s) => s.send(pool, index, vars, opts, capture).await,
+            AnySession::Http1(s) => s.send(pool, index, due, vars, opts, capture).await,
+            AnySession::H2(s) => s.send(pool, index, due, vars, opts, capture).await,
+            AnySession::Ws(s) => s.send(pool, index, due, vars, opts, capture).await,
         }
     }
 
@@ -332,6 +336,7 @@ impl Session for Http1Session {
         &mut self,
         pool: &Pool,
         index: usize,
+        _due: Instant,
         vars: &Vars<'_>,
         opts: RenderOpts<'_>,
         capture: Option<&mut Capture>,
@@ -453,6 +458,7 @@ impl Session for H2Session {
         &mut self,
         pool: &Pool,
         index: usize,
+        due: Instant,
         vars: &Vars<'_>,
         opts: RenderOpts<'_>,
         mut capture: Option<&mut Capture>,
@@ -475,7 +481,7 @@ impl Session for H2Session {
         // A gRPC body with variables becomes its messages now (a static one was framed once,
         // when the plan was made).
         let call = pool.grpc[index].as_ref();
-        let timed = call.is_some_and(timed);
+        let timed = call.is_some_and(timed).then_some(due);
         if let Some(g) = call.filter(|g| !g.prepared) {
             if let Err(why) = g.frame(body, framed) {
                 pool.connector
@@ -560,6 +566,7 @@ impl Session for WsSession {
         &mut self,
         pool: &Pool,
         index: usize,
+        _due: Instant,
         vars: &Vars<'_>,
         opts: RenderOpts<'_>,
         capture: Option<&mut Capture>,

@@ -653,7 +653,7 @@ impl Conn {
         block: &[u8],
         body: &[u8],
         first: usize,
-        timed: bool,
+        timed: Option<Instant>,
         capture: Option<&mut Capture>,
     ) {
         let mut st = self.st.borrow_mut();
@@ -678,9 +678,9 @@ impl Conn {
         s.body_sent = 0;
         s.body_ready = first;
         s.sent.clear();
-        s.timed = timed && st.latency.is_some();
-        if s.timed {
-            s.sent.push(Instant::now());
+        s.timed = timed.is_some() && st.latency.is_some();
+        if let Some(due) = timed.filter(|_| s.timed) {
+            s.sent.push(due);
         }
         s.replies_timed = 0;
         s.grpc_status = None;
@@ -749,16 +749,16 @@ impl Conn {
     }
 
     /// Lets the stream in slot `i` send its body up to `upto` bytes (the next message of a
-    /// paced stream), noting when.
-    fn release_body(&self, i: usize, upto: usize) {
+    /// paced stream); `due`: when that message was due, for its per-message latency.
+    fn release_body(&self, i: usize, upto: usize, due: Option<Instant>) {
         let mut st = self.st.borrow_mut();
         let s = &mut st.slots[i];
         if s.phase != Phase::Open {
             return;
         }
         s.body_ready = upto.min(s.body.len());
-        if s.timed {
-            s.sent.push(Instant::now());
+        if let Some(due) = due.filter(|_| s.timed) {
+            s.sent.push(due);
         }
         let st = &mut *st;
         st.push_bodies();
@@ -826,7 +826,7 @@ pub async fn exchange(
     body: &[u8],
     capture: Option<&mut Capture>,
     pacing: Option<Pacing>,
-    timed: bool,
+    timed: Option<Instant>,
 ) -> Result<Outcome, StreamError> {
     let slot = poll_fn(|cx| conn.poll_slot(cx)).await?;
     let mut guard = Guard {
@@ -857,8 +857,11 @@ pub async fn exchange(
         tokio::select! {
             done = poll_fn(|cx| conn.poll_done(slot, cx)) => return done,
             () = tokio::time::sleep_until(next) => {
+                // Message k was due k intervals after the call: its latency counts from
+                // then, however late this task woke.
+                let due = timed.map(|d| d + p.every * released as u32);
                 released += 1;
-                conn.release_body(slot, each * released);
+                conn.release_body(slot, each * released, due);
             }
         }
     }
