@@ -49,6 +49,7 @@ fn allocations_for(url: &str, n: u64, extra: &[&str]) -> u64 {
         match *e {
             "--http2" => args.http2 = true,
             "--insecure" => args.insecure = true,
+            "--sse" => args.sse = true,
             b if b.starts_with("body=") => args.body = Some(b["body=".len()..].into()),
             f if f.ends_with(".toml") => args.config = Some(f.into()),
             other => args.url = Some(format!("{url}{other}")),
@@ -245,4 +246,34 @@ fn grpc_static_unary_call_allocates_nothing_per_call() {
     eprintln!("gRPC allocations per call: {per:.4}");
     support::stop_tied(&mut server);
     assert!(per <= 0.01, "{per} allocations per call");
+}
+
+/// Server-Sent Events on a kept HTTP/1.1 connection: the events are split out of the chunks
+/// as they arrive, counted and their gaps recorded in the thread's histogram, with nothing
+/// kept per event (the streaming server of tests/streams.rs, Python's standard library).
+#[test]
+fn sse_events_allocate_nothing_per_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stream.log");
+    let (mut server, ports) = support::python_peer(
+        "stream_server.py",
+        &[log.to_str().unwrap()],
+        "python3 is needed for the streaming server",
+    );
+    let url = format!(
+        "http://127.0.0.1:{}/events?n=3&gap=0&first=0",
+        ports["port"]
+    );
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // 2,000 more responses of 3 events each in the long run: 6,000 more events.
+    let short = allocations_for(&url, 300, &["--sse"]);
+    let long = allocations_for(&url, 2_300, &["--sse"]);
+    drop(_turn);
+    let per = long.saturating_sub(short) as f64 / 6_000.0;
+    eprintln!("SSE allocations per event: {per:.4}");
+    support::stop_tied(&mut server);
+    // Under 1 per 100 events, where anything per event or per response would be ≥ 0.33.
+    assert!(per <= 0.01, "{per} allocations per event");
 }

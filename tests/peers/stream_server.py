@@ -26,6 +26,9 @@ def log(line):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Each chunk is its own write: without TCP_NODELAY, Nagle holds the next one until the
+    # client's delayed ACK (40 ms) for the previous.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass
