@@ -914,3 +914,72 @@ condition = "grpc_status == OK"
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("[grpc] service"), "{}", stderr(&o));
 }
+
+#[test]
+fn http_and_grpc_scenarios_share_a_gateways_connection() {
+    let p = peer();
+    // Debian's nginx as the gateway: gRPC to the Python server, a health check of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let d = dir.path().display();
+    let conf = support::nginx_conf(
+        dir.path(),
+        &format!(
+            "  log_format seen \"$request_method $uri $status\";\n  server {{\n    listen 127.0.0.1:{port} http2;\n    access_log {d}/gw.log seen;\n    location /kaioken.test.Greeter/ {{ grpc_pass grpc://127.0.0.1:{}; }}\n    location = /healthz {{ return 200 \"ok\\n\"; }}\n  }}\n",
+            p.port
+        ),
+    );
+    let mut nginx = support::spawn_nginx(dir.path(), &conf);
+    support::wait_listening(port);
+    // [grpc] names no method: the scenario without grpc_method is an HTTP request.
+    let cfg = write_file(
+        dir.path(),
+        "gw.toml",
+        &format!(
+            r#"[target]
+url = "http://127.0.0.1:{port}"
+[load]
+concurrency = 2
+threads = 1
+max_requests = 8
+[grpc]
+service = "{SERVICE}"
+proto = ["{PROTO}"]
+[[scenarios]]
+name = "health"
+url = "/healthz"
+[[scenarios.checks]]
+name = "up"
+condition = "status == 200"
+[[scenarios]]
+name = "hello"
+grpc_method = "SayHello"
+body = '{{"name":"gw"}}'
+weight = 3
+"#
+        ),
+    );
+    let o = run(&["--config", cfg.to_str().unwrap()]);
+    support::stop_tied(&mut nginx);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    // The 8 iterations of the 1:3 cycle on one thread: 2 health checks, 6 calls, each
+    // counted in its own terms (an HTTP status, a gRPC status).
+    let sc = &v["scenarios"];
+    assert_eq!(sc["health"]["status_codes"]["200"], 2, "{sc}");
+    assert_eq!(sc["hello"]["status_codes"]["OK"], 6, "{sc}");
+    assert_eq!(v["checks"][0]["passes"], 2, "{}", v["checks"]);
+    // What the gateway and the server saw; all of it over one HTTP/2 connection.
+    let seen = settled_lines(&dir.path().join("gw.log"));
+    let count = |line: &str| seen.iter().filter(|l| *l == line).count();
+    assert_eq!(count("GET /healthz 200"), 2, "{seen:?}");
+    assert_eq!(
+        count("POST /kaioken.test.Greeter/SayHello 200"),
+        6,
+        "{seen:?}"
+    );
+    assert_eq!(p.lines("SayHello gw").len(), 6);
+    assert_eq!(v["summary"]["connections_opened"], 1, "{}", v["summary"]);
+    // Only the calls' replies are messages.
+    assert_eq!(v["messages"]["received"], 6, "{}", v["messages"]);
+}

@@ -313,8 +313,8 @@ pub(super) fn collect_slots(errs: &mut Vec<PlanError>, raw: &[RawScenario]) -> S
 }
 
 /// The call scenario `r` makes in a gRPC run: the run's method unless it names its own
-/// (`grpc_method`, `grpc_service`), found in the loaded types. Outside a gRPC run those keys
-/// are refused.
+/// (`grpc_method`, `grpc_service`), found in the loaded types; `None` (an HTTP request) when
+/// neither it nor `[grpc]` names one. Outside a gRPC run those keys are refused.
 fn scenario_call(
     errs: &mut Vec<PlanError>,
     r: &RawScenario,
@@ -354,11 +354,9 @@ fn scenario_call(
             "a method is a name such as SayHello (its service goes in grpc_service)",
         )),
         Some(m) => g.method = m.0.clone(),
-        None if g.method.is_empty() => errs.push(problem(
-            &format!("{key}.grpc_method"),
-            "(missing)",
-            "give each scenario the method it calls, or [grpc] method as their default",
-        )),
+        // No method anywhere: an HTTP request on the same connections (a health check
+        // beside the calls, on a gateway that serves both).
+        None if g.method.is_empty() => return None,
         None => {}
     }
     if errs.len() > before {

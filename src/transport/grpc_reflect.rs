@@ -103,7 +103,7 @@ pub async fn reflect(
             why.map(|w| format!(" ({w})")).unwrap_or_default()
         )
     })?;
-    let conn = h2::Conn::new(1, Split::Grpc, Gaps::default(), None);
+    let conn = h2::Conn::new(1, Gaps::default(), None);
     let driver = h2::drive(conn.clone(), stream);
     tokio::pin!(driver);
     let ask_all = async {
@@ -180,7 +180,11 @@ impl Asker<'_> {
                 &mut scratch,
             );
             let mut capture = Capture::new(Vec::new(), true, 64 << 20);
-            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), None, None);
+            let read = h2::StreamRead {
+                split: Split::Grpc,
+                ..h2::StreamRead::default()
+            };
+            let exchange = h2::exchange(self.conn, block, data, Some(&mut capture), read);
             let outcome = tokio::time::timeout(self.plan.timeout, exchange)
                 .await
                 .map_err(|_| {

@@ -84,8 +84,9 @@ pub struct Pool {
     websocket: WebSocket,
     /// Each scenario's gRPC call when the HTTP/2 streams are gRPC calls.
     grpc: Vec<Option<Grpc>>,
-    /// How replies are read as messages, and this thread's gaps between them.
-    split: Split,
+    /// How each scenario's replies are read as messages, and this thread's gaps between
+    /// them.
+    split: Vec<Split>,
     gaps: Gaps,
     /// Per-message latency of bidirectional gRPC streams (reply k to request message k).
     latency: Option<Gaps>,
@@ -161,15 +162,15 @@ impl Pool {
             protocol: plan.protocol,
             websocket: plan.websocket.clone(),
             grpc: scenarios.iter().map(|s| s.grpc.clone()).collect(),
-            split: if plan.grpc.is_some() {
-                Split::Grpc
-            } else {
-                match plan.stream {
+            split: scenarios
+                .iter()
+                .map(|s| match plan.stream {
+                    _ if s.grpc.is_some() => Split::Grpc,
                     StreamRead::Whole => Split::None,
                     StreamRead::Sse => Split::Sse,
                     StreamRead::Chunks => Split::Chunks,
-                }
-            },
+                })
+                .collect(),
             gaps: Gaps::default(),
             latency: scenarios
                 .iter()
@@ -367,7 +368,7 @@ impl Session for Http1Session {
             deadline
                 .within(
                     pool.timeout,
-                    c.exchange(bytes, head, capture, pool.split, &pool.gaps),
+                    c.exchange(bytes, head, capture, pool.split[index], &pool.gaps),
                 )
                 .await
                 .unwrap_or(Err(ErrorKind::Timeout))
@@ -427,12 +428,7 @@ impl H2Slot {
             self.connecting.set(false);
             self.ready.notify_waiters();
             let stream = r?;
-            let conn = h2::Conn::new(
-                pool.streams(),
-                pool.split,
-                pool.gaps.clone(),
-                pool.latency.clone(),
-            );
+            let conn = h2::Conn::new(pool.streams(), pool.gaps.clone(), pool.latency.clone());
             tokio::task::spawn_local(h2::drive(conn.clone(), stream));
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
@@ -503,14 +499,12 @@ impl Session for H2Session {
                     *current = Some(slot.get(pool, connected).await?);
                 }
                 let conn = current.as_ref().expect("set above");
-                let ex = h2::exchange(
-                    conn,
-                    block,
-                    body,
-                    capture.as_deref_mut(),
-                    pool.pacing[index],
+                let read = h2::StreamRead {
+                    split: pool.split[index],
+                    pacing: pool.pacing[index],
                     timed,
-                );
+                };
+                let ex = h2::exchange(conn, block, body, capture.as_deref_mut(), read);
                 deadline
                     .within(pool.timeout, ex)
                     .await

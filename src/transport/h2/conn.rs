@@ -189,8 +189,6 @@ struct State {
     driver: Option<Waker>,
     driver_woken: bool,
     waiting: Vec<Waker>,
-    /// How replies are read as messages; gRPC also means a `grpc-status` is the result.
-    split: Split,
     gaps: Gaps,
     /// Latency of each reply message matched to the request message of the same index
     /// (bidirectional gRPC streams): the thread's histogram, as `gaps`.
@@ -580,7 +578,7 @@ fn parse_status(v: &[u8]) -> u16 {
 impl Conn {
     /// A connection ready to take streams (the preface and our SETTINGS are queued).
     /// `streams` caps our concurrent streams; the peer's SETTINGS may lower it.
-    pub fn new(streams: usize, split: Split, gaps: Gaps, latency: Option<Gaps>) -> Rc<Conn> {
+    pub fn new(streams: usize, gaps: Gaps, latency: Option<Gaps>) -> Rc<Conn> {
         let mut out = Vec::with_capacity(16 * 1024);
         out.extend_from_slice(PREFACE);
         frame_head(&mut out, 12, SETTINGS, 0, 0);
@@ -611,7 +609,6 @@ impl Conn {
                 driver: None,
                 driver_woken: false,
                 waiting: Vec::new(),
-                split,
                 gaps,
                 latency,
             }),
@@ -653,7 +650,7 @@ impl Conn {
         block: &[u8],
         body: &[u8],
         first: usize,
-        timed: Option<Instant>,
+        read: StreamRead,
         capture: Option<&mut Capture>,
     ) {
         let mut st = self.st.borrow_mut();
@@ -678,13 +675,13 @@ impl Conn {
         s.body_sent = 0;
         s.body_ready = first;
         s.sent.clear();
-        s.timed = timed.is_some() && st.latency.is_some();
-        if let Some(due) = timed.filter(|_| s.timed) {
+        s.timed = read.timed.is_some() && st.latency.is_some();
+        if let Some(due) = read.timed.filter(|_| s.timed) {
             s.sent.push(due);
         }
         s.replies_timed = 0;
         s.grpc_status = None;
-        s.messages = Messages::new(st.split);
+        s.messages = Messages::new(read.split);
         s.capturing = capture.is_some();
         if let Some(c) = capture {
             c.reset();
@@ -723,8 +720,8 @@ impl Conn {
 
     fn poll_done(&self, i: usize, cx: &mut Context<'_>) -> Poll<Result<Outcome, StreamError>> {
         let mut st = self.st.borrow_mut();
-        let grpc = st.split == Split::Grpc;
         let s = &mut st.slots[i];
+        let grpc = s.messages.split() == Split::Grpc;
         match s.phase {
             Phase::Done => Poll::Ready(Ok(Outcome {
                 status: match (grpc, s.grpc_status) {
@@ -818,16 +815,30 @@ pub struct Pacing {
     pub every: std::time::Duration,
 }
 
+/// How one stream's request goes out and its reply is read: what a gRPC call, an SSE
+/// request and a plain request on the same connection do differently.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamRead {
+    /// How the reply is split into messages (gRPC also means `grpc-status` is its result).
+    pub split: Split,
+    /// The body's messages one at a time, `every` apart (a paced gRPC client stream).
+    pub pacing: Option<Pacing>,
+    /// Reply k is timed from when request message k was due, starting at this instant
+    /// (bidirectional gRPC streams).
+    pub timed: Option<Instant>,
+}
+
 /// Sends one request (`block` is its HPACK header block) and waits for the whole response.
-/// With `pacing`, the body's messages go out one at a time, `every` apart from the first.
+/// With `read.pacing`, the body's messages go out one at a time, `every` apart from the
+/// first.
 pub async fn exchange(
     conn: &Conn,
     block: &[u8],
     body: &[u8],
     capture: Option<&mut Capture>,
-    pacing: Option<Pacing>,
-    timed: Option<Instant>,
+    read: StreamRead,
 ) -> Result<Outcome, StreamError> {
+    let (pacing, timed) = (read.pacing, read.timed);
     let slot = poll_fn(|cx| conn.poll_slot(cx)).await?;
     let mut guard = Guard {
         conn,
@@ -840,13 +851,13 @@ pub async fn exchange(
             block,
             body,
             body.len(),
-            timed,
+            read,
             guard.capture.as_deref_mut(),
         );
         return poll_fn(|cx| conn.poll_done(slot, cx)).await;
     };
     let each = body.len() / p.messages;
-    conn.start(slot, block, body, each, timed, guard.capture.as_deref_mut());
+    conn.start(slot, block, body, each, read, guard.capture.as_deref_mut());
     let t0 = tokio::time::Instant::now();
     let mut released = 1;
     loop {

@@ -7,5 +7,5 @@ pub mod hpack;
 mod huffman;
 mod request;
 
-pub use conn::{Conn, Pacing, StreamError, drive, exchange};
+pub use conn::{Conn, Pacing, StreamError, StreamRead, drive, exchange};
 pub use request::{H2Request, http_request};
