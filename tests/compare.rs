@@ -169,3 +169,45 @@ fn bad_compare_input_is_one_line() {
         assert!(err.contains(want), "{err} lacks {want}");
     }
 }
+
+#[test]
+fn eighty_requests_all_slower_are_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = Target::start(&[]);
+    let slow = Target::start(&["--delay", "20ms"]);
+    let run80 = |name: &str, url: &str| {
+        let out = dir.path().join(name);
+        let o = kaioken(&[
+            "run",
+            url,
+            "--no-tui",
+            "-n",
+            "80",
+            "-c",
+            "8",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let base = run80("base.json", &fast.url);
+    let cur = run80("cur.json", &slow.url);
+    // Every current request waits 20 ms on the server; the loopback baseline answers in
+    // well under that, so all 80 current samples are slower than all 80 baseline ones.
+    // 80 samples cannot pin p99 by its own interval (its upper rank is past the sample),
+    // but the whole distribution moved: the rank test makes the p99 change count.
+    let o = compare(&[&base, &cur], &[]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{text}");
+    let p99 = text.lines().find(|l| l.starts_with("p99 ")).unwrap();
+    assert!(p99.ends_with("REGRESSION"), "{p99}");
+    let share = text
+        .lines()
+        .find(|l| l.starts_with("slower_share"))
+        .unwrap();
+    assert!(
+        share.contains("100.00%") && share.contains("significant"),
+        "{share}"
+    );
+}

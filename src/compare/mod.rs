@@ -118,6 +118,28 @@ impl Comparison {
         rows.push(latency_row("mean", &hb, &hc, None, |h| {
             (h.mean(), stats::mean_interval(h))
         }));
+        // A shift of the whole distribution counts as past noise for every percentile it
+        // moved the same way, however wide a short run leaves the tail's own interval.
+        let shift = stats::rank_shift(&hb, &hc);
+        if let Some(slower) = shift.whole() {
+            for row in &mut rows {
+                let same_way = row.delta_pct.is_some_and(|d| (d > 0.0) == slower);
+                if same_way && !row.significant {
+                    row.significant = true;
+                    row.verdict = judge_higher_worse(row.delta_pct, row.limit_pct, true);
+                }
+            }
+        }
+        rows.push(Row {
+            metric: "slower_share",
+            unit: "ratio",
+            baseline: 0.5,
+            current: shift.slower,
+            delta_pct: None,
+            limit_pct: None,
+            significant: shift.significant,
+            verdict: Verdict::Info,
+        });
         // Streams on both sides: their first message and, on bidirectional streams, each
         // message's latency, judged at p99 under the same limit as the calls' latency.
         for (metric, pick) in [

@@ -15,6 +15,7 @@ fn value(row: &Row, v: f64) -> String {
 fn delta(row: &Row) -> String {
     match row.delta_pct {
         Some(d) => format!("{d:+.1}%"),
+        None if row.verdict == Verdict::Info => "-".to_string(),
         None if row.current == 0.0 => "0".to_string(),
         None => "new".to_string(),
     }

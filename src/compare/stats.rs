@@ -145,6 +145,79 @@ pub fn proportions_differ(errors_a: u64, n_a: u64, errors_b: u64, n_b: u64) -> b
     z > Z99
 }
 
+/// How the whole of one latency distribution sits against another's (Mann–Whitney).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shift {
+    /// The chance that a current sample is slower than a baseline one (ties count half):
+    /// 0.5 when neither run is slower, 1.0 when every current sample is.
+    pub slower: f64,
+    /// Whether `slower` differs from 0.5 beyond sampling noise (two-sided 99%).
+    pub significant: bool,
+}
+
+impl Shift {
+    /// A shift of the whole distribution large enough to stand for every percentile: at
+    /// least 3 chances in 4 one way (a small but real shift of the median in runs of
+    /// thousands of samples is significant too, and must not make each tail's noise count).
+    pub fn whole(&self) -> Option<bool> {
+        if !self.significant {
+            return None;
+        }
+        if self.slower >= 0.75 {
+            Some(true)
+        } else if self.slower <= 0.25 {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// Mann–Whitney's U on two histograms: counts per recorded value stand for the samples, so
+/// ranks come from the cumulative counts and equal values are ties. The normal
+/// approximation with the tie correction; it needs no distribution, and it sees what a
+/// tail interval cannot on a short run: 80 requests all slower than 80 others.
+pub fn rank_shift(baseline: &Histogram<u64>, current: &Histogram<u64>) -> Shift {
+    let none = Shift {
+        slower: 0.5,
+        significant: false,
+    };
+    let (nb, nc) = (baseline.len() as f64, current.len() as f64);
+    if nb == 0.0 || nc == 0.0 {
+        return none;
+    }
+    let mut counts: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+    for v in baseline.iter_recorded() {
+        counts.entry(v.value_iterated_to()).or_default().0 += v.count_at_value() as f64;
+    }
+    for v in current.iter_recorded() {
+        counts.entry(v.value_iterated_to()).or_default().1 += v.count_at_value() as f64;
+    }
+    let (mut below, mut u, mut ties) = (0.0, 0.0, 0.0);
+    for (b, c) in counts.values() {
+        // Each current sample here beats the baseline samples below it, and ties half of
+        // those at its value.
+        u += c * (below + b / 2.0);
+        below += b;
+        let t = b + c;
+        ties += t * t * t - t;
+    }
+    let n = nb + nc;
+    let var = nb * nc / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
+    let slower = u / (nb * nc);
+    if var <= 0.0 {
+        return Shift {
+            slower,
+            significant: false,
+        };
+    }
+    let z = (u - nb * nc / 2.0) / var.sqrt();
+    Shift {
+        slower,
+        significant: z.abs() > Z99,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +279,34 @@ mod tests {
         let c = noisy(&mut rng, 5_000.0);
         assert!(welch_differs(&a, &c));
         assert!(!welch_differs(&[1.0], &[2.0]), "one second says nothing");
+    }
+
+    #[test]
+    fn a_whole_shift_is_seen_on_a_short_run_and_identical_runs_rarely_shift() {
+        // 80 against 80, every current sample slower (the 9.8 ms → 205 ms).
+        let base = sample(1, 80, 3_000.0);
+        let mut slow = crate::record::new_histogram();
+        for v in sample(2, 80, 3_000.0).iter_recorded() {
+            slow.record_n(v.value_iterated_to() + 200_000, v.count_at_value())
+                .unwrap();
+        }
+        let s = rank_shift(&base, &slow);
+        assert_eq!(s.slower, 1.0);
+        assert!(s.significant);
+        assert_eq!(s.whole(), Some(true));
+        assert_eq!(rank_shift(&slow, &base).whole(), Some(false));
+        // Same distribution, 100 pairs of 600 samples: a 99% test flags about 1 in 100,
+        // and none of those is a whole shift (3 chances in 4 is far past noise here).
+        let mut flagged = 0;
+        for seed in 0..100 {
+            let s = rank_shift(&sample(seed, 600, 5000.0), &sample(seed + 500, 600, 5000.0));
+            assert_eq!(s.whole(), None, "seed {seed}: {s:?}");
+            flagged += usize::from(s.significant);
+        }
+        assert!(flagged <= 4, "{flagged} of 100 identical pairs significant");
+        // Nothing to rank.
+        let empty = crate::record::new_histogram();
+        assert!(!rank_shift(&empty, &base).significant);
     }
 
     #[test]
