@@ -53,11 +53,17 @@ pub struct RunArgs {
     pub url: Option<String>,
 
     /// Concurrent virtual users (connections for HTTP/1.1, streams for HTTP/2) [default: 50]
-    #[arg(short = 'c', long)]
-    pub concurrency: Option<u64>,
+    #[arg(short = 'c', long, allow_negative_numbers = true)]
+    pub concurrency: Option<i64>,
 
-    /// Measured duration, e.g. 30s, 2m, 1h30m [default: 10s, or until -n is reached when -n is given]
-    #[arg(short = 'd', long, allow_hyphen_values = true)]
+    /// Measured duration, e.g. 30s, 2m, 1h30m [default: 10s, or until -n is reached when -n
+    /// is given] (-z: oha's and hey's letter for it)
+    #[arg(
+        short = 'd',
+        visible_short_alias = 'z',
+        long,
+        allow_hyphen_values = true
+    )]
     pub duration: Option<String>,
 
     /// Stop after exactly N requests (0 = unlimited; k and m suffixes: 10k, 1m)
@@ -68,6 +74,16 @@ pub struct RunArgs {
     /// measured from each slot: coordinated-omission correct)
     #[arg(short = 'r', long, allow_hyphen_values = true)]
     pub rate: Option<f64>,
+
+    /// oha's -q: read as -r, requests/s for the whole run (hey's -q is per worker: give -r
+    /// with that rate times -c); a note on stderr says so
+    #[arg(
+        short = 'q',
+        value_name = "RATE",
+        conflicts_with = "rate",
+        allow_hyphen_values = true
+    )]
+    pub q_rate: Option<f64>,
 
     /// Start the VUs linearly over this time
     #[arg(long, allow_hyphen_values = true)]
@@ -119,8 +135,8 @@ pub struct RunArgs {
     #[arg(short = 'b', long)]
     pub body: Option<String>,
 
-    /// Read the request body from a file (sent as is, bytes unchanged)
-    #[arg(long)]
+    /// Read the request body from a file (sent as is, bytes unchanged; -D as in oha)
+    #[arg(short = 'D', long)]
     pub body_file: Option<PathBuf>,
 
     /// Multipart form field, curl syntax: `name=value` or `name=@path[;filename=x][;type=y]`
@@ -292,8 +308,8 @@ pub struct RunArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub connect_timeout: Option<String>,
 
-    /// Worker threads, each with its own runtime [default: number of CPUs]
-    #[arg(long)]
+    /// Worker threads, each with its own runtime [default: number of CPUs] (-t as in wrk)
+    #[arg(short = 't', long)]
     pub threads: Option<u64>,
 
     /// How long in-flight requests may finish after the end or Ctrl-C [default: 5s]
@@ -321,9 +337,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub serious: bool,
 
-    /// Print only the JSON result on stdout (implies --no-tui --format json)
-    #[arg(long)]
+    /// Print only the JSON result on stdout (implies --no-tui --format json; -j as in oha)
+    #[arg(short = 'j', long)]
     pub json: bool,
+
+    /// wrk's --latency: accepted as it is what we always do (the summary always has the
+    /// latency percentiles, and the JSON the whole distribution)
+    #[arg(long)]
+    pub latency: bool,
 
     /// Validate, print the plan and exit
     #[arg(long)]
@@ -413,7 +434,7 @@ impl RunArgs {
             concurrency: self.concurrency,
             duration: self.duration.clone(),
             max_requests: self.max_requests.clone(),
-            rate: self.rate,
+            rate: self.rate.or(self.q_rate),
             ramp_up: self.ramp_up.clone(),
             warmup: self.warmup.clone(),
             think_time: self.think_time.clone(),

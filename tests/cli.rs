@@ -164,3 +164,71 @@ fn remote_target_is_refused_without_a_tty_unless_yes() {
         stderr(&o)
     );
 }
+
+/// What users of wrk, oha and hey type by habit: the same effect where the letter means
+/// the same here, or one line naming our flag where it does not.
+#[test]
+fn habits_of_wrk_oha_and_hey_work_or_point_to_our_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = write_file(dir.path(), "body.json", "{\"k\":1}");
+    // wrk's -t (threads), oha's and hey's -z (duration), oha's -D (body file): the plan
+    // shows each took effect.
+    let o = kaioken(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "-t",
+        "2",
+        "-c",
+        "4",
+        "-z",
+        "3s",
+        "-D",
+        body.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan = stdout(&o);
+    for want in ["Threads:     2", "Duration:    3s", "Body:        7 bytes"] {
+        assert!(plan.contains(want), "{want:?} not in\n{plan}");
+    }
+    // oha's -q is our -r; hey's -q differs (per worker), so a note says how it was read.
+    let o = kaioken(&[
+        "run",
+        "http://127.0.0.1:9/",
+        "-q",
+        "5",
+        "-n",
+        "1",
+        "--dry-run",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("rate-limited to 5 req/s"),
+        "{}",
+        stdout(&o)
+    );
+    let note = stderr(&o);
+    assert!(
+        note.contains("-q 5 is read as -r 5") && note.contains("hey"),
+        "{note}"
+    );
+    assert_eq!(note.trim_end().lines().count(), 1, "{note}");
+
+    // oha's -j (JSON on stdout) and wrk's --latency, on a real run.
+    let t = Target::start(&[]);
+    let o = kaioken(&["run", &t.url, "-n", "20", "-c", "2", "-j", "--latency"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["summary"]["total_requests"], 20);
+    assert!(v["latency_us"]["p99"].as_u64().unwrap() > 0);
+
+    // Letters that mean something else here: one line naming our flag.
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:9/", "-d", "payload"],
+        "for a request body use -b/--body",
+    );
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:9/", "-c", "-5"],
+        "concurrency = -5: must be at least 1",
+    );
+}

@@ -32,7 +32,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     }
     let run = RunArgs {
         url: Some(format!("http://{addr}/")),
-        concurrency: Some(args.concurrency),
+        concurrency: Some(args.concurrency as i64),
         duration: Some(args.duration.clone()),
         output: args.output.iter().cloned().collect(),
         json: args.json,

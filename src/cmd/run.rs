@@ -24,6 +24,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let mut plan = plan::build(&args.flags(), file.as_ref())?;
+    if let Some(q) = args.q_rate {
+        // Two tools give -q two meanings: say which one this is.
+        eprintln!(
+            "kaioken: -q {q} is read as -r {q}: {q} requests/s for the whole run (oha's -q); hey's -q is per worker, for which give -r {q}×c"
+        );
+    }
     if args.debug {
         return super::debug::debug(&plan, args.show_secrets);
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Flags {
     pub url: Option<String>,
-    pub concurrency: Option<u64>,
+    pub concurrency: Option<i64>,
     pub duration: Option<String>,
     pub max_requests: Option<String>,
     pub rate: Option<f64>,

@@ -308,13 +308,19 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         }
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    let threads = count_at_least_one(&mut errs, "threads", args.threads, fl.threads, cpus as u64);
+    let threads = count_at_least_one(
+        &mut errs,
+        "threads",
+        args.threads.map(|t| t as i64),
+        fl.threads,
+        cpus as u64,
+    );
 
     let http2 = args.http2 || ft.http2.unwrap_or(false);
     let streams = count_at_least_one(
         &mut errs,
         "h2_streams",
-        args.h2_streams,
+        args.h2_streams.map(|s| s as i64),
         ft.h2_streams,
         DEFAULT_H2_STREAMS,
     );
@@ -685,11 +691,11 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
 pub(super) fn count_at_least_one(
     errs: &mut Vec<PlanError>,
     field: &str,
-    cli: Option<u64>,
+    cli: Option<i64>,
     file: Option<i64>,
     default: u64,
 ) -> i64 {
-    let n = cli.map(|c| c as i64).or(file).unwrap_or(default as i64);
+    let n = cli.or(file).unwrap_or(default as i64);
     if n < 1 {
         errs.push(problem(field, n, "must be at least 1"));
     }

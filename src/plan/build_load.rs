@@ -222,7 +222,15 @@ pub fn build_load(
         Some(total)
     } else {
         match &duration_text {
-            Some(d) => match errs.ok(parse_duration("duration", d)) {
+            Some(d) => match errs.ok(parse_duration("duration", d).map_err(|mut e| {
+                // oha's -d is the body: a value that is no number at all was most likely
+                // meant as one.
+                if !d.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+                    e.fix
+                        .push_str("; for a request body use -b/--body (oha's -d is ours -b)");
+                }
+                e
+            })) {
                 Some(Duration::ZERO) if max_requests.is_none() && pattern.is_none() => {
                     errs.push(
                         "duration",
