@@ -321,7 +321,7 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
 
     /// Write the results to this file (repeatable; the format comes from the extension:
-    /// .json, .csv, .md)
+    /// .json, .csv, .md, .html, .xml for JUnit)
     #[arg(short = 'o', long)]
     pub output: Vec<PathBuf>,
 

@@ -231,4 +231,9 @@ fn habits_of_wrk_oha_and_hey_work_or_point_to_our_flag() {
         &["run", "http://127.0.0.1:9/", "-c", "-5"],
         "concurrency = -5: must be at least 1",
     );
+    // An output format we cannot tell: the message names every format there is.
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:9/", "-o", "r.txt", "--dry-run"],
+        ".json, .csv, .md, .html or .xml (JUnit), or give --format json|csv|md|html|junit",
+    );
 }

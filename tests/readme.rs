@@ -1,5 +1,7 @@
-//! README.md's quick-start examples are run as written, against a live built-in target that
-//! stands in for http://127.0.0.1:8080.
+//! README.md's quick-start examples are run as written, by bash (`-euo pipefail`, with the
+//! built `kaioken` first on PATH, as after the set-up), against a live built-in target that
+//! stands in for http://127.0.0.1:8080. A shell, not a word splitter: what bash would do to
+//! an unquoted `${REQUEST_ID}` happens here too.
 
 mod support;
 use support::*;
@@ -23,28 +25,6 @@ fn readme_examples() -> Vec<String> {
         .collect()
 }
 
-/// Splits a shell line into words, honouring single quotes (all the README uses).
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '\'' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[test]
 fn readme_examples_run_as_written() {
     let t = Target::start(&["--delay", "uniform:1ms-3ms"]);
@@ -53,15 +33,26 @@ fn readme_examples_run_as_written() {
     assert!(examples.len() >= 8, "{examples:?}");
     for line in &examples {
         let line = line.replace("http://127.0.0.1:8080/", &t.url);
-        let args = words(&line);
         // examples/ paths are relative to the repository; outputs go to a scratch dir.
         let cwd = if line.contains("examples/") {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         } else {
             dir.path()
         };
-        let o = support::command()
-            .args(&args[1..])
+        let bin = std::path::Path::new(support::bin()).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut bash = std::process::Command::new("bash");
+        for var in support::PROXY_VARS {
+            bash.env_remove(var);
+        }
+        let o = bash
+            .args(["-euo", "pipefail", "-c", &line])
+            .env("PATH", path)
+            .stdin(std::process::Stdio::null())
             .current_dir(cwd)
             .env("TARGET_URL", &t.url)
             .output()

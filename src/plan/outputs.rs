@@ -167,7 +167,7 @@ pub fn output_formats(
         return Err(problem(
             "--format",
             f.name(),
-            "applies to a single -o; with several, each file's extension (.json, .csv, .md) gives its format",
+            "applies to a single -o; with several, each file's extension (.json, .csv, .md, .html, .xml) gives its format",
         ));
     }
     files
@@ -177,7 +177,7 @@ pub fn output_formats(
             None => Err(problem(
                 "output",
                 p.display(),
-                "unknown format: name it .json, .csv or .md, or give --format json|csv|md",
+                "unknown format: name it .json, .csv, .md, .html or .xml (JUnit), or give --format json|csv|md|html|junit",
             )),
         })
         .collect()
