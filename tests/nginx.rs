@@ -201,3 +201,31 @@ fn an_untrusted_certificate_is_a_tls_error() {
     assert_eq!(v["errors"]["tls_cert_invalid"], 20, "{}", v["errors"]);
     assert_eq!(n.logged(), 0);
 }
+
+/// The two wrong guesses a new user makes first, each answered on the run's last line with
+/// what to do: https:// to a plain port, --http2 (prior knowledge) to an HTTP/1.1 server.
+#[test]
+fn a_wrong_scheme_or_protocol_says_what_to_use() {
+    let n = Nginx::start();
+    let plain_as_tls = format!("https://127.0.0.1:{}/", n.port);
+    let h1 = n.url();
+    for (args, hint) in [
+        (
+            vec![plain_as_tls.as_str(), "--insecure"],
+            "answered in plain HTTP, not TLS: use http://",
+        ),
+        (
+            vec![h1.as_str(), "--http2"],
+            "does not speak HTTP/2 by prior knowledge; drop --http2",
+        ),
+    ] {
+        let o = kaioken(&[&["run"][..], &args, &["-n", "3", "-c", "1", "--no-tui"]].concat());
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        let last = err.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("kaioken: every request failed") && last.contains(hint),
+            "{args:?}: {err}"
+        );
+    }
+}

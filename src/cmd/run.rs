@@ -262,7 +262,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             .map(|(k, n)| format!("HTTP {k}: {n}"))
             .collect();
         let all: Vec<String> = kinds.into_iter().chain(statuses).collect();
-        eprintln!("kaioken: every request failed ({})", all.join(", "));
+        // The commonest failure's reason, when one was kept: the hint belongs on this line,
+        // not only in --debug.
+        let why = results
+            .errors
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .and_then(|(k, _)| results.error_reasons.get(k))
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        eprintln!("kaioken: every request failed ({}){why}", all.join(", "));
         return Ok(Exit::Error);
     }
     let failed: Vec<String> = results

@@ -90,11 +90,18 @@ impl Reasons {
     /// reason.
     fn handshake(&self, e: &io::Error, whom: &str) -> ErrorKind {
         let kind = handshake_error(e);
-        if kind == ErrorKind::TlsCertInvalid
-            && let Some(rustls::Error::InvalidCertificate(c)) =
-                e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
-            self.note(kind, || format!("{whom}: {}", cert_reason(c)));
+        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::InvalidCertificate(c)) => {
+                self.note(kind, || format!("{whom}: {}", cert_reason(c)));
+            }
+            // A TLS record's first byte is its content type; an HTTP response's is `H`.
+            Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+                self.note(kind, || {
+                    format!("{whom} answered in plain HTTP, not TLS: use http:// (or its TLS port)")
+                });
+            }
+            Some(other) => self.note(kind, || format!("{whom}: {other}")),
+            None => {}
         }
         kind
     }

@@ -104,7 +104,7 @@ pub async fn reflect(
         )
     })?;
     let conn = h2::Conn::new(1, Gaps::default(), None);
-    let driver = h2::drive(conn.clone(), stream);
+    let driver = h2::drive(conn.clone(), stream, None);
     tokio::pin!(driver);
     let ask_all = async {
         let mut asker = Asker {

@@ -429,7 +429,8 @@ impl H2Slot {
             self.ready.notify_waiters();
             let stream = r?;
             let conn = h2::Conn::new(pool.streams(), pool.gaps.clone(), pool.latency.clone());
-            tokio::task::spawn_local(h2::drive(conn.clone(), stream));
+            let reasons = Some(pool.connector.reasons.clone());
+            tokio::task::spawn_local(h2::drive(conn.clone(), stream, reasons));
             *self.conn.borrow_mut() = Some(conn.clone());
             return Ok(conn);
         }

@@ -880,7 +880,12 @@ pub async fn exchange(
 
 /// Runs the connection: writes what the streams queue, reads and dispatches what the server
 /// sends, until the connection fails or is no longer used.
-pub async fn drive(conn: Rc<Conn>, mut io: Stream) {
+/// `reasons`, when given, keeps why the connection failed where a few words help the user.
+pub async fn drive(
+    conn: Rc<Conn>,
+    mut io: Stream,
+    reasons: Option<std::sync::Arc<crate::transport::connect::Reasons>>,
+) {
     let mut buf = vec![0u8; 4 * (MAX_FRAME + 9)];
     let (mut start, mut end) = (0usize, 0usize);
     poll_fn(|cx| {
@@ -903,6 +908,16 @@ pub async fn drive(conn: Rc<Conn>, mut io: Stream) {
                     match st.on_frames(&buf[start..end], Instant::now()) {
                         Ok(used) => start += used,
                         Err(k) => {
+                            // An HTTP/1.1 answer to our preface: the server does not speak
+                            // HTTP/2 by prior knowledge. Say so, not just "protocol".
+                            if !st.settled
+                                && buf[start..end].starts_with(b"HTTP/1.")
+                                && let Some(r) = &reasons
+                            {
+                                r.note(k, || {
+                                    "the server answered in HTTP/1.1: it does not speak HTTP/2 by prior knowledge; drop --http2, or use https:// where ALPN picks h2".into()
+                                });
+                            }
                             st.fail(k);
                             return Poll::Ready(());
                         }
