@@ -68,3 +68,48 @@ fn debug_errors_come_with_a_hint() {
         "{err}"
     );
 }
+
+/// `--debug` sends what the load run sends and shows it: a `Host` given with -H goes out
+/// as given, and a body's content-length is among the headers shown.
+#[test]
+fn debug_shows_and_sends_the_host_given_and_the_body_length() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Headers, then the 5-byte body.
+        while !seen.ends_with(b"hello") {
+            let n = conn.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .unwrap();
+        String::from_utf8(seen).unwrap().to_ascii_lowercase()
+    });
+    let o = kaioken(&[
+        "run",
+        &format!("http://{addr}/x"),
+        "-H",
+        "Host: example.test",
+        "-m",
+        "POST",
+        "-b",
+        "hello",
+        "--debug",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = server.join().unwrap();
+    assert!(seen.contains("\r\nhost: example.test\r\n"), "{seen}");
+    assert!(!seen.contains("host: 127.0.0.1"), "{seen}");
+    let shown = stdout(&o);
+    assert!(
+        shown.contains("> host: example.test") && shown.contains("> content-length: 5"),
+        "{shown}"
+    );
+}

@@ -419,11 +419,24 @@ where
         if !forward {
             parts.uri = path.parse().context("request path")?;
         }
-        if !parts.headers.contains_key(http::header::HOST) {
-            parts
-                .headers
-                .insert(http::header::HOST, host.parse().context("host header")?);
-        }
+        // A `-H 'Host: …'` goes out as given, as the load run sends it.
+        let user_host = plan
+            .request()
+            .headers
+            .iter()
+            .find(|(n, _)| n == http::header::HOST)
+            .map(|(_, t)| t.sample());
+        let host = match user_host {
+            Some(h) => http::HeaderValue::from_bytes(&h).context("host header")?,
+            None => host.parse().context("host header")?,
+        };
+        parts.headers.insert(http::header::HOST, host);
+    }
+    // The length hyper puts on the wire for this body, shown with the other headers.
+    if !body.is_empty() && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, body.len().into());
     }
     let mut req = http::Request::new(Full::new(body));
     *req.method_mut() = parts.method.clone();
