@@ -67,6 +67,7 @@ p90_latency = ">= 1s"
         ),
     );
     let junit = dir.path().join("r.xml");
+    let (html, md) = (dir.path().join("r.html"), dir.path().join("r.md"));
     let o = kaioken(&[
         "run",
         "-f",
@@ -74,6 +75,10 @@ p90_latency = ">= 1s"
         "--no-tui",
         "-o",
         junit.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+        "-o",
+        md.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let err = stderr(&o);
@@ -89,6 +94,29 @@ p90_latency = ">= 1s"
         stdout(&o).contains("FAIL error_rate < 0.1"),
         "{}",
         stdout(&o)
+    );
+    // The verdict leads: the summary's first line, the HTML report's banner before any
+    // table, the Markdown report's first line.
+    let first = stdout(&o)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        first.starts_with("FAIL: 4 of 4 thresholds failed: error_rate < 0.1"),
+        "{first}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let banner = page.find("data-verdict=\"fail\"").expect("a FAIL banner");
+    assert!(
+        banner < page.find("<table").unwrap(),
+        "banner after a table"
+    );
+    assert!(page[banner..].contains("4 of 4 thresholds failed"));
+    let report = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        report.starts_with("**FAIL**: 4 of 4 thresholds failed"),
+        "{report}"
     );
 
     // JUnit: parsed by an XML parser, a test case per threshold, the failures marked.

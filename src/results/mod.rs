@@ -183,6 +183,51 @@ impl Results {
             .fold((0, 0), |(p, n), c| (p + c.passes, n + c.passes + c.fails));
         (n > 0).then(|| p as f64 / n as f64)
     }
+
+    /// The run's verdict, for the first line of every report: whether every threshold
+    /// held, and in words what failed (thresholds with what was observed, then checks that
+    /// did not always pass). `None` without thresholds: nothing was asked of the run.
+    pub fn verdict(&self) -> Option<(bool, String)> {
+        if self.thresholds.is_empty() {
+            return None;
+        }
+        let failed: Vec<String> = self
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| {
+                format!(
+                    "{} {} (observed {})",
+                    t.name,
+                    t.condition,
+                    t.observed_text()
+                )
+            })
+            .collect();
+        let checks: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|c| c.fails > 0)
+            .map(|c| match c.pass_rate {
+                Some(r) => format!("{} passed {:.2}%", c.name, r * 100.0),
+                None => c.name.clone(),
+            })
+            .collect();
+        let n = self.thresholds.len();
+        let mut text = if failed.is_empty() {
+            format!("PASS: {n} of {n} thresholds held")
+        } else {
+            format!(
+                "FAIL: {} of {n} thresholds failed: {}",
+                failed.len(),
+                failed.join("; ")
+            )
+        };
+        if !checks.is_empty() {
+            text.push_str(&format!("; checks failing: {}", checks.join(", ")));
+        }
+        Some((failed.is_empty(), text))
+    }
 }
 
 /// One threshold's verdict.

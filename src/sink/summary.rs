@@ -58,6 +58,10 @@ pub fn render(r: &Results, serious: bool) -> String {
     let s = &r.summary;
     let m = &r.metadata;
     let mut out = String::new();
+    // The verdict first, when thresholds asked for one: what a CI log reader looks for.
+    if let Some((_, text)) = r.verdict() {
+        outln!(out, "\n{text}");
+    }
     if r.scenarios.is_empty() {
         outln!(
             out,

@@ -23,6 +23,7 @@ figcaption{font-weight:600;margin-bottom:4px}svg{width:100%;height:auto;display:
 table{border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:8px;min-width:50%}
 th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right}th:first-child,td:first-child{text-align:left}
 .pass{color:var(--ok);font-weight:600}.fail{color:var(--bad);font-weight:600}
+.verdict{margin:12px 0;padding:10px 14px;border-radius:6px;color:#fff;font-weight:600}.verdict.ok{background:var(--ok)}.verdict.bad{background:var(--bad)}
 button{float:right;background:var(--card);color:var(--fg);border:1px solid var(--line);border-radius:6px;padding:4px 10px;cursor:pointer}
 "#;
 
@@ -128,6 +129,16 @@ pub fn render(r: &Results) -> String {
         esc(&m.ended_at),
         esc(&m.version)
     );
+    // The verdict first: a coloured banner naming what failed, before any figure.
+    if let Some((passed, text)) = r.verdict() {
+        let class = if passed { "ok" } else { "bad" };
+        let _ = write!(
+            out,
+            "<div class=\"verdict {class}\" data-verdict=\"{}\">{}</div>",
+            if passed { "pass" } else { "fail" },
+            esc(&text)
+        );
+    }
     let latency_label = if r.latency_us.kind == "service_time" {
         "service time"
     } else {

@@ -12,6 +12,12 @@ pub fn render(r: &Results) -> String {
     let s = &r.summary;
     let m = &r.metadata;
     let mut out = String::new();
+    // The verdict leads, so a pull-request comment says it before any table.
+    if let Some((_, text)) = r.verdict() {
+        let (word, rest) = text.split_once(':').unwrap_or((&text, ""));
+        push(&mut out, &format!("**{word}**:{rest}"));
+        push(&mut out, "");
+    }
     push(
         &mut out,
         &format!("## kaioken: {} {}", m.target.method, m.target.url),
