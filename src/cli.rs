@@ -20,6 +20,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load test against a URL or a config file.
+    #[command(
+        after_help = "Thresholds, checks and scenarios are set in the config file (-f): `kaioken init` writes a commented one."
+    )]
     Run(Box<RunArgs>),
     /// Serve the built-in target: a configurable HTTP/1.1 + h2c server on loopback.
     Serve(ServeArgs),
@@ -43,17 +46,20 @@ pub enum Command {
     /// Compare two saved results: exit 3 on a regression beyond noise, 5 when the load
     /// models differ (unless --force)
     Compare(CompareArgs),
-    /// Print the man page (roff) to stdout: `kaioken man > kaioken.1; man -l kaioken.1`
-    Man,
+    /// Print a man page (roff) to stdout: `kaioken man run > kaioken-run.1; man -l kaioken-run.1`,
+    /// or write every page into a directory with --dir
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// Target URL (http:// or https://); required unless the config file gives one.
+    #[arg(help_heading = "Target")]
     pub url: Option<String>,
 
     /// Concurrent virtual users (connections for HTTP/1.1, streams for HTTP/2) [default: 50]
     #[arg(short = 'c', long, allow_negative_numbers = true)]
+    #[arg(help_heading = "Load")]
     pub concurrency: Option<i64>,
 
     /// Measured duration, e.g. 30s, 2m, 1h30m [default: 10s, or until -n is reached when -n
@@ -64,15 +70,18 @@ pub struct RunArgs {
         long,
         allow_hyphen_values = true
     )]
+    #[arg(help_heading = "Load")]
     pub duration: Option<String>,
 
     /// Stop after exactly N requests (0 = unlimited; k and m suffixes: 10k, 1m)
     #[arg(short = 'n', long = "max-requests", allow_hyphen_values = true)]
+    #[arg(help_heading = "Load")]
     pub max_requests: Option<String>,
 
     /// Cap the whole run at R requests/s on a shared schedule of intended slots (latency is
     /// measured from each slot: coordinated-omission correct)
     #[arg(short = 'r', long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load")]
     pub rate: Option<f64>,
 
     /// oha's -q: read as -r, requests/s for the whole run (hey's -q is per worker: give -r
@@ -83,317 +92,390 @@ pub struct RunArgs {
         conflicts_with = "rate",
         allow_hyphen_values = true
     )]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub q_rate: Option<f64>,
 
     /// Start the VUs linearly over this time
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load")]
     pub ramp_up: Option<String>,
 
     /// Run real load for this long before measuring; `--duration` is the measured part
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub warmup: Option<String>,
 
     /// Pause between a VU's requests
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub think_time: Option<String>,
 
     /// Open model: start R iterations per second whatever the server does
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load")]
     pub arrival_rate: Option<f64>,
 
     /// Open model: most VUs at once; an iteration that finds none free is dropped [default: 100]
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub max_vus: Option<i64>,
 
     /// Burst mode: this many requests at once...
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub burst_rate: Option<i64>,
 
     /// ...every this long
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub burst_delay: Option<String>,
 
     /// Record latency as service time (actual send → last byte) instead of from the intended
     /// send time
     #[arg(long)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub no_latency_correction: bool,
 
     /// HTTP method [default: GET]
     #[arg(short = 'm', long)]
+    #[arg(help_heading = "Request")]
     pub method: Option<String>,
 
     /// Request header `Name: value` (repeatable)
     #[arg(short = 'H', long = "header")]
+    #[arg(help_heading = "Request")]
     pub headers: Vec<String>,
 
     /// Basic authentication `user:password` (sent as an Authorization header; redacted in
     /// every output)
     #[arg(short = 'a', long, value_name = "USER:PASS")]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub basic_auth: Option<String>,
 
     /// Request body
     #[arg(short = 'b', long)]
+    #[arg(help_heading = "Request")]
     pub body: Option<String>,
 
     /// Read the request body from a file (sent as is, bytes unchanged; -D as in oha)
     #[arg(short = 'D', long)]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub body_file: Option<PathBuf>,
 
     /// Multipart form field, curl syntax: `name=value` or `name=@path[;filename=x][;type=y]`
     /// (repeatable; instead of --body)
     #[arg(short = 'F', long = "form", value_name = "FIELD")]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub form: Vec<String>,
 
     /// Keep a cookie store per VU: Set-Cookie from responses is sent back as browsers do
     #[arg(long)]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub cookie_jar: bool,
 
     /// Record 3xx responses as they are instead of following them (up to 10 hops)
     #[arg(long)]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub no_follow_redirects: bool,
 
     /// Request paths sampled from this regex, one per request, e.g. `/item/[0-9]{1,4}`
     /// (a full URL pattern is allowed when its origin is literal)
     #[arg(long, value_name = "REGEX")]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub rand_regex_url: Option<String>,
 
     /// Send these URLs (one per line, same origin), round-robin in one run-wide order
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub urls_from_file: Option<PathBuf>,
 
     /// Send these bodies (one per line), round-robin in one run-wide order
     #[arg(short = 'Z', long, value_name = "FILE")]
+    #[arg(help_heading = "Request", hide_short_help = true)]
     pub body_lines: Option<PathBuf>,
 
     /// Use HTTP/2: prior knowledge on http://, ALPN on https://
     #[arg(long)]
+    #[arg(help_heading = "Protocol")]
     pub http2: bool,
 
     /// Read each response as Server-Sent Events: time to first event, gaps between events,
     /// events per second (also when -H sets Accept: text/event-stream)
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub sse: bool,
 
     /// Read each response as the chunks the server sent: time to first chunk, gaps between
     /// chunks, chunks per second (streaming APIs: first token, inter-token latency)
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub stream_chunks: bool,
 
     /// Maximum concurrent streams per HTTP/2 connection [default: 10]
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub h2_streams: Option<u64>,
 
     /// ws:// and wss://: send binary frames instead of text
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub ws_binary: bool,
 
     /// ws:// and wss://: send each message without waiting for a reply; replies are
     /// counted as they come
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub ws_fire_and_forget: bool,
 
     /// ws:// and wss://: offer this subprotocol in the upgrade (repeatable, in order of
     /// preference)
     #[arg(long, value_name = "NAME")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub ws_subprotocol: Vec<String>,
 
     /// ws:// and wss://: hold N connections open for the whole run, whatever the message
     /// rate (connection-capacity tests); the messages are spread over them
     #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub ws_connections: Option<u64>,
 
     /// gRPC: the fully qualified service to call (e.g. helloworld.Greeter); needs
     /// --grpc-method
     #[arg(long, value_name = "SERVICE")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub grpc_service: Option<String>,
 
     /// gRPC: the method of --grpc-service to call (e.g. SayHello)
     #[arg(long, value_name = "METHOD")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub grpc_method: Option<String>,
 
     /// gRPC: compile this .proto (repeatable) and send the body as JSON encoded through it
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub proto: Vec<PathBuf>,
 
     /// gRPC: where the imports of --proto are found (repeatable; the .proto's directory is
     /// always searched)
     #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub import_path: Vec<PathBuf>,
 
     /// gRPC: take the message types from this compiled descriptor set (protoc
     /// --descriptor_set_out --include_imports)
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub protoset: Option<PathBuf>,
 
     /// gRPC: ask the server for the message types (server reflection) before the run
     #[arg(long)]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub reflect: bool,
 
     /// gRPC client and bidirectional streaming: messages sent on each call [default: 1]
     #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub stream_messages: Option<u64>,
 
     /// gRPC client and bidirectional streaming: send a call's messages this far apart
     /// (e.g. 100ms) instead of all at once
     #[arg(long, value_name = "DURATION")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub stream_interval: Option<String>,
 
     /// gRPC: HTTP/2 connections the VUs share, across all threads [default: one per thread]
     #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Protocol", hide_short_help = true)]
     pub grpc_connections: Option<u64>,
 
     /// Skip TLS certificate verification
     #[arg(long)]
+    #[arg(help_heading = "Network")]
     pub insecure: bool,
 
     /// Trust the CAs in this PEM file, besides the platform's (SSL_CERT_FILE and
     /// SSL_CERT_DIR are honoured)
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub cacert: Option<PathBuf>,
 
     /// Connect to ADDR:PORT when the URL names HOST:PORT (curl's HOST:PORT:ADDR:PORT, or
     /// HOST:ADDR:PORT); Host header and TLS name stay the URL's (repeatable)
     #[arg(long, value_name = "HOST:PORT:ADDR:PORT")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub connect_to: Vec<String>,
 
     /// Send through this proxy: http://, https://, socks5:// or socks5h://, with
     /// USER:PASSWORD@ if it asks (overrides the *_PROXY environment variables)
     #[arg(short = 'x', long, value_name = "URL")]
+    #[arg(help_heading = "Network")]
     pub proxy: Option<String>,
 
     /// Which of the host's addresses a new connection takes: first, round-robin or random
     /// [default: round-robin]
     #[arg(long, value_name = "HOW")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub dns_select: Option<String>,
 
     /// How long a DNS answer is used before a new connection resolves the name again
     /// (0: every connection; inf: never) [default: 5m]
     #[arg(long, value_name = "DURATION")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub dns_ttl: Option<String>,
 
     /// Use these addresses for HOST:PORT instead of asking DNS (curl's
     /// HOST:PORT:ADDR[,ADDR...]; repeatable)
     #[arg(long, value_name = "HOST:PORT:ADDRS")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub resolve: Vec<String>,
 
     /// Connect from this source address (repeatable: connections are spread over them)
     #[arg(long, value_name = "ADDR")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub local_address: Vec<String>,
 
     /// Ignore HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY
     #[arg(long)]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub no_proxy_env: bool,
 
     /// Client certificate (PEM) for mutual TLS; needs --key
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub cert: Option<PathBuf>,
 
     /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --cert
     #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub key: Option<PathBuf>,
 
     /// Full TLS handshakes only: no session resumption on new connections
     #[arg(long)]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub no_tls_resume: bool,
 
     /// Open a new connection for every request
     #[arg(long)]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub disable_keepalive: bool,
 
     /// Request timeout [default: 30s]
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Network")]
     pub timeout: Option<String>,
 
     /// Connection (TCP + TLS) timeout [default: 10s]
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Network", hide_short_help = true)]
     pub connect_timeout: Option<String>,
 
     /// Worker threads, each with its own runtime [default: number of CPUs] (-t as in wrk)
     #[arg(short = 't', long)]
+    #[arg(help_heading = "Load")]
     pub threads: Option<u64>,
 
     /// How long in-flight requests may finish after the end or Ctrl-C [default: 5s]
     #[arg(long, allow_hyphen_values = true)]
+    #[arg(help_heading = "Load", hide_short_help = true)]
     pub graceful_stop: Option<String>,
 
     /// TOML config file; flags given here override it
     #[arg(short = 'f', long)]
+    #[arg(help_heading = "Target")]
     pub config: Option<PathBuf>,
 
     /// Write the results to this file (repeatable; the format comes from the extension:
     /// .json, .csv, .md, .html, .xml for JUnit)
     #[arg(short = 'o', long)]
+    #[arg(help_heading = "Output")]
     pub output: Vec<PathBuf>,
 
     /// Format of a single -o file, whatever its extension
     #[arg(long, value_enum)]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub format: Option<Format>,
 
     /// No TUI: a status line on stderr instead (the TUI is the default when stdout is a terminal)
     #[arg(long)]
+    #[arg(help_heading = "Output")]
     pub no_tui: bool,
 
     /// No DBZ flavour: no power levels or themes, a neutral look
     #[arg(long)]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub serious: bool,
 
     /// Print only the JSON result on stdout (implies --no-tui --format json; -j as in oha)
     #[arg(short = 'j', long)]
+    #[arg(help_heading = "Output")]
     pub json: bool,
 
     /// wrk's --latency: accepted as it is what we always do (the summary always has the
     /// latency percentiles, and the JSON the whole distribution)
     #[arg(long)]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub latency: bool,
 
     /// Validate, print the plan and exit
     #[arg(long)]
+    #[arg(help_heading = "Target")]
     pub dry_run: bool,
 
     /// Log the run to SQLite as it goes (one row per second; `runs` and `seconds` tables)
     #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub db_url: Option<String>,
 
     /// Serve live metrics on http://127.0.0.1:PORT/metrics for Prometheus (0: any free port)
     #[arg(long, value_name = "PORT")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_port: Option<u16>,
 
     /// Address for --prometheus-port [default: 127.0.0.1]
     #[arg(long, value_name = "IP")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_bind: Option<String>,
 
     /// After the run, keep /metrics up until it is scraped once more, at most this long
     /// [default: 0s]
     #[arg(long, value_name = "DURATION")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_linger: Option<String>,
 
     /// Push live metrics to this Pushgateway (http://HOST:PORT)
     #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_pushgateway: Option<String>,
 
     /// How often to push [default: 1s]
     #[arg(long, value_name = "DURATION")]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_push_interval: Option<String>,
 
     /// Keep the pushed group on the Pushgateway after the run (default: delete it)
     #[arg(long)]
+    #[arg(help_heading = "Output", hide_short_help = true)]
     pub prometheus_keep: bool,
 
     /// Send one request and print it, the response and a timing breakdown; no load
     #[arg(long)]
+    #[arg(help_heading = "Target")]
     pub debug: bool,
 
     /// With --debug: show Authorization, cookies and tokens instead of [redacted]
     #[arg(long, requires = "debug")]
+    #[arg(help_heading = "Target", hide_short_help = true)]
     pub show_secrets: bool,
 
     /// Stop the run within a second of a [thresholds] breach (judged live once 100
     /// requests completed; rps is judged at the end only); outputs are still written
     #[arg(long)]
+    #[arg(help_heading = "Thresholds")]
     pub fail_fast: bool,
 
     /// Do not ask before loading a target that is not loopback or private
     #[arg(short = 'y', long)]
+    #[arg(help_heading = "Target", hide_short_help = true)]
     pub yes: bool,
 }
 
@@ -639,6 +721,18 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (run, serve, compare, ...) [default: the top-level
+    /// page, which lists them]
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Option<String>,
+
+    /// Write every page (kaioken.1, kaioken-run.1, ...) into this directory instead
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     /// A result written by `kaioken run -o FILE.json`
     pub result: PathBuf,
@@ -666,7 +760,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "1s", allow_hyphen_values = true)]
     pub step: String,
 
-    /// Wall-clock start for time-of-day schedules (RFC 3339) [default: now]
+    /// Wall-clock start for time-of-day schedules (RFC 3339, or `now`) [default: today 00:00
+    /// in the pattern's time zone, so a seeded curve is the same on every call]
     #[arg(long)]
     pub start: Option<String>,
 }

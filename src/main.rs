@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::demo(args),
         Command::Simulate(args) => cmd::simulate::simulate(args),
         Command::Completions { shell } => cmd::docs::completions(*shell),
-        Command::Man => cmd::docs::man(),
+        Command::Man(args) => cmd::docs::man(args),
         Command::Report(args) => cmd::report::report(args),
         Command::Compare(args) => cmd::compare::compare(args),
         Command::Init(args) => cmd::init::init(args),
@@ -27,7 +27,8 @@ fn main() -> ExitCode {
             for line in format!("{e:#}").lines() {
                 eprintln!("kaioken: {line}");
             }
-            ExitCode::from(1)
+            let usage = e.downcast_ref::<cmd::Usage>().is_some();
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }

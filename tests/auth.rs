@@ -117,7 +117,8 @@ fn bad_basic_auth_is_one_line_without_the_secret() {
         let mut all = vec!["run", "http://127.0.0.1:9/", "--dry-run"];
         all.extend(&args);
         let o = kaioken(&all);
-        assert_eq!(o.status.code(), Some(1));
+        // A bad flag without a config file: a usage error.
+        assert_eq!(o.status.code(), Some(2));
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(want), "{err}");

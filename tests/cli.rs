@@ -3,11 +3,13 @@
 mod support;
 use support::*;
 
-/// Bad input: exit 1, one line on stderr that names the problem, no panic or Debug dump.
+/// Bad input: one line on stderr that names the problem, no panic or Debug dump; exit 2 for a
+/// bad value typed on the command line (a usage error), 1 for a bad config file.
 fn assert_one_line_error(args: &[&str], want: &str) {
     let o = kaioken(args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: stderr {err}");
+    let code = if args.contains(&"-f") { 1 } else { 2 };
+    assert_eq!(o.status.code(), Some(code), "{args:?}: stderr {err}");
     assert!(err.contains(want), "{args:?}: {err:?} lacks {want:?}");
     assert_eq!(
         err.trim_end().lines().count(),
@@ -21,7 +23,7 @@ fn assert_one_line_error(args: &[&str], want: &str) {
 }
 
 #[test]
-fn bad_command_line_values_exit_1_with_one_line() {
+fn bad_command_line_values_exit_2_with_one_line() {
     assert_one_line_error(&["run", "http://[::1"], "url = http://[::1");
     assert_one_line_error(&["run", "ftp://127.0.0.1/"], "unsupported scheme `ftp`");
     assert_one_line_error(&["run", "127.0.0.1:8080"], "write a full URL");

@@ -156,3 +156,33 @@ fn unwritable_outputs_and_unknown_formats_are_one_line() {
         assert!(err.contains(want), "{err}");
     }
 }
+
+/// `-o -` is stdout, as in curl: the document alone (JSON unless --format), no summary, and
+/// twice (or with --json) is refused.
+#[test]
+fn dash_output_is_stdout() {
+    let t = support::Target::start(&[]);
+    let o = kaioken(&["run", &t.url, "-n", "50", "-o", "-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["total_requests"], 50);
+    let o = kaioken(&["run", &t.url, "-n", "50", "-o", "-", "--format", "md"]);
+    let md = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(md.starts_with("## kaioken: GET "), "{md}");
+    assert!(!md.contains("Power level"), "the summary came too: {md}");
+    assert!(
+        !std::path::Path::new("-").exists(),
+        "a file named - was written"
+    );
+    for extra in [&["-o", "-"][..], &["--json"]] {
+        let mut args = vec!["run", t.url.as_str(), "-n", "1", "-o", "-"];
+        args.extend_from_slice(extra);
+        let o = kaioken(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("output = -: stdout takes one result"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

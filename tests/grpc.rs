@@ -427,7 +427,7 @@ fn an_arrival_rate_of_calls_is_what_the_server_sees() {
 }
 
 #[test]
-fn bad_grpc_input_is_one_line_and_exit_1() {
+fn bad_grpc_input_is_one_line_and_exit_2() {
     let p = peer();
     let dir = tempfile::tempdir().unwrap();
     let broken = write_file(
@@ -517,7 +517,7 @@ fn bad_grpc_input_is_one_line_and_exit_1() {
     for (args, want) in cases {
         let o = run(&args);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(stdout(&o).is_empty(), "{args:?}");
@@ -708,7 +708,7 @@ fn paced_bidirectional_streams_time_each_message() {
 
     // Without --stream-messages the interval has nothing to space.
     let o = call(&p.url(), "Chat", &["--stream-interval", "10ms", "-n", "1"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("--stream-messages"), "{}", stderr(&o));
 }
 
@@ -808,10 +808,11 @@ fn import_path_finds_the_imported_messages() {
     assert_eq!(json(&o)["status_codes"]["OK"], 5);
     assert_eq!(p.lines("SayHello imported").len(), 5);
 
-    // Without it the import is not found: one line naming the file, exit 1.
+    // Without it the import is not found: one line naming the file, exit 2 (the fix is a
+    // flag, and no config file is involved).
     let a = args(false);
     let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("kaioken/test/messages.proto"), "{err}");

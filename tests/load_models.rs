@@ -255,7 +255,41 @@ fn think_time_and_ramp_up() {
     );
     let total = v["summary"]["total_requests"].as_f64().unwrap();
     // Linear ramp: half the VU-seconds of a flat run (≈ 200).
-    assert!(within(total, 200.0, 0.15), "{total}");
+    assert!(within(total, 200.0, 0.15), "{total}"); // The ramp happens in the warm-up: what is measured is at full strength, 20 VUs × ~10
+    // req/s × 2 s ≈ 400 (a ramp after the warm-up would measure ≈ 300).
+    let v = run(
+        &t,
+        &[
+            "-c",
+            "20",
+            "-d",
+            "2s",
+            "--ramp-up",
+            "1s",
+            "--warmup",
+            "1s",
+            "--think-time",
+            "100ms",
+        ],
+    );
+    let total = v["summary"]["total_requests"].as_f64().unwrap();
+    assert!(within(total, 400.0, 0.1), "{total}");
+    let o = kaioken(&[
+        "run",
+        &t.url,
+        "-c",
+        "20",
+        "--ramp-up",
+        "1s",
+        "--warmup",
+        "1s",
+        "--dry-run",
+    ]);
+    assert!(
+        stdout(&o).contains("closed, 20 VUs ramped up over 1s, 10s after 1s warmup"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 fn assert_bad(args: &[&str], toml: Option<&str>, want: &str) {
@@ -269,7 +303,9 @@ fn assert_bad(args: &[&str], toml: Option<&str>, want: &str) {
     a.extend(args.iter().map(|s| s.to_string()));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let o = kaioken(&a);
-    assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+    // A bad flag without a config file is a usage error (2); with one, a config error (1).
+    let code = if toml.is_some() { 1 } else { 2 };
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
     let err = stderr(&o);
     assert!(
         err.contains(want),
@@ -324,6 +360,61 @@ fn bad_load_model_input() {
         Some("[pattern]\nbase_rate = 10\ntimezone = \"Mars/Olympus\"\n"),
         "pattern.timezone = Mars/Olympus: not a known IANA time zone",
     );
+}
+
+/// A flag the chosen model would not use is refused with the reason, never ignored.
+#[test]
+fn flags_the_model_does_not_use_are_refused() {
+    for (args, want) in [
+        (
+            &["--arrival-rate", "10", "--ramp-up", "1s"][..],
+            "ramp_up = 1s: --ramp-up starts a closed model's VUs",
+        ),
+        (
+            &["--arrival-rate", "10", "--think-time", "1s"][..],
+            "think_time = 1s: think time paces a closed model's VUs",
+        ),
+        (
+            &["--arrival-rate", "10", "-c", "5"][..],
+            "concurrency = 5: an open model starts iterations on its schedule; its VUs are capped by --max-vus",
+        ),
+        (
+            &["--burst-rate", "5", "--burst-delay", "1s", "-c", "3"][..],
+            "concurrency = 3: a burst starts",
+        ),
+        (
+            &["--max-vus", "10"][..],
+            "max_vus = 10: --max-vus caps an open model",
+        ),
+        (
+            &["--h2-streams", "5"][..],
+            "h2_streams = 5: streams per connection are an HTTP/2 setting: add --http2",
+        ),
+    ] {
+        assert_bad(args, None, want);
+    }
+    // The same keys in a config file.
+    assert_bad(
+        &[],
+        Some("[load]\narrival_rate = 10\nconcurrency = 5\n"),
+        "concurrency = 5",
+    );
+    assert_bad(
+        &[],
+        Some("[load]\nconcurrency = 5\nmax_vus = 9\n"),
+        "max_vus = 9",
+    );
+    // Where the flag does apply, it is accepted.
+    for args in [
+        &["--http2", "--h2-streams", "4"][..],
+        &["--arrival-rate", "10", "--max-vus", "4"],
+        &["-c", "4", "--ramp-up", "1s", "--think-time", "5ms"],
+    ] {
+        let mut a = vec!["run", "http://127.0.0.1:9/", "--dry-run"];
+        a.extend_from_slice(args);
+        let o = kaioken(&a);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
 }
 
 /// The planned requests `kaioken simulate` prints for a config.
@@ -503,4 +594,46 @@ fn kar98k_yaml_bad_input_is_one_line() {
         assert!(err.contains(want), "{path}: {err:?} lacks {want:?}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
+}
+
+/// A seed makes a curve repeatable: two calls a second apart print the same CSV and total
+/// (from `now`, the schedule's edges would move with the start), and by default the rows fall
+/// on the schedule's hours: the 09:00 row is the first with the office-hours factor.
+#[test]
+fn seeded_simulate_is_the_same_on_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "p.toml",
+        "[pattern]\nbase_rate = 100\nseed = 42\nschedule = \"9-17:1.5\"\n[pattern.spikes]\nlambda = 0.05\nfactor = 3.0\n[pattern.noise]\namplitude = 0.15\ntau = \"10s\"\n",
+    );
+    let sim = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "-f",
+            cfg.to_str().unwrap(),
+            "-d",
+            "24h",
+            "--step",
+            "1h",
+        ];
+        args.extend_from_slice(extra);
+        let o = kaioken(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let first = sim(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(first, sim(&[]));
+    assert!(first.1.contains("T00:00:00+00:00"), "{}", first.1);
+    let schedule = |hour: u32| -> String {
+        let t = format!("{}.000,", hour * 3600);
+        let row = first.0.lines().find(|l| l.starts_with(&t)).unwrap();
+        row.split(',').nth(2).unwrap().to_string()
+    };
+    assert_eq!(schedule(8), "1.0000");
+    assert_eq!(schedule(9), "1.5000");
+    // `--start now` previews a run started now.
+    let now = sim(&["--start", "now"]);
+    assert!(!now.1.contains("T00:00:00+00:00") || now.1 == first.1);
 }

@@ -652,7 +652,8 @@ fn proxy_passwords_never_appear_and_bad_proxies_are_one_line() {
             .output()
             .unwrap();
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{bad}: {err}");
+        // A bad flag, no config file: a usage error.
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
         assert!(err.contains("proxy") && err.contains(says), "{bad}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }

@@ -90,3 +90,125 @@ fn readme_examples_run_as_written() {
         }
     }
 }
+
+/// Every other ```sh block of README.md, whole, through bash with the binary on PATH and HOME
+/// in a scratch directory, against the built-in target (and a real Pushgateway for its block).
+/// What a test cannot wait for is shortened, and said here: `-d 30s`/`-d 10m` become `-d 1s`,
+/// a `run -f` of the 30-second starter config gets `-d 1s`, port 9464 becomes 0 (any free
+/// port). The files a block reads (results to compare, a runs.db with three runs) are made
+/// first by the same binary. Left out: the set-up block (it is what built this binary) and the
+/// benchmark block (minutes of load against peers; `bench/` is run on its own).
+#[test]
+fn readme_sh_blocks_run_in_bash() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let tested = readme
+        .split_once("<!-- tested-examples -->")
+        .map(|(_, after)| after.split("```").nth(1).unwrap_or_default().to_string())
+        .unwrap();
+    let blocks: Vec<String> = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().replace("\\\n", " "))
+        .filter(|b| {
+            !tested.contains(b.trim()) && !b.contains("cargo install") && !b.contains("./bench/run")
+        })
+        .collect();
+    assert!(blocks.len() >= 6, "{blocks:?}");
+    let t = Target::start(&[]);
+    let gw_dir = tempfile::tempdir().unwrap();
+    let gw_port = free_port();
+    let mut gw = spawn_tied(
+        "/usr/bin/prometheus-pushgateway",
+        &[
+            &format!("--web.listen-address=127.0.0.1:{gw_port}"),
+            &format!(
+                "--persistence.file={}",
+                gw_dir.path().join("gw.data").display()
+            ),
+        ],
+        std::process::Stdio::null(),
+        std::process::Stdio::null(),
+    );
+    wait_listening(gw_port);
+    let bin = std::path::Path::new(support::bin()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for block in &blocks {
+        let dir = tempfile::tempdir().unwrap();
+        let script = block
+            .replace("http://127.0.0.1:8080/", &t.url)
+            .replace(
+                "http://127.0.0.1:9091",
+                &format!("http://127.0.0.1:{gw_port}"),
+            )
+            .replace("-d 30s", "-d 1s")
+            .replace("-d 10m", "-d 1s")
+            .replace("--prometheus-port 9464", "--prometheus-port 0")
+            .replace("run -f kaioken.toml", "run -f kaioken.toml -d 1s --no-tui");
+        let setup = if script.contains("compare baseline.json current.json") {
+            format!(
+                "kaioken run {u} -n 200 -c 4 -o baseline.json >/dev/null\nkaioken run {u} -n 200 -c 4 -o current.json >/dev/null\n",
+                u = t.url
+            )
+        } else if script.contains("runs.db") {
+            format!(
+                "for i in 1 2 3; do kaioken run {} -n 50 --db-url runs.db >/dev/null; done\n",
+                t.url
+            )
+        } else {
+            String::new()
+        };
+        let mut bash = std::process::Command::new("bash");
+        for var in support::PROXY_VARS {
+            bash.env_remove(var);
+        }
+        let o = bash
+            .args(["-euo", "pipefail", "-c", &format!("{setup}{script}")])
+            .env("PATH", &path)
+            .env("HOME", dir.path())
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .stdin(std::process::Stdio::null())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let code = o.status.code();
+        if script.contains("kaioken compare") {
+            // Two real runs on a shared machine: a regression verdict is possible and valid.
+            assert!(matches!(code, Some(0 | 3)), "{script}\n{}", stderr(&o));
+            assert!(stdout(&o).contains("p99"), "{}", stdout(&o));
+            continue;
+        }
+        assert_eq!(code, Some(0), "{script}\n{}", stderr(&o));
+        // Each block's effect, as the README describes it.
+        if script.contains("kaioken init") {
+            assert!(stdout(&o).contains("Requests"), "{}", stdout(&o));
+        }
+        if script.contains("kaioken report") {
+            let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+            assert!(md.contains("p99"), "{md}");
+        }
+        if script.contains("runs.db") {
+            let rows = stdout(&o);
+            // Three runs listed by the first query, run 3's seconds by the second.
+            assert!(
+                rows.lines()
+                    .filter(|l| l.starts_with(['1', '2', '3']))
+                    .count()
+                    >= 3,
+                "{rows}"
+            );
+        }
+        if script.contains("kaioken man") {
+            assert!(stdout(&o).contains("--concurrency") || stdout(&o).contains("concurrency"));
+            assert!(dir.path().join("man/kaioken-run.1").exists());
+            let rc = std::fs::read_to_string(dir.path().join(".bashrc")).unwrap();
+            assert!(rc.contains("_kaioken"), "completions were not appended");
+        }
+    }
+    stop_tied(&mut gw);
+}

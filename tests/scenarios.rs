@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Target, kaioken, stderr, stdout, write_file};
+use support::{Target, json, kaioken, stderr, stdout, write_file};
 
 /// Runs `kaioken run -f CONFIG ARGS -o r.json` (config `cfg` with `{url}` replaced) and
 /// returns (exit code, result JSON, stderr).
@@ -502,4 +502,29 @@ fn the_readme_scenario_example_runs() {
     assert_eq!(path_count(&s, "/app/me"), 700, "{s}");
     assert_eq!(path_count(&s, "/app/echo"), 300, "{s}");
     assert_eq!(v["scenarios"]["echo"]["check_pass_rate"], 1.0);
+}
+
+/// `serve --delay` holds the `/app/` routes too: no answer can come sooner than the delay, so
+/// the fastest of 10 requests is at least 20 ms (and the route still answers as itself).
+#[test]
+fn serve_delay_applies_to_app_routes() {
+    let t = Target::start(&["--delay", "20ms"]);
+    let o = kaioken(&[
+        "run",
+        &format!("{}app/echo", t.url),
+        "-n",
+        "10",
+        "-c",
+        "1",
+        "-b",
+        "hi",
+        "-m",
+        "POST",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["status_codes"]["200"], 10, "{v}");
+    let min = v["latency_us"]["min"].as_u64().unwrap();
+    assert!(min >= 20_000, "fastest /app/ answer took {min} µs");
 }

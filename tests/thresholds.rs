@@ -226,7 +226,10 @@ fn thresholds_in_dry_run_and_bad_thresholds_are_one_line() {
     assert!(stdout(&o).contains("Fail fast:"), "{}", stdout(&o));
 
     for (line, want) in [
-        ("p95_latncy_ms = \"< 5\"", "did you mean p95_latency_ms"),
+        ("p95_latncy_ms = \"< 5\"", "did you mean p95_latency_ms?"),
+        // The suffix-less spelling is a candidate too, and a latency without _ms needs a unit.
+        ("p99_latncy = \"< 1s\"", "did you mean p99_latency?"),
+        ("p95_latency = \"< 500\"", "give the unit, e.g. \"< 500ms\""),
         ("error_rate = \"0.01\"", "start with an operator"),
         ("error_rate = \"< lots\"", "the value must be a number"),
         ("p95_latency_ms = \"< soon\"", "a duration"),
@@ -245,6 +248,10 @@ fn thresholds_in_dry_run_and_bad_thresholds_are_one_line() {
         assert_eq!(o.status.code(), Some(1), "{line}");
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "{err}");
+        // The error names the line the threshold is written on.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let n = text.lines().position(|l| l == line).unwrap() + 1;
+        assert!(err.contains(&format!("bad.toml:{n}: thresholds.")), "{err}");
         assert!(
             err.contains("thresholds.") && err.contains(want),
             "{line}: {err}"

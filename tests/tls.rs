@@ -254,7 +254,8 @@ fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
         let mut args = vec!["run", url.as_str(), "-n", "1"];
         args.extend_from_slice(flags);
         let o = kaioken(&args);
-        assert_eq!(o.status.code(), Some(1), "{flags:?}");
+        // Files given by flag, no config file: usage errors.
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
         let err = stderr(&o);
         let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{flags:?}: {err}");
@@ -262,7 +263,7 @@ fn unusable_tls_files_are_one_clear_line_before_any_traffic() {
     }
     // A certificate on an http:// target is a mistake, not ignored.
     let o = kaioken(&["run", "http://127.0.0.1:9/", "--cacert", &s.file("ca.pem")]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("https://"), "{}", stderr(&o));
     assert!(s.log(BAD_FILES).is_empty(), "{:?}", s.log(BAD_FILES));
 }
@@ -348,7 +349,7 @@ fn connect_to_keeps_the_host_and_the_tls_name() {
     assert_eq!(json(&o)["errors"]["connect_refused"], 1, "{}", stderr(&o));
     // A malformed rule is one line naming the flag and the form.
     let o = kaioken(&["run", "https://localhost/", "--connect-to", "localhost"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     let err = stderr(&o);
     assert!(
         err.contains("connect_to = localhost") && err.contains("HOST:PORT:ADDR:PORT"),

@@ -140,6 +140,27 @@ fn tui_shows_live_figures_pauses_and_quits_cleanly() {
     std::thread::sleep(Duration::from_millis(700));
     assert!(t.served() > b + 100, "the load resumed");
 
+    // `s` writes the run so far as a whole result file, which `report` and `compare` read.
+    tmux.keys("s");
+    tmux.wait_for(Duration::from_secs(3), |s| s.contains("saved "))
+        .expect("the TUI says where the snapshot went");
+    let snap = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("kaioken-snapshot-"))
+        .expect("a snapshot beside the -o file");
+    let sv: serde_json::Value = serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
+    assert_eq!(sv["schema"], "kaioken.result/v1");
+    assert!(sv["summary"]["total_requests"].as_u64().unwrap() > 0);
+    assert!(
+        sv["summary"]["paused_secs"].as_f64().unwrap() >= 1.3,
+        "{}",
+        sv["summary"]
+    );
+    let md = dir.path().join("snap.md");
+    let o = kaioken(&["report", snap.to_str().unwrap(), "-o", md.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
     // `q` stops within 2 s, writes the JSON and gives the terminal back.
     tmux.keys("q");
     assert!(
@@ -149,10 +170,26 @@ fn tui_shows_live_figures_pauses_and_quits_cleanly() {
     );
     assert_eq!(std::fs::read_to_string(&exit).unwrap().trim(), "0");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert!(v["summary"]["total_requests"].as_u64().unwrap() > 0);
+    let s = &v["summary"];
+    assert!(s["total_requests"].as_u64().unwrap() > 0);
+    // The pause lasted at least the 1.3 s slept above, and the rate leaves it out: it is
+    // the total over the unpaused time.
+    let paused = s["paused_secs"].as_f64().unwrap_or(0.0);
+    assert!(paused >= 1.3, "paused_secs {paused}");
+    let (total, secs) = (
+        s["total_requests"].as_f64().unwrap(),
+        s["duration_secs"].as_f64().unwrap(),
+    );
+    assert!((s["requests_per_sec"].as_f64().unwrap() - total / secs).abs() < 1.0);
     let screen = tmux
         .wait_for(Duration::from_secs(2), |s| s.contains("Requests"))
         .expect("summary printed after the TUI");
+    assert!(
+        screen.contains("s paused, not in the rates)"),
+        "the summary does not mention the pause:\n{screen}"
+    );
+    let o = kaioken(&["compare", snap.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", stderr(&o));
     assert!(
         !screen.contains("┌ Throughput"),
         "the alternate screen was left:\n{screen}"

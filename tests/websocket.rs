@@ -246,7 +246,8 @@ fn websocket_settings_in_the_wrong_place_are_one_line() {
         ),
     ] {
         let o = command().arg("run").args(args).output().unwrap();
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        // Flags alone: usage errors.
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = stderr(&o);
         assert!(err.contains(field), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
@@ -302,7 +303,7 @@ fn fire_and_forget_sends_at_the_interval_and_counts_replies() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run(&["http://127.0.0.1:1/", "--ws-fire-and-forget"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("ws://"), "{}", stderr(&o));
     let checks = write_file(
         dir.path(),
@@ -362,7 +363,7 @@ fn ws_connections_holds_every_connection_at_a_low_message_rate() {
     assert_eq!(p.opened("/held4").len(), 4, "{:?}", p.log());
     assert_eq!(p.count("msg text h4"), 8);
 
-    // A count beside it that contradicts it, zero, or an http:// URL: one line, exit 1.
+    // A count beside it that contradicts it, zero, or an http:// URL: one line, exit 2.
     for (args, fix) in [
         (&["-c", "3"][..], "drop -c/--concurrency"),
         (
@@ -376,7 +377,7 @@ fn ws_connections_holds_every_connection_at_a_low_message_rate() {
             .args(args)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: a usage error");
         let err = stderr(&o);
         assert!(err.contains("ws_connections") && err.contains(fix), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -387,7 +388,7 @@ fn ws_connections_holds_every_connection_at_a_low_message_rate() {
             .args(["run", url, "--ws-connections", n])
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(1), "{url}");
+        assert_eq!(o.status.code(), Some(2), "{url}: a usage error");
         assert!(stderr(&o).contains("ws_connections"), "{}", stderr(&o));
     }
 }

@@ -6,7 +6,7 @@ pub mod timeline;
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::engine::{Delivery, Feed, TICK};
 use crate::record::Interval;
@@ -119,7 +119,23 @@ pub struct Outcome {
     pub vus_max: u64,
 }
 
+/// Asks a running aggregator for the run so far as an [`Outcome`], from which a whole result
+/// file is assembled (the TUI's `s`). Cloning the totals costs what a key press may.
+#[derive(Clone)]
+pub struct Tap(mpsc::UnboundedSender<oneshot::Sender<Outcome>>);
+
+impl Tap {
+    /// The run so far; `None` once the aggregator has finished.
+    pub async fn outcome(&self) -> Option<Outcome> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(tx).ok()?;
+        rx.await.ok()
+    }
+}
+
 pub struct Aggregator {
+    /// Requests from [`Tap`]s, if one was made.
+    taps: Option<mpsc::UnboundedReceiver<oneshot::Sender<Outcome>>>,
     t0: Instant,
     last_tick: u64,
     total: Interval,
@@ -148,6 +164,7 @@ impl Aggregator {
         let (tx, rx) = watch::channel(Snapshot::default());
         (
             Aggregator {
+                taps: None,
                 t0,
                 last_tick,
                 total: Interval::default(),
@@ -170,16 +187,48 @@ impl Aggregator {
         self
     }
 
-    /// Drains the feed until every thread has sent its final interval.
+    /// A handle that asks for the run so far while [`Aggregator::run`] drains the feed.
+    pub fn tap(&mut self) -> Tap {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.taps = Some(rx);
+        Tap(tx)
+    }
+
+    /// Drains the feed until every thread has sent its final interval, answering taps.
     pub async fn run(mut self, mut feed: Feed) -> Outcome {
-        while let Some(d) = feed.rx.recv().await {
-            let (thread, interval) = self.accept(d);
-            feed.give_back(thread, interval);
-            if self.progress.iter().all(|p| *p == u64::MAX) {
-                break;
+        let mut taps = self.taps.take();
+        loop {
+            tokio::select! {
+                d = feed.rx.recv() => {
+                    let Some(d) = d else { break };
+                    let (thread, interval) = self.accept(d);
+                    feed.give_back(thread, interval);
+                    if self.progress.iter().all(|p| *p == u64::MAX) {
+                        break;
+                    }
+                }
+                Some(reply) = next_tap(&mut taps) => {
+                    let _gone = reply.send(self.so_far());
+                }
             }
         }
         self.finish()
+    }
+
+    /// The run through the latest tick every thread has completed.
+    fn so_far(&self) -> Outcome {
+        let tick = self.progress.iter().copied().min().unwrap_or(0);
+        let duration = match (tick, self.ended) {
+            (u64::MAX, Some(e)) => e.saturating_duration_since(self.t0),
+            _ => TICK * tick.min(u64::from(u32::MAX)) as u32,
+        };
+        Outcome {
+            total: self.total.clone(),
+            timeline: self.timeline.recent(usize::MAX),
+            duration,
+            interrupted: self.interrupted,
+            vus_max: self.vus.iter().map(|v| v.1).sum(),
+        }
     }
 
     /// Merges one delivery; returns its interval for reuse.
@@ -282,6 +331,16 @@ impl Aggregator {
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
         }
+    }
+}
+
+/// The next tap request; never, without a tap.
+async fn next_tap(
+    taps: &mut Option<mpsc::UnboundedReceiver<oneshot::Sender<Outcome>>>,
+) -> Option<oneshot::Sender<Outcome>> {
+    match taps {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

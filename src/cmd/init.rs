@@ -35,9 +35,10 @@ duration = "30s"
 # ramp_up = "5s"           # add VUs gradually
 # warmup = "3s"            # run, but record nothing
 # rate = 100               # cap at 100 requests/s (latency then counts from the intended send)
-# arrival_rate = 100       # open model: 100 new iterations/s ...
+# think_time = "100ms"     # pause between a VU's requests
+# Open model instead of concurrency (remove concurrency, ramp_up and think_time):
+# arrival_rate = 100       # 100 new iterations/s ...
 # max_vus = 200            # ... run by at most 200 VUs
-# think_time = "100ms"
 
 # Every response is judged by every check.
 [[checks]]

@@ -23,7 +23,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Some(path) => Some(RawConfig::load(path)?),
         None => None,
     };
-    let mut plan = plan::build(&args.flags(), file.as_ref())?;
+    let mut plan = match plan::build(&args.flags(), file.as_ref()) {
+        Ok(plan) => plan,
+        // Without a config file every value came from the command line (a usage error),
+        // except one read from the environment (HTTPS_PROXY and the like).
+        Err(e) if file.is_none() && !e.0.iter().any(|p| is_env_name(&p.field)) => {
+            return Err(super::Usage::wrap(e.into()));
+        }
+        Err(e) => return Err(located(args.config.as_deref(), e)),
+    };
     if let Some(q) = args.q_rate {
         // Two tools give -q two meanings: say which one this is.
         eprintln!(
@@ -39,7 +47,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
 
-    let route = connect::route(&plan)?;
+    // A file or address given by flag that cannot be used is a usage error, as above.
+    let usage = |e: connect::SetupError| {
+        if file.is_none() && e.is_input() {
+            super::Usage::wrap(e.into())
+        } else {
+            e.into()
+        }
+    };
+    let route = connect::route(&plan).map_err(usage)?;
     confirm_target(&plan, &route.target)?;
     raise_fd_limit(plan.load.vus());
 
@@ -47,7 +63,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the main runtime")?;
-    let connector = rt.block_on(connect::build(&plan, route))?;
+    let connector = rt.block_on(connect::build(&plan, route)).map_err(usage)?;
     rt.block_on(crate::transport::grpc_reflect::resolve(
         &mut plan, &connector,
     ))
@@ -101,7 +117,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let (engine, feed) =
         engine::start(plan.clone(), connector, clock, &plan::share::Share::whole());
     let (aggregator, snapshots) = Aggregator::new(clock.t0, feed.threads, plan.load.duration());
-    let aggregator = if plan.outputs.prometheus.is_some() {
+    let mut aggregator = if plan.outputs.prometheus.is_some() {
         aggregator.with_latency_buckets()
     } else {
         aggregator
@@ -158,12 +174,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                     target_rate: plan.load.target_rate(),
                     latency_kind: plan.load.latency_kind().name(),
                 };
+                let saver = sink::tui::Saver {
+                    tap: aggregator.tap(),
+                    render: snapshot_renderer(plan.clone(), engine.control(), started_at),
+                    output: plan.outputs.files.first().map(|(p, _)| p.clone()),
+                };
                 Some(tokio::spawn(sink::tui::run(
                     snapshots,
                     engine.control(),
                     header,
                     plan.outputs.serious,
-                    plan.outputs.files.first().map(|(p, _)| p.clone()),
+                    saver,
                 )))
             }
             LiveView::Quiet => None,
@@ -216,6 +237,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         (outcome, breach)
     });
     let stopped_early = matches!(engine.state(), RunState::Stopping | RunState::Abort);
+    let control = engine.control();
     engine.join();
     let ended_at = SystemTime::now();
     let mut outcome = outcome;
@@ -233,7 +255,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         outcome.duration = outcome.duration.max(d);
     }
 
+    // Paused time is not load: the rates divide by the time the load ran.
+    let paused = control.paused_within(plan.load.warmup, plan.load.warmup + outcome.duration);
+    outcome.duration = outcome.duration.saturating_sub(paused);
     let mut results = Results::assemble(&plan, &outcome, started_at, ended_at);
+    results.summary.paused_secs = paused.as_secs_f64();
     results.error_reasons = reasons.by_kind();
     results.summary.stopped_by = match breach {
         Some(why) => Some(format!("fail-fast: {why}")),
@@ -292,6 +318,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::ThresholdsFailed);
     }
     Ok(Exit::Success)
+}
+
+/// The run so far as a whole `kaioken.result/v1` file, assembled as the final one is (pauses
+/// left out of the rates, thresholds judged), for the TUI's `s`.
+fn snapshot_renderer(
+    plan: Arc<Plan>,
+    control: engine::Control,
+    started_at: SystemTime,
+) -> Box<dyn Fn(aggregate::Outcome) -> Vec<u8> + Send + Sync> {
+    Box::new(move |mut outcome| {
+        let warmup = plan.load.warmup;
+        let paused = control.paused_within(warmup, warmup + outcome.duration);
+        outcome.duration = outcome.duration.saturating_sub(paused);
+        let mut r = Results::assemble(&plan, &outcome, started_at, SystemTime::now());
+        r.summary.paused_secs = paused.as_secs_f64();
+        r.thresholds = verdict::judge(&plan.thresholds, &r);
+        r.to_json().into_bytes()
+    })
 }
 
 /// `--fail-fast`: judges every new snapshot; at the first breach, stops the run gracefully
@@ -390,11 +434,49 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// An environment variable's name (`HTTPS_PROXY`), as plan errors name the variable a bad
+/// value came from.
+fn is_env_name(field: &str) -> bool {
+    let upper = !field.is_empty() && field.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    upper
+        || matches!(
+            field,
+            "http_proxy" | "https_proxy" | "all_proxy" | "no_proxy"
+        )
+}
+
+/// Plan errors of a config file, each prefixed with `FILE:LINE:` where its key is written, so
+/// an error found after parsing points at its line as a syntax error does.
+fn located(path: Option<&std::path::Path>, errors: plan::PlanErrors) -> anyhow::Error {
+    let Some(path) = path else {
+        return errors.into();
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<String> = errors
+        .0
+        .iter()
+        .map(|e| match crate::config::locate(&text, &e.field) {
+            Some(line) => format!("{}:{line}: {e}", path.display()),
+            None => e.to_string(),
+        })
+        .collect();
+    anyhow!(lines.join("\n"))
+}
+
 fn write_outputs(plan: &Plan, r: &Results) -> anyhow::Result<()> {
     sink::report::write_all(&plan.outputs.files, r)?;
     let mut out = std::io::stdout().lock();
     let written = if plan.outputs.json_stdout {
         writeln!(out, "{}", r.to_json())
+    } else if let Some(format) = plan.outputs.stdout {
+        // The document alone; a CSV's companion summary file has no place on stdout.
+        let rendered = sink::report::render(format, std::path::Path::new("-"), r);
+        let bytes = rendered
+            .into_iter()
+            .next()
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        out.write_all(&bytes)
     } else {
         write!(out, "{}", sink::summary::render(r, plan.outputs.serious))
     };

@@ -1,7 +1,7 @@
 //! `kaioken simulate`: the planned rate curve of an open model, as CSV, without traffic.
 
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 
@@ -30,19 +30,30 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
     if step.is_zero() {
         bail!("--step = 0: must be > 0, e.g. 1s");
     }
-    let start_unix = match &args.start {
-        Some(s) => {
-            let ts: jiff::Timestamp = s.parse().map_err(|e| {
-                anyhow!(
-                    "--start = {s}: not an RFC 3339 time ({e}); write e.g. 2026-01-01T09:00:00Z"
-                )
-            })?;
-            ts.as_millisecond() as f64 / 1000.0
-        }
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
+    let zone = match &plan.load.shape {
+        Shape::Open {
+            arrivals: Arrivals::Pattern(p),
+            ..
+        } => p.time_zone.clone(),
+        _ => jiff::tz::TimeZone::UTC,
     };
+    let start = match args.start.as_deref() {
+        Some("now") => jiff::Timestamp::now(),
+        Some(s) => s.parse::<jiff::Timestamp>().map_err(|e| {
+            anyhow!(
+                "--start = {s}: not an RFC 3339 time ({e}); write e.g. 2026-01-01T09:00:00Z, or now"
+            )
+        })?,
+        // Today's midnight in the pattern's zone: the same seed gives the same curve (and
+        // total) on every call, and the rows fall on the schedule's hours. From `now`, the
+        // start would move on every call and with it where the schedule's edges fall.
+        None => jiff::Timestamp::now()
+            .to_zoned(zone.clone())
+            .start_of_day()
+            .map_err(|e| anyhow!("--start: cannot find today's midnight in the pattern's time zone ({e}); pass --start"))?
+            .timestamp(),
+    };
+    let start_unix = start.as_millisecond() as f64 / 1000.0;
     let Shape::Open { arrivals, .. } = &plan.load.shape else {
         bail!(
             "{}: simulate plans open models ([pattern], target_rate stages or an arrival rate); this config is a closed model",
@@ -95,9 +106,10 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
     }
     let spikes = pattern.as_ref().map_or(0, |p| p.spikes_started);
     eprintln!(
-        "kaioken simulate: {} over {}: mean {:.1}/s, min {:.1}/s, max {:.1}/s, {} spikes, {:.0} planned requests",
+        "kaioken simulate: {} over {} from {}: mean {:.1}/s, min {:.1}/s, max {:.1}/s, {} spikes, {:.0} planned requests",
         plan.load.name(),
         humantime::format_duration(horizon),
+        start.to_zoned(zone).strftime("%Y-%m-%dT%H:%M:%S%:z"),
         if total > 0.0 { area / total } else { 0.0 },
         min,
         max,

@@ -92,3 +92,64 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
+
+/// The 1-based line where a dotted `field` (`thresholds.p99_latncy`, `load.duration`) is set
+/// in TOML `text`: the key's line inside its `[table]`. Errors found after parsing (a value
+/// that deserialized but means nothing) are located this way; `None` when the field is not
+/// written as `key = ` under that table header (inline tables, YAML, flags).
+pub fn locate(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.split_once('.')?;
+    let header = format!("[{table}]");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            inside = l == header;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if key_of(l).as_deref() == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The key of a `key = value` line: bare, "basic" (with \" escapes) or 'literal'.
+fn key_of(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix('"') {
+        let mut key = String::new();
+        let mut chars = rest.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => key.push(chars.next()?),
+                '"' => return chars.as_str().trim_start().starts_with('=').then_some(key),
+                c => key.push(c),
+            }
+        }
+        return None;
+    }
+    if let Some(rest) = line.strip_prefix('\'') {
+        let (key, after) = rest.split_once('\'')?;
+        return after.trim_start().starts_with('=').then(|| key.to_string());
+    }
+    line.split_once('=').map(|(k, _)| k.trim().to_string())
+}
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    #[test]
+    fn locate_finds_the_key_in_its_table_only() {
+        let text = "[load]\nduration = \"1s\"\n\n[thresholds]\n\"p99{a=\\\"b\\\"}\" = \"< 1\"\nerror_rate = \"< 1\"\n'rps' = \"> 1\"\n[other]\nerror_rate = 1\n";
+        assert_eq!(locate(text, "load.duration"), Some(2));
+        assert_eq!(locate(text, "thresholds.p99{a=\"b\"}"), Some(5));
+        // The first table's key, not [other]'s.
+        assert_eq!(locate(text, "thresholds.error_rate"), Some(6));
+        assert_eq!(locate(text, "thresholds.rps"), Some(7));
+        assert_eq!(locate(text, "thresholds.duration"), None);
+        assert_eq!(locate(text, "duration"), None);
+    }
+}

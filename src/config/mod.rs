@@ -17,7 +17,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use env::{EnvString, TemplateString};
-pub use error::{ConfigError, nearest};
+pub use error::{ConfigError, locate, nearest};
 pub use flags::Flags;
 
 /// The whole config file.

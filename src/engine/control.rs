@@ -200,16 +200,24 @@ struct Inner {
     t_load: Instant,
     kind: Kind,
     state: AtomicU8,
+    /// Each pause as (start, end) since the start of load; the last may be open. Written
+    /// only by pause and resume commands (a person's key press), read once at the end.
+    pauses: Mutex<Vec<(Duration, Option<Duration>)>>,
 }
 
 impl Control {
     pub(super) fn new(plan: &Plan, t_load: Instant, workers: Vec<Queue>) -> Control {
+        Control::of_kind(Kind::of(&plan.load.shape), t_load, workers)
+    }
+
+    fn of_kind(kind: Kind, t_load: Instant, workers: Vec<Queue>) -> Control {
         Control {
             inner: Arc::new(Inner {
                 workers: Mutex::new(workers),
                 t_load,
-                kind: Kind::of(&plan.load.shape),
+                kind,
                 state: AtomicU8::new(0),
+                pauses: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -222,6 +230,19 @@ impl Control {
             2 => RunState::Stopping,
             _ => RunState::Abort,
         }
+    }
+
+    /// How long the run was paused between `from` and `to` (both since the start of load):
+    /// the time the rates of a measured window leave out. A pause still open counts to `to`.
+    pub fn paused_within(&self, from: Duration, to: Duration) -> Duration {
+        let pauses = self.inner.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        pauses
+            .iter()
+            .map(|&(start, end)| {
+                let (a, b) = (start.max(from), end.unwrap_or(to).min(to));
+                b.saturating_sub(a)
+            })
+            .sum()
     }
 
     /// Checks `command` against the running model, stamps it and sends it to every thread.
@@ -254,6 +275,16 @@ impl Control {
                 || (current == RunState::Stopping && s != RunState::Abort);
             if !keep {
                 self.inner.state.store(s as u8, Ordering::Release);
+                let mut pauses = self.inner.pauses.lock().unwrap_or_else(|p| p.into_inner());
+                match (current, s) {
+                    (RunState::Running, RunState::Paused) => pauses.push((at, None)),
+                    (RunState::Paused, s) if s != RunState::Paused => {
+                        if let Some(open) = pauses.last_mut().filter(|p| p.1.is_none()) {
+                            open.1 = Some(at);
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
         let mut acks = Vec::with_capacity(workers.len());
@@ -465,6 +496,27 @@ mod tests {
         assert_eq!(exact, Duration::from_millis(1_300));
         // Before the load started (a command during connection set-up): from time 0.
         assert_eq!(stamp(t_load, t_load + Duration::from_secs(1)), LEAD);
+    }
+
+    /// Pauses are kept as stamped; the time within a window is their overlap with it, an
+    /// open pause counting to the window's end, and a stop ends a pause.
+    #[test]
+    fn paused_time_is_the_overlap_of_pauses_with_the_window() {
+        let t_load = Instant::now();
+        let control = Control::of_kind(Kind::Closed, t_load, Vec::new());
+        let at = |ms| t_load + Duration::from_millis(ms) - LEAD;
+        let ms = Duration::from_millis;
+        control.send_at(Command::Pause, at(1_000)).unwrap();
+        // A second pause while paused changes nothing.
+        control.send_at(Command::Pause, at(1_500)).unwrap();
+        control.send_at(Command::Resume, at(3_000)).unwrap();
+        assert_eq!(control.paused_within(ms(0), ms(10_000)), ms(2_000));
+        // A warm-up to 2 s leaves the second half of the pause in the measured window.
+        assert_eq!(control.paused_within(ms(2_000), ms(10_000)), ms(1_000));
+        control.send_at(Command::Pause, at(5_000)).unwrap();
+        assert_eq!(control.paused_within(ms(0), ms(6_000)), ms(3_000));
+        control.send_at(Command::Stop, at(7_000)).unwrap();
+        assert_eq!(control.paused_within(ms(0), ms(10_000)), ms(4_000));
     }
 
     #[test]

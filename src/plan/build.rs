@@ -324,6 +324,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         ft.h2_streams,
         DEFAULT_H2_STREAMS,
     );
+    if let Some(n) = args.h2_streams.map(|s| s as i64).or(ft.h2_streams)
+        && !http2
+    {
+        errs.push(problem(
+            "h2_streams",
+            n,
+            "streams per connection are an HTTP/2 setting: add --http2 (gRPC spreads its calls over --grpc-connections instead)",
+        ));
+    }
     let keepalive = !(args.disable_keepalive || ft.disable_keepalive.unwrap_or(false));
     if http2 && !keepalive {
         errs.push(problem("disable_keepalive", "true", "HTTP/2 multiplexes streams on kept-alive connections; drop --http2 or --disable-keepalive"));

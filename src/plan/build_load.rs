@@ -204,6 +204,25 @@ pub fn build_load(
     if open && rate.is_some() {
         errs.push("rate", rate.unwrap_or(0.0), "--rate caps a closed model; an open model's rate is --arrival-rate (or the stages/pattern)");
     }
+    // A flag the chosen model has no use for is refused, never silently ignored.
+    if open {
+        let model = if burst_rate.is_some() {
+            "a burst"
+        } else {
+            "an open model"
+        };
+        if let Some(c) = args.concurrency.or(fl.concurrency) {
+            errs.push("concurrency", c, &format!("{model} starts iterations on its schedule; its VUs are capped by --max-vus, not -c: drop -c (or give --max-vus {c})"));
+        }
+        if !ramp_up.is_zero() {
+            errs.push("ramp_up", humantime::format_duration(ramp_up), "--ramp-up starts a closed model's VUs gradually; ramp an open model's rate with [[stages]] target_rate");
+        }
+        if !think_time.is_zero() {
+            errs.push("think_time", humantime::format_duration(think_time), "think time paces a closed model's VUs; an open model's pace is its rate: drop --think-time");
+        }
+    } else if let Some(m) = max_vus_given {
+        errs.push("max_vus", m, "--max-vus caps an open model (--arrival-rate, --burst-rate, target_rate stages, [pattern]); a closed model's VUs are -c");
+    }
     if open && !vu_stages.is_empty() && rate_stages.is_empty() {
         errs.push(
             "stages",
@@ -302,10 +321,10 @@ pub fn build_load(
         }
     } else {
         let v = vus as f64;
+        // The ramp starts with the load: a warm-up covers it first (real load that is not
+        // measured), and what is measured is at full strength once warm-up ≥ ramp-up. A ramp
+        // after a flat warm-up would drop the VUs to 0 just as measuring starts.
         let mut segs = vec![];
-        if !warmup.is_zero() {
-            segs.push(Segment::flat(warmup, v));
-        }
         if !ramp_up.is_zero() {
             segs.push(Segment {
                 dur: ramp_up,

@@ -349,9 +349,24 @@ impl fmt::Display for LoadModel {
                 think_time,
                 rate,
             } => {
-                write!(f, "closed, up to {} VUs", vus.max().ceil())?;
-                if vus.segments.len() > 1 {
-                    write!(f, " in {} stages", vus.segments.len())?;
+                match vus.segments.as_slice() {
+                    [ramp, flat]
+                        if ramp.from == 0.0 && ramp.to == flat.from && flat.from == flat.to =>
+                    {
+                        write!(
+                            f,
+                            "closed, {} VUs ramped up over {}",
+                            flat.to.ceil(),
+                            dur(ramp.dur)
+                        )?
+                    }
+                    [_] => write!(f, "closed, {} VUs", vus.max().ceil())?,
+                    segments => write!(
+                        f,
+                        "closed, up to {} VUs in {} stages",
+                        vus.max().ceil(),
+                        segments.len()
+                    )?,
                 }
                 if let Some(r) = rate {
                     write!(f, ", rate-limited to {r} req/s")?;

@@ -68,6 +68,8 @@ pub struct Outputs {
     pub files: Vec<(PathBuf, Format)>,
     /// `--json`: the JSON document alone on stdout.
     pub json_stdout: bool,
+    /// `-o -`: this format on stdout instead of the summary (JSON unless --format says).
+    pub stdout: Option<Format>,
     pub live: LiveView,
     /// `--serious`: no ranks, themes or quotes.
     pub serious: bool,
@@ -118,18 +120,29 @@ pub(super) fn build(errs: &mut Vec<PlanError>, args: &Flags, fl: &RawLoad) -> Ou
         }
         f
     });
-    let files = match output_formats(&args.output, format) {
+    let mut files = match output_formats(&args.output, format) {
         Ok(f) => f,
         Err(e) => {
             errs.push(e);
             Vec::new()
         }
     };
+    let dashes = files.iter().filter(|(p, _)| is_stdout(p)).count();
+    if dashes > 1 || (dashes == 1 && args.json) {
+        errs.push(problem(
+            "output",
+            "-",
+            "stdout takes one result: give -o - once, and not with --json (which is -o - in JSON)",
+        ));
+    }
+    let stdout = files.iter().find(|(p, _)| is_stdout(p)).map(|(_, f)| *f);
+    files.retain(|(p, _)| !is_stdout(p));
     let prometheus = prometheus_config(errs, args, fl);
     let json_stdout = args.json;
     Outputs {
         files,
         json_stdout,
+        stdout,
         live: if json_stdout {
             LiveView::Quiet
         } else if args.no_tui || !std::io::stdout().is_terminal() {
@@ -145,6 +158,11 @@ pub(super) fn build(errs: &mut Vec<PlanError>, args: &Flags, fl: &RawLoad) -> Ou
             .map(|u| parse_db_url(&u)),
         prometheus,
     }
+}
+
+/// `-o -`: stdout, as curl and most tools read it.
+fn is_stdout(p: &std::path::Path) -> bool {
+    p.as_os_str() == "-"
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` or a plain path.
@@ -173,6 +191,7 @@ pub fn output_formats(
     files
         .iter()
         .map(|p| match format.or_else(|| Format::from_path(p)) {
+            None if is_stdout(p) => Ok((p.clone(), Format::Json)),
             Some(f) => Ok((p.clone(), f)),
             None => Err(problem(
                 "output",

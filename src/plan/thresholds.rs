@@ -180,7 +180,7 @@ pub struct Threshold {
 
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.name, self.op.symbol(), trim(self.limit))
+        write!(f, "{} {}", self.name, self.condition())
     }
 }
 
@@ -225,17 +225,19 @@ pub fn parse(key: &str, condition: &str) -> Result<Threshold, PlanError> {
     };
     let metric = lookup(metric_name).ok_or_else(|| {
         let known: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
-        let hint = crate::config::nearest(metric_name, &known)
-            .map(|n| format!("did you mean {n}? "))
-            .unwrap_or_default();
-        problem(
-            &field,
-            condition,
-            format!(
-                "unknown metric {metric_name}; {hint}metrics: {}",
+        // Both spellings are candidates: `p99_latncy` is one edit from `p99_latency`.
+        let spellings: Vec<&str> = known
+            .iter()
+            .flat_map(|n| std::iter::once(*n).chain(n.strip_suffix("_ms")))
+            .collect();
+        let fix = match crate::config::nearest(metric_name, &spellings) {
+            Some(n) => format!("unknown metric {metric_name}; did you mean {n}?"),
+            None => format!(
+                "unknown metric {metric_name}; metrics: {}",
                 known.join(", ")
             ),
-        )
+        };
+        problem(&field, condition, fix)
     })?;
     let text = condition.trim();
     let (op, rest) = [
@@ -254,6 +256,19 @@ pub fn parse(key: &str, condition: &str) -> Result<Threshold, PlanError> {
             "start with an operator: <, <=, >, >= or ==, e.g. \"< 500\"",
         )
     })?;
+    let base = metric_name.split('{').next().unwrap_or_default();
+    if metric.is_latency() && !base.ends_with("_ms") && rest.parse::<f64>().is_ok() {
+        // Without `_ms` in the name the unit is written in the value, as README says; a bare
+        // number would be a guess between ms and s.
+        return Err(problem(
+            &field,
+            condition,
+            format!(
+                "give the unit, e.g. \"{} {rest}ms\", or name the metric {base}_ms",
+                op.symbol()
+            ),
+        ));
+    }
     let limit = parse_value(metric, rest).ok_or_else(|| {
         let example = if metric.is_latency() {
             "a number of ms or a duration, e.g. \"< 500\" or \"< 1.5s\""

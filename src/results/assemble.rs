@@ -99,6 +99,7 @@ impl Results {
                 },
                 bytes_received: t.bytes_received,
                 duration_secs: secs,
+                paused_secs: 0.0,
                 connections_opened: t.connections_opened,
                 interrupted: o.interrupted,
                 dropped_iterations: t.dropped,

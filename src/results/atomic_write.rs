@@ -20,7 +20,13 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // create_new (O_EXCL) never follows a symlink planted at the temporary name; a stale
+        // file of ours (same pid after a crash) is removed first, the link itself if it is one.
+        let _stale = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

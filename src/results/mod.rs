@@ -382,8 +382,13 @@ pub struct Summary {
     pub requests_per_sec: f64,
     /// Bytes read from the wire (HTTP/1.1: heads and bodies; HTTP/2: bodies).
     pub bytes_received: u64,
-    /// Measured wall time, start of load to last completion.
+    /// Measured time with load, start to last completion, pauses left out: what the rates
+    /// divide by.
     pub duration_secs: f64,
+    /// Time the run was paused (TUI `p`, control `pause`) within the measured window; not
+    /// in `duration_secs`, so not in any rate.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub paused_secs: f64,
     pub connections_opened: u64,
     /// Requests still in flight when the graceful-stop period ended; not counted above.
     pub interrupted: u64,
@@ -526,6 +531,21 @@ impl Histograms {
 impl Results {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("results serialize")
+    }
+}
+
+impl Summary {
+    /// The measured time as reports show it: `7.00s`, or `7.00s (+3.00s paused, not in the
+    /// rates)` after a pause.
+    pub fn duration_text(&self) -> String {
+        if self.paused_secs > 0.0 {
+            format!(
+                "{:.2}s (+{:.2}s paused, not in the rates)",
+                self.duration_secs, self.paused_secs
+            )
+        } else {
+            format!("{:.2}s", self.duration_secs)
+        }
     }
 }
 

@@ -109,9 +109,9 @@ pub fn render(r: &Results, serious: bool) -> String {
     out.push('\n');
     outln!(
         out,
-        "Requests     {:>14}   in {:.2}s",
+        "Requests     {:>14}   in {}",
         fmt_count(s.total_requests),
-        s.duration_secs
+        s.duration_text()
     );
     if serious {
         outln!(out, "Throughput   {:>14.1} req/s", s.requests_per_sec);

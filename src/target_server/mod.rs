@@ -82,7 +82,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .expect("static response parts"));
     }
     if req.uri().path().starts_with("/app/") {
-        state.served.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let first = *state.first.get_or_init(|| now);
+        let n = state.served.fetch_add(1, Ordering::Relaxed);
+        // Timing applies to the application too (a slow login is what a chained test wants
+        // to see); --status and --error-rate do not, the routes keep their own answers.
+        let b = &state.behaviour;
+        if let Some(until) = b.stall_until(first, now) {
+            tokio::time::sleep_until(until.into()).await;
+        }
+        if !matches!(b.delay, Delay::None) {
+            tokio::time::sleep(b.delay.sample(n)).await;
+        }
         let (parts, body) = req.into_parts();
         let body = http_body_util::BodyExt::collect(body)
             .await

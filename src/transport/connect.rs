@@ -497,6 +497,17 @@ pub enum SetupError {
     NoH2(String),
 }
 
+impl SetupError {
+    /// Whether the fix is in what was given (a file, an address, a name) rather than in the
+    /// network or the server: the command's usage errors when it came from flags.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            SetupError::LocalAddress { .. } | SetupError::ServerName(_) | SetupError::Tls(_)
+        )
+    }
+}
+
 /// Resolves `host` once, before the run (a `--resolve` rule first): DNS is never on the
 /// request path.
 pub fn resolve(rules: &[Resolve], host: &str, port: u16) -> Result<Vec<SocketAddr>, SetupError> {

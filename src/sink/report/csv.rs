@@ -63,6 +63,7 @@ pub fn summary(r: &Results) -> String {
             format!("{:.3}", s.requests_per_sec),
         ),
         ("duration_secs".into(), format!("{:.3}", s.duration_secs)),
+        ("paused_secs".into(), format!("{:.3}", s.paused_secs)),
         ("bytes_received".into(), s.bytes_received.to_string()),
         (
             "dropped_iterations".into(),

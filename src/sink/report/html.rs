@@ -385,7 +385,7 @@ pub fn render(r: &Results) -> String {
         ("latency measure", r.load.latency.clone()),
         ("successful", fmt_count(s.successful)),
         ("failed", fmt_count(s.failed)),
-        ("duration", format!("{:.2}s", s.duration_secs)),
+        ("duration", s.duration_text()),
         ("bytes received", fmt_count(s.bytes_received)),
         ("connections opened", fmt_count(s.connections_opened)),
         ("max VUs reached", fmt_count(r.load.vus_max_reached)),

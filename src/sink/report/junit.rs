@@ -39,9 +39,14 @@ fn suite(out: &mut String, name: &str, r: &Results, cases: &[Case]) {
 
 pub fn render(r: &Results) -> String {
     let s = &r.summary;
+    let paused = if s.paused_secs > 0.0 {
+        format!(" (paused {:.2}s, not in the rates)", s.paused_secs)
+    } else {
+        String::new()
+    };
     let run_case = Case {
         name: format!(
-            "{} {}: {}",
+            "{} {}: {}{paused}",
             r.metadata.target.method, r.metadata.target.url, r.metadata.load.description
         ),
         failure: (s.successful == 0).then(|| {

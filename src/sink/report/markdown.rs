@@ -42,14 +42,14 @@ pub fn render(r: &Results) -> String {
     push(
         &mut out,
         &format!(
-            "| {} | {:.1} | {} | {} | {:.2}% | {} | {:.2}s |",
+            "| {} | {:.1} | {} | {} | {:.2}% | {} | {} |",
             s.total_requests,
             s.requests_per_sec,
             s.successful,
             s.failed,
             s.error_rate * 100.0,
             s.dropped_iterations,
-            s.duration_secs
+            s.duration_text()
         ),
     );
     push(&mut out, "");

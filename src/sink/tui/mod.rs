@@ -20,8 +20,18 @@ use tokio::sync::{mpsc, watch};
 pub use app::{Action, App, Header, Phase};
 pub use theme::THEMES;
 
-use crate::aggregate::Snapshot;
+use crate::aggregate::{Outcome, Snapshot, Tap};
 use crate::engine::Control;
+
+/// What `s` needs to write a whole result file of the run so far: the aggregator's tap and
+/// how an outcome becomes `kaioken.result/v1` bytes (the run command knows the plan and the
+/// start time), so `report` and `compare` read a snapshot as they read a final result.
+pub struct Saver {
+    pub tap: Tap,
+    pub render: Box<dyn Fn(Outcome) -> Vec<u8> + Send + Sync>,
+    /// The first `-o` file, whose directory snapshots are written to.
+    pub output: Option<PathBuf>,
+}
 
 /// Restores the terminal when dropped.
 struct Restore;
@@ -74,7 +84,7 @@ pub async fn run(
     control: Control,
     header: Header,
     serious: bool,
-    output: Option<PathBuf>,
+    saver: Saver,
 ) {
     let mut terminal = ratatui::init();
     let _restore = Restore;
@@ -98,11 +108,16 @@ pub async fn run(
                         }
                     }
                     Action::Save => {
-                        let path = snapshot_path(output.as_deref());
-                        let json = serde_json::to_vec_pretty(&*rx.borrow()).unwrap_or_default();
-                        app.message = Some(match crate::results::atomic_write::write(&path, &json) {
-                            Ok(()) => format!("saved {}", path.display()),
-                            Err(e) => e.to_string(),
+                        let path = snapshot_path(saver.output.as_deref());
+                        app.message = Some(match saver.tap.outcome().await {
+                            Some(outcome) => {
+                                let json = (saver.render)(outcome);
+                                match crate::results::atomic_write::write(&path, &json) {
+                                    Ok(()) => format!("saved {}", path.display()),
+                                    Err(e) => e.to_string(),
+                                }
+                            }
+                            None => "the run has ended: its outputs are being written".to_string(),
                         });
                     }
                     Action::None => {}
@@ -295,6 +310,86 @@ mod tests {
         s.checks = vec![[900, 100], [1000, 0]];
         let out = screen(&app, &s, 80, 24);
         assert!(out.contains("checks 95.00% passed"), "{out}");
+    }
+
+    /// The help popup is sized to its text: every line whole at 80×24 and at 120×40.
+    #[test]
+    fn help_is_whole_at_80x24_and_120x40() {
+        let mut app = App::new(header(), false);
+        app.key('?', Instant::now());
+        for (w, h) in [(80, 24), (120, 40)] {
+            let out = screen(&app, &snapshot(), w, h);
+            for want in [
+                "q / Esc / Ctrl-C  stop (outputs are written)",
+                "twice: abandon in-flight",
+                "p / space         pause / resume the load",
+                "t                 next theme",
+                "s                 save a result file (JSON)",
+                "?                 toggle this help",
+            ] {
+                assert!(out.contains(want), "{w}x{h}: missing {want:?} in\n{out}");
+            }
+        }
+    }
+
+    /// The p99 chart has axes (seconds across, ms up) and a bounded run spans the whole
+    /// width: after 5 of 10 s the line reaches about half way, not 5 columns.
+    #[test]
+    fn p99_chart_has_axes_and_spans_the_planned_run() {
+        let app = App::new(header(), false);
+        let (w, h) = (120, 40);
+        let out = screen(&app, &snapshot(), w, h);
+        let rows: Vec<&str> = out.lines().collect();
+        let title = rows
+            .iter()
+            .position(|r| r.contains("p99 latency per second"))
+            .unwrap();
+        let chart: Vec<&str> = rows[title..]
+            .iter()
+            .take_while(|r| !r.contains("Status codes"))
+            .copied()
+            .collect();
+        let text = chart.join("\n");
+        // 7 ms peak ×1.1 → the top label 7.7ms; x from 0 s to the planned 10 s.
+        for want in ["7.7ms", "0s", "5s", "10s"] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        let braille = |c: char| ('\u{2801}'..='\u{28ff}').contains(&c);
+        let reach = chart
+            .iter()
+            .filter_map(|r| {
+                r.chars()
+                    .enumerate()
+                    .filter(|(_, c)| braille(*c))
+                    .map(|(i, _)| i)
+                    .last()
+            })
+            .max()
+            .unwrap_or(0);
+        // The plot starts after the y labels (~8 columns); 5 of 10 s is half of the rest,
+        // so the line ends past 40% of the width (a sparkline of 5 seconds ends at ~5).
+        assert!(
+            reach * 10 > w as usize * 4,
+            "line ends at column {reach}:\n{text}"
+        );
+        assert!(
+            reach * 10 < w as usize * 7,
+            "line ends at column {reach}:\n{text}"
+        );
+    }
+
+    #[test]
+    fn throughput_sparkline_is_stretched_over_a_short_run() {
+        assert_eq!(
+            view::stretched(&[1, 2], 10, Some(Duration::from_secs(5))),
+            vec![1, 1, 2, 2]
+        );
+        // Unbounded or longer than the width: the latest seconds, one column each.
+        assert_eq!(view::stretched(&[1, 2, 3], 2, None), vec![2, 3]);
+        assert_eq!(
+            view::stretched(&[1, 2, 3], 2, Some(Duration::from_secs(60))),
+            vec![2, 3]
+        );
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::time::Instant;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Sparkline};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Clear, Dataset, Gauge, GraphType, Paragraph, Sparkline,
+};
 
 use super::app::{App, Phase};
 use super::theme::{NEUTRAL, THEMES, Theme};
@@ -38,7 +41,7 @@ pub fn render(frame: &mut Frame, app: &App, s: &Snapshot, now: Instant) {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     render_throughput(frame, left, app, s, th);
     render_latency(frame, right, app, s, th);
-    render_latency_chart(frame, chart, s, th);
+    render_latency_chart(frame, chart, app, s, th);
     let [status, errors, load] = Layout::horizontal([
         Constraint::Percentage(34),
         Constraint::Percentage(33),
@@ -60,7 +63,7 @@ pub fn render(frame: &mut Frame, app: &App, s: &Snapshot, now: Instant) {
     }
     key_line.extend([
         Span::styled("s", Style::new().fg(th.accent)),
-        Span::raw(" save snapshot  "),
+        Span::raw(" save result so far  "),
         Span::styled("?", Style::new().fg(th.accent)),
         Span::raw(" help"),
     ]);
@@ -174,11 +177,10 @@ fn render_throughput(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th:
     }
     frame.render_widget(Paragraph::new(lines), text);
     let data: Vec<u64> = s.recent.iter().map(|r| r.rps.round() as u64).collect();
-    let width = spark.width as usize;
-    let data = &data[data.len().saturating_sub(width)..];
+    let data = stretched(&data, spark.width as usize, app.header.duration);
     frame.render_widget(
         Sparkline::default()
-            .data(data)
+            .data(&data)
             .style(Style::new().fg(th.chart)),
         spark,
     );
@@ -262,22 +264,77 @@ fn phase_lines(s: &Snapshot, th: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn render_latency_chart(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
+/// One column per second fills a 118-column chart in two minutes; a bounded run shorter than
+/// the width gets each second repeated, so the run spans the chart as it goes (a 10 s run
+/// shows its first second across a tenth of the width). Longer runs show the latest seconds.
+pub(super) fn stretched(
+    data: &[u64],
+    width: usize,
+    planned: Option<std::time::Duration>,
+) -> Vec<u64> {
+    let seconds = planned.map_or(0, |d| d.as_secs_f64().ceil() as usize);
+    if seconds == 0 || seconds > width || data.is_empty() {
+        return data[data.len().saturating_sub(width)..].to_vec();
+    }
+    let per = width / seconds;
+    data.iter()
+        .flat_map(|v| std::iter::repeat_n(*v, per))
+        .collect()
+}
+
+/// p99 per second on real axes: seconds of the measured run across (the whole planned run
+/// when it is at most a minute, else the latest minute), milliseconds up.
+fn render_latency_chart(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme) {
     let peak = s.recent.iter().map(|r| r.p99_us).max().unwrap_or(0);
     let b = block(
         &format!("p99 latency per second (peak {})", fmt_us(peak)),
         th,
     );
-    let inner = b.inner(area);
-    frame.render_widget(b, area);
-    let data: Vec<u64> = s.recent.iter().map(|r| r.p99_us).collect();
-    let data = &data[data.len().saturating_sub(inner.width as usize)..];
-    frame.render_widget(
-        Sparkline::default()
-            .data(data)
-            .style(Style::new().fg(th.warn)),
-        inner,
-    );
+    if area.height < 5 {
+        // No room for axes: the block and its title alone.
+        frame.render_widget(b, area);
+        return;
+    }
+    // Each second is drawn at its end: second 0 covers 0–1 s.
+    let points: Vec<(f64, f64)> = s
+        .recent
+        .iter()
+        .map(|r| ((r.second + 1) as f64, r.p99_us as f64 / 1000.0))
+        .collect();
+    let last = points.last().map_or(0.0, |p| p.0);
+    let (x0, x1) = match app.header.duration {
+        Some(d) if d.as_secs_f64() <= 60.0 => (0.0, d.as_secs_f64().max(1.0)),
+        _ => ((last - 60.0).max(0.0), last.max(60.0)),
+    };
+    let top = (peak as f64 / 1000.0 * 1.1).max(1.0);
+    let dim = Style::new().fg(th.dim);
+    let secs = |v: f64| format!("{v:.0}s");
+    let ms = |v: f64| {
+        if v >= 10.0 {
+            format!("{v:.0}ms")
+        } else {
+            format!("{v:.1}ms")
+        }
+    };
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(th.warn))
+            .data(&points),
+    ])
+    .block(b)
+    .x_axis(Axis::default().style(dim).bounds([x0, x1]).labels([
+        secs(x0),
+        secs((x0 + x1) / 2.0),
+        secs(x1),
+    ]))
+    .y_axis(Axis::default().style(dim).bounds([0.0, top]).labels([
+        "0".to_string(),
+        ms(top / 2.0),
+        ms(top),
+    ]));
+    frame.render_widget(chart, area);
 }
 
 fn render_status(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
@@ -379,8 +436,20 @@ fn bytes(b: u64) -> String {
 }
 
 fn render_help(frame: &mut Frame, area: Rect, app: &App, th: Theme) {
-    let w = 44.min(area.width);
-    let h = 10.min(area.height);
+    let mut lines = vec![
+        "q / Esc / Ctrl-C  stop (outputs are written)",
+        "                  twice: abandon in-flight",
+        "p / space         pause / resume the load",
+        "s                 save a result file (JSON)",
+        "?                 toggle this help",
+    ];
+    if !app.serious {
+        lines.insert(3, "t                 next theme");
+    }
+    // Sized to its text (plus the border), so nothing is cut at 80×24 or 120×40.
+    let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+    let w = (widest + 4).min(area.width);
+    let h = (lines.len() as u16 + 2).min(area.height);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -388,15 +457,9 @@ fn render_help(frame: &mut Frame, area: Rect, app: &App, th: Theme) {
         height: h,
     };
     frame.render_widget(Clear, r);
-    let mut lines = vec![
-        Line::from("q / Esc / Ctrl-C  stop (outputs are written)"),
-        Line::from("                  twice: abandon in-flight"),
-        Line::from("p / space         pause / resume the load"),
-        Line::from("s                 save a JSON snapshot"),
-        Line::from("?                 toggle this help"),
-    ];
-    if !app.serious {
-        lines.insert(3, Line::from("t                 next theme"));
-    }
-    frame.render_widget(Paragraph::new(lines).block(block("Keys", th)), r);
+    let text: Vec<Line> = lines
+        .into_iter()
+        .map(|l| Line::from(format!(" {l}")))
+        .collect();
+    frame.render_widget(Paragraph::new(text).block(block("Keys", th)), r);
 }
