@@ -7,7 +7,23 @@ use kaioken::cli::{Cli, Command};
 use kaioken::cmd;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args().collect();
+    // Another tool's flag gets one line naming ours (exit 2, a usage error).
+    let parsed = if cmd::habits::misparsed(&argv) {
+        Err(clap::Error::new(clap::error::ErrorKind::UnknownArgument))
+    } else {
+        Cli::try_parse()
+    };
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => match cmd::habits::hint(&e, &argv) {
+            Some(line) => {
+                eprintln!("kaioken: {line}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
     let result = match &cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::serve(args),

@@ -157,7 +157,12 @@ fn checks_appear_in_summary_and_junit_and_fail_thresholds() {
     ]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("90.00%  ok  (450 passed, 50 failed)"), "{out}");
+    // k6's mark: ✗ as not every response passed.
+    assert!(
+        out.contains("✗  90.00%  ok  (450 passed, 50 failed)"),
+        "{out}"
+    );
+    assert!(out.contains("✗ FAIL check_pass_rate >= 0.99"), "{out}");
     assert!(
         stderr(&o).contains("check_pass_rate >= 0.99 (observed 0.9000)"),
         "{}",

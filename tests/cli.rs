@@ -24,6 +24,12 @@ fn assert_one_line_error(args: &[&str], want: &str) {
 
 #[test]
 fn bad_command_line_values_exit_2_with_one_line() {
+    // Usage errors exit 2 as clap's own do: a duration without a unit, no URL at all.
+    assert_one_line_error(
+        &["run", "http://127.0.0.1:1/", "-d", "10"],
+        "duration = 10: not a duration (time unit needed",
+    );
+    assert_one_line_error(&["run"], "url = (none): give a URL");
     assert_one_line_error(&["run", "http://[::1"], "url = http://[::1");
     assert_one_line_error(&["run", "ftp://127.0.0.1/"], "unsupported scheme `ftp`");
     assert_one_line_error(&["run", "127.0.0.1:8080"], "write a full URL");
@@ -233,6 +239,35 @@ fn habits_of_wrk_oha_and_hey_work_or_point_to_our_flag() {
         &["run", "http://127.0.0.1:9/", "-c", "-5"],
         "concurrency = -5: must be at least 1",
     );
+    // Other tools' flags clap does not know: one line naming ours, exit 2 (clap alone once
+    // pointed hey's --disable-redirects at --disable-keepalive).
+    for (args, want) in [
+        (&["-h2"][..], "'-h2': hey's HTTP/2 flag: use --http2"),
+        (&["--vus", "10"], "'--vus': k6's VUs: use -c/--concurrency"),
+        (&["--iterations", "10"], "use -n/--max-requests"),
+        (&["--rps", "10"], "use -r/--rate"),
+        (&["--summary-export=x.json"], "use -o FILE.json"),
+        (
+            &["-s", "x.lua"],
+            "wrk's Lua script: kaioken has no scripting",
+        ),
+        (&["-A", "text/html"], "use -H 'Accept: TYPE'"),
+        (&["-T", "text/html"], "use -H 'Content-Type: TYPE'"),
+        (&["--disable-redirects"], "use --no-follow-redirects"),
+        (&["--host", "x"], "use -H 'Host: NAME'"),
+        (
+            &["--latency-correction"],
+            "from the intended send by default",
+        ),
+        (&["-w"], "use --graceful-stop"),
+    ] {
+        let mut all = vec!["run", "http://127.0.0.1:9/"];
+        all.extend_from_slice(args);
+        assert_one_line_error(&all, want);
+    }
+    // k6's `run script.js`.
+    assert_one_line_error(&["run", "script.js"], "kaioken runs no k6 scripts");
+
     // An output format we cannot tell: the message names every format there is.
     assert_one_line_error(
         &["run", "http://127.0.0.1:9/", "-o", "r.txt", "--dry-run"],

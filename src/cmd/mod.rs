@@ -4,6 +4,7 @@ pub mod compare;
 pub mod debug;
 pub mod demo;
 pub mod docs;
+pub mod habits;
 pub mod import;
 pub mod init;
 pub mod report;

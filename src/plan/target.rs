@@ -281,9 +281,17 @@ pub(super) fn parse_url_with(
     names: &dyn template::Names,
 ) -> Result<(Target, http::uri::Authority, Template), PlanError> {
     let fix_form = "write a full URL such as http://127.0.0.1:8080/path";
-    let (scheme_s, rest) = url
-        .split_once("://")
-        .ok_or_else(|| problem(field, url, fix_form))?;
+    let (scheme_s, rest) = url.split_once("://").ok_or_else(|| {
+        // `k6 run script.js` habit, or a config given without -f.
+        let fix = if url.ends_with(".js") || url.ends_with(".ts") {
+            format!("{fix_form}; kaioken runs no k6 scripts: describe the requests in a config file ([[scenarios]]; `kaioken init` writes one) and give it with -f")
+        } else if url.ends_with(".toml") || url.ends_with(".yaml") || url.ends_with(".yml") {
+            format!("{fix_form}, or give the config file with -f {url}")
+        } else {
+            fix_form.to_string()
+        };
+        problem(field, url, fix)
+    })?;
     let (scheme, websocket) = match scheme_s.to_ascii_lowercase().as_str() {
         "http" => (Scheme::Http, false),
         "https" => (Scheme::Https, false),

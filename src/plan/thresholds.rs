@@ -425,6 +425,10 @@ mod tests {
             })
         );
         assert_eq!(t.to_string(), "p95_latency_ms{scenario=\"login\"} < 200");
+        // Without _ms in the name, the unit the value was converted to is shown (fail-fast
+        // once printed `p95_latency < 1` for "< 1ms").
+        let t = parse("p95_latency", "< 1ms").unwrap();
+        assert_eq!(t.to_string(), "p95_latency < 1 ms");
     }
 
     #[test]

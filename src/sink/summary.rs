@@ -259,9 +259,15 @@ pub fn render(r: &Results, serious: bool) -> String {
             let rate = c
                 .pass_rate
                 .map_or("   -  ".to_string(), |p| format!("{:6.2}%", p * 100.0));
+            // k6's marks: ✓ when every response passed, ✗ otherwise.
+            let mark = if c.fails == 0 && c.passes > 0 {
+                '✓'
+            } else {
+                '✗'
+            };
             outln!(
                 out,
-                "  {rate}  {}  ({} passed, {} failed){}",
+                "  {mark} {rate}  {}  ({} passed, {} failed){}",
                 c.name,
                 fmt_count(c.passes),
                 fmt_count(c.fails),
@@ -285,7 +291,7 @@ pub fn render(r: &Results, serious: bool) -> String {
             outln!(
                 out,
                 "  {} {:<28} observed {seen}",
-                if t.passed { "PASS" } else { "FAIL" },
+                if t.passed { "✓ PASS" } else { "✗ FAIL" },
                 format!("{} {}", t.name, t.condition)
             );
         }
