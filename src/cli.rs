@@ -473,6 +473,13 @@ pub struct RunArgs {
     #[arg(help_heading = "Thresholds")]
     pub fail_fast: bool,
 
+    /// Fail the run (exit 4) when the generator, not the server, limited it: worker threads
+    /// near 100% CPU or sends late on their schedule (the `health` verdict; also
+    /// `[thresholds] generator = "ok"`)
+    #[arg(long)]
+    #[arg(help_heading = "Thresholds", hide_short_help = true)]
+    pub strict: bool,
+
     /// Do not ask before loading a target that is not loopback or private
     #[arg(short = 'y', long)]
     #[arg(help_heading = "Target", hide_short_help = true)]
@@ -583,6 +590,7 @@ impl RunArgs {
             prometheus_push_interval: self.prometheus_push_interval.clone(),
             prometheus_keep: self.prometheus_keep,
             fail_fast: self.fail_fast,
+            strict: self.strict,
             yes: self.yes,
         }
     }

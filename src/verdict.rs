@@ -18,6 +18,8 @@ fn unit(metric: Metric) -> &'static str {
         Metric::MessagesPerSec => "messages/s",
         Metric::Rps => "req/s",
         Metric::DroppedIterations => "count",
+        Metric::AchievedRateRatio => "ratio",
+        Metric::Generator => "verdict",
     }
 }
 
@@ -49,6 +51,8 @@ fn from_stats(
         first_message_us: None,
         message_gap_us: None,
         message_latency_us: None,
+        achieved_rate_ratio: None,
+        generator: None,
     }
 }
 
@@ -61,6 +65,12 @@ fn from_results(r: &Results) -> Observed {
         r.summary.dropped_iterations,
     );
     o.grpc_ok_rate = grpc_ok_rate(&r.status_codes, r.summary.total_requests);
+    o.achieved_rate_ratio = r
+        .load
+        .target_rate
+        .filter(|t| *t > 0.0)
+        .map(|t| r.load.achieved_rate / t);
+    o.generator = r.health.as_ref().map(|h| if h.is_ok() { 0.0 } else { 1.0 });
     if let Some(m) = &r.messages {
         o.messages_per_sec = Some(m.per_sec);
         let l = &m.time_to_first_us;
@@ -108,6 +118,8 @@ fn from_snapshot(s: &Snapshot) -> Observed {
         first_message_us: None,
         message_gap_us: None,
         message_latency_us: None,
+        achieved_rate_ratio: None,
+        generator: None,
     }
 }
 

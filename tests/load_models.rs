@@ -637,3 +637,74 @@ fn seeded_simulate_is_the_same_on_every_call() {
     let now = sim(&["--start", "now"]);
     assert!(!now.1.contains("T00:00:00+00:00") || now.1 == first.1);
 }
+
+/// The generator judges itself. A paced run (50/s on 2 VUs) leaves its worker idle nearly
+/// all the time: `ok`. One thread asked for 200,000 iterations/s cannot keep up on any
+/// machine here (it is busy — on a CPU or waiting for one — ≥ 90% of its life, or its sends
+/// run ≥ 10 ms late): `generator_bound`, the reason in the summary, and --strict fails the run.
+#[test]
+fn generator_health_verdict_and_rate_miss_thresholds() {
+    let t = Target::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let calm = run(&t, &["-r", "50", "-c", "2", "-d", "2s"]);
+    let h = &calm["health"];
+    assert_eq!(h["verdict"], "ok", "{h}");
+    assert!(h["worker_busy_max"].as_f64().unwrap() < 0.5, "{h}");
+    assert!(
+        h["worker_cpu_max"].as_f64().is_some() && h["connections_opened"] == 2,
+        "{h}"
+    );
+
+    let flood = [
+        "-t",
+        "1",
+        "--arrival-rate",
+        "200000",
+        "--max-vus",
+        "200",
+        "-d",
+        "2s",
+    ];
+    let mut args = vec!["run", t.url.as_str(), "--no-tui", "--strict"];
+    args.extend_from_slice(&flood);
+    let o = kaioken(&args);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("Health: generator-bound: "), "{out}");
+    assert!(out.contains("✗ FAIL generator == ok"), "{out}");
+    assert!(out.contains("Rate: asked 200,000/s, sent "), "{out}");
+
+    // Rate-miss thresholds: the flood misses its rate, the paced run does not.
+    let cfg = |rate: &str, extra: &str| {
+        write_file(
+            dir.path(),
+            "r.toml",
+            &format!(
+                "[target]\nurl = \"{}\"\n[load]\nduration = \"2s\"\n{rate}\n{extra}[thresholds]\nachieved_rate_ratio = \"> 0.95\"\n",
+                t.url
+            ),
+        )
+    };
+    let paced = cfg("rate = 50\nconcurrency = 2", "");
+    let o = kaioken(&["run", "-f", paced.to_str().unwrap(), "--no-tui"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let flooded = cfg("arrival_rate = 200000\nmax_vus = 200\nthreads = 1", "");
+    let o = kaioken(&["run", "-f", flooded.to_str().unwrap(), "--no-tui"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("✗ FAIL achieved_rate_ratio > 0.95"),
+        "{}",
+        stdout(&o)
+    );
+    // A closed loop has no rate to miss: refused, not judged on nothing.
+    assert_bad(
+        &[],
+        Some("[thresholds]\nachieved_rate_ratio = \"> 0.9\"\n"),
+        "achieved_rate_ratio needs a target rate",
+    );
+    assert_bad(
+        &[],
+        Some("[load]\narrival_rate = 5\n[thresholds]\ngenerator = \"fine\"\n"),
+        "generator = \"ok\"",
+    );
+}

@@ -87,15 +87,18 @@ fn live_rps(screen: &str) -> Option<f64> {
         .ok()
 }
 
+/// Waits for `p` to have content: the shell creates the file for `> p` before `echo` writes
+/// into it, so existing is not enough.
 fn wait_file(p: &Path, limit: Duration) -> bool {
+    let written = || std::fs::metadata(p).is_ok_and(|m| m.len() > 0);
     let end = Instant::now() + limit;
     while Instant::now() < end {
-        if p.exists() {
+        if written() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    p.exists()
+    written()
 }
 
 #[test]

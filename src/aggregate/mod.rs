@@ -117,6 +117,9 @@ pub struct Outcome {
     pub interrupted: u64,
     /// Sum over threads of each thread's peak VUs.
     pub vus_max: u64,
+    /// Per worker thread that has ended: (CPU time used, time it waited for a CPU, time it
+    /// lived).
+    pub thread_cpu: Vec<(Duration, Duration, Duration)>,
 }
 
 /// Asks a running aggregator for the run so far as an [`Outcome`], from which a whole result
@@ -146,6 +149,7 @@ pub struct Aggregator {
     interrupted: u64,
     /// Latest VU gauges per thread: (active, peak).
     vus: Vec<(u64, u64)>,
+    thread_cpu: Vec<(Duration, Duration, Duration)>,
     snapshot: watch::Sender<Snapshot>,
     /// Whether snapshots carry latency buckets.
     buckets: bool,
@@ -174,6 +178,7 @@ impl Aggregator {
                 ended: None,
                 interrupted: 0,
                 vus: vec![(0, 0); threads],
+                thread_cpu: Vec::with_capacity(threads),
                 snapshot: tx,
                 buckets: false,
             },
@@ -228,6 +233,7 @@ impl Aggregator {
             duration,
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
+            thread_cpu: self.thread_cpu.clone(),
         }
     }
 
@@ -242,6 +248,7 @@ impl Aggregator {
                 self.progress[d.thread] = u64::MAX;
                 self.ended = Some(self.ended.map_or(f.ended, |e| e.max(f.ended)));
                 self.interrupted += f.interrupted;
+                self.thread_cpu.push((f.cpu, f.waited, f.lived));
             }
             None => {
                 let done_through = d.tick.min(self.last_tick.saturating_sub(1));
@@ -330,6 +337,7 @@ impl Aggregator {
             duration: ended.saturating_duration_since(self.t0),
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
+            thread_cpu: self.thread_cpu.clone(),
         }
     }
 }

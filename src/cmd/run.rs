@@ -70,6 +70,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     .map_err(|e| anyhow!(e))?;
     let plan = Arc::new(plan);
 
+    let host_before = results::health::HostSample::now();
     let load_started = SystemTime::now();
     let t_load = Instant::now();
     let clock = engine::Clock {
@@ -260,6 +261,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     outcome.duration = outcome.duration.saturating_sub(paused);
     let mut results = Results::assemble(&plan, &outcome, started_at, ended_at);
     results.summary.paused_secs = paused.as_secs_f64();
+    results.health = Some(results::health::judge(
+        &results::health::Measured {
+            threads: &outcome.thread_cpu,
+            // Open models and rate caps send on a schedule; a plain closed loop does not.
+            scheduled: !matches!(
+                plan.load.shape,
+                plan::load_model::Shape::Closed { rate: None, .. }
+            ),
+            lag_p99_us: results.schedule_lag_us.p99,
+            lag_max_us: results.schedule_lag_us.max,
+            dropped: results.summary.dropped_iterations,
+            connections: results.summary.connections_opened,
+        },
+        &host_before,
+        &results::health::HostSample::now(),
+    ));
     results.error_reasons = reasons.by_kind();
     results.summary.stopped_by = match breach {
         Some(why) => Some(format!("fail-fast: {why}")),

@@ -82,5 +82,7 @@ pub struct Flags {
     pub prometheus_push_interval: Option<String>,
     pub prometheus_keep: bool,
     pub fail_fast: bool,
+    /// Fail the run (exit 4) when the generator limited it (`generator = "ok"`).
+    pub strict: bool,
     pub yes: bool,
 }

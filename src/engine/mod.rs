@@ -50,6 +50,32 @@ pub struct Delivery {
 pub struct Final {
     pub ended: Instant,
     pub interrupted: u64,
+    /// CPU time the thread used, and how long it lived: how busy the generator was.
+    pub cpu: Duration,
+    pub lived: Duration,
+    /// Time the thread was ready to run but waited for a CPU (`/proc/thread-self/schedstat`;
+    /// zero where the kernel does not say): on a shared machine a starved generator shows
+    /// here rather than as CPU time.
+    pub waited: Duration,
+}
+
+/// Run-queue wait of the calling thread so far, from the second field of
+/// `/proc/thread-self/schedstat` (ns).
+pub fn thread_waited() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID: one vDSO call, no
+/// syscall on Linux; read once when a worker ends).
+pub fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// The receiving side: deliveries in, emptied intervals back to their thread.

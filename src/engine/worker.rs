@@ -42,15 +42,16 @@ pub(super) struct Worker {
 
 impl Worker {
     pub fn run(self) {
+        let began = Instant::now();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("building a current_thread runtime");
         let local = LocalSet::new();
-        local.block_on(&rt, self.run_local());
+        local.block_on(&rt, self.run_local(began));
     }
 
-    async fn run_local(self) {
+    async fn run_local(self, began: Instant) {
         let Worker {
             idx,
             threads,
@@ -223,7 +224,13 @@ impl Worker {
             thread: idx,
             tick: final_tick_index(t0, ended).min(last_tick),
             interval,
-            last: Some(Final { ended, interrupted }),
+            last: Some(Final {
+                ended,
+                interrupted,
+                cpu: super::thread_cpu(),
+                waited: super::thread_waited(),
+                lived: ended.saturating_duration_since(began),
+            }),
         });
     }
 }

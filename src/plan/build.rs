@@ -599,6 +599,14 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                     &condition.0,
                     "messages are counted on gRPC calls, WebSockets and with --sse or --stream-chunks; use rps or the latency thresholds for whole HTTP responses",
                 ));
+            } else if t.metric == thresholds::Metric::AchievedRateRatio
+                && load.as_ref().is_some_and(|l| l.target_rate().is_none())
+            {
+                errs.push(problem(
+                    &format!("thresholds.{key}"),
+                    &condition.0,
+                    "achieved_rate_ratio needs a target rate (--arrival-rate, -r, target_rate stages or a burst); this load model has none",
+                ));
             } else if t.metric == thresholds::Metric::CheckPassRate && checks.is_empty() {
                 errs.push(problem(
                     &format!("thresholds.{key}"),
@@ -609,6 +617,15 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 thresholds.push(t);
             }
         }
+    }
+    // `--strict`: numbers the generator itself limited fail the run (exit 4).
+    if args.strict
+        && !thresholds
+            .iter()
+            .any(|t: &thresholds::Threshold| t.metric == thresholds::Metric::Generator)
+        && let Ok(t) = thresholds::parse("generator", "ok")
+    {
+        thresholds.push(t);
     }
     if args.fail_fast && thresholds.is_empty() {
         errs.push(problem(

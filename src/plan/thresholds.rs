@@ -27,6 +27,11 @@ pub enum Metric {
     MessageGap(Quantile),
     /// A quantile of per-message latency on bidirectional streams, in ms.
     MessageLatency(Quantile),
+    /// Sent over asked: the achieved rate of an open or rate-capped run over its target.
+    AchievedRateRatio,
+    /// The generator-health verdict: 0 when `ok`, 1 when generator-bound
+    /// (`generator = "ok"`).
+    Generator,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +59,7 @@ impl Quantile {
 
 /// Every metric name a threshold accepts, with what it means; `_ms` names also come without
 /// the suffix (the seed's tutorial spelling, `p95_latency = "< 500ms"`).
-const METRICS: [(&str, Metric); 21] = [
+const METRICS: [(&str, Metric); 23] = [
     ("p50_latency_ms", Metric::Quantile(Quantile::P50)),
     ("p75_latency_ms", Metric::Quantile(Quantile::P75)),
     ("p90_latency_ms", Metric::Quantile(Quantile::P90)),
@@ -67,6 +72,8 @@ const METRICS: [(&str, Metric); 21] = [
     ("rps", Metric::Rps),
     ("check_pass_rate", Metric::CheckPassRate),
     ("dropped_iterations", Metric::DroppedIterations),
+    ("achieved_rate_ratio", Metric::AchievedRateRatio),
+    ("generator", Metric::Generator),
     ("grpc_status_ok_rate", Metric::GrpcOkRate),
     ("messages_per_sec", Metric::MessagesPerSec),
     (
@@ -123,7 +130,12 @@ impl Metric {
     pub fn judged_live(self) -> bool {
         !matches!(
             self,
-            Metric::Rps | Metric::MessagesPerSec | Metric::FirstMessage(_) | Metric::MessageGap(_)
+            Metric::Rps
+                | Metric::MessagesPerSec
+                | Metric::FirstMessage(_)
+                | Metric::MessageGap(_)
+                | Metric::AchievedRateRatio
+                | Metric::Generator
         )
     }
 }
@@ -192,6 +204,9 @@ fn trim(v: f64) -> String {
 impl Threshold {
     /// The condition alone, e.g. `< 500`.
     pub fn condition(&self) -> String {
+        if self.metric == Metric::Generator {
+            return "== ok".to_string();
+        }
         // `p95_latency = "< 1s"` is shown in the unit it was converted to.
         let base = self.name.split('{').next().unwrap_or_default();
         let unit = if self.metric.is_latency() && !base.ends_with("_ms") {
@@ -240,6 +255,23 @@ pub fn parse(key: &str, condition: &str) -> Result<Threshold, PlanError> {
         problem(&field, condition, fix)
     })?;
     let text = condition.trim();
+    if metric == Metric::Generator {
+        // The one verdict, not a number: `generator = "ok"` (or `== ok`).
+        return match text.trim_start_matches("==").trim() {
+            "ok" => Ok(Threshold {
+                name: key.trim().to_string(),
+                metric,
+                filter,
+                op: Op::Eq,
+                limit: 0.0,
+            }),
+            _ => Err(problem(
+                &field,
+                condition,
+                "the generator threshold takes one value: generator = \"ok\" (fail the run when the generator limited it)",
+            )),
+        };
+    }
     let (op, rest) = [
         ("<=", Op::Le),
         (">=", Op::Ge),
@@ -357,6 +389,10 @@ pub struct Observed {
     pub message_gap_us: Option<[(f64, u64); 2]>,
     /// (quantile, µs) of per-message latency; `None` without it.
     pub message_latency_us: Option<[(f64, u64); 2]>,
+    /// Achieved over target rate; `None` without a target rate.
+    pub achieved_rate_ratio: Option<f64>,
+    /// 0 (ok) or 1 (generator-bound); `None` before the run has ended.
+    pub generator: Option<f64>,
 }
 
 /// The figure for quantile `q` in a (quantile, µs) list, in ms.
@@ -388,6 +424,8 @@ impl Observed {
             Metric::MessageLatency(q) => ms_at(self.message_latency_us.as_ref()?, q)?,
             Metric::MessageGap(q) => ms_at(self.message_gap_us.as_ref()?, q)?,
             Metric::FirstMessage(q) => ms_at(self.first_message_us.as_ref()?, q)?,
+            Metric::AchievedRateRatio => self.achieved_rate_ratio?,
+            Metric::Generator => self.generator?,
         })
     }
 }

@@ -184,6 +184,7 @@ impl Results {
             thresholds: Vec::new(),
             scenarios: scenario_results(plan, t, secs),
             tags: tag_results(plan, t, secs),
+            health: None,
             histograms: Histograms::encode(t),
         }
     }

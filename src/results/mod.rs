@@ -6,6 +6,7 @@
 
 mod assemble;
 pub mod atomic_write;
+pub mod health;
 pub mod histogram_codec;
 pub mod load;
 pub mod units;
@@ -69,6 +70,10 @@ pub struct Results {
     /// Per scenario tag, keyed `name=value`: the scenarios carrying it, merged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, GroupStats>,
+    /// The generator's own health over the run and its verdict (absent from snapshots and
+    /// from results written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
     pub histograms: Histograms,
 }
 

@@ -30,6 +30,8 @@ pub fn fmt_value(v: f64, unit: &str) -> String {
         "ms" => format!("{v:.2} ms"),
         "ratio" => format!("{v:.4}"),
         "req/s" => format!("{v:.1} req/s"),
+        "verdict" if v == 0.0 => "ok".to_string(),
+        "verdict" => "generator_bound".to_string(),
         _ => format!("{v:.0}"),
     }
 }

@@ -92,10 +92,16 @@ pub fn render(r: &Results, serious: bool) -> String {
     if let Some(target) = l.target_rate {
         outln!(
             out,
-            "Rate: target {target:.1}/s, achieved {:.1}/s ({:+.2}%)",
-            l.achieved_rate,
-            (l.achieved_rate / target - 1.0) * 100.0
+            "Rate: asked {}/s, sent {}/s ({:.2}%), dropped {}",
+            fmt_count(target.round() as u64),
+            fmt_count(l.achieved_rate.round() as u64),
+            l.achieved_rate / target * 100.0,
+            fmt_count(l.dropped_iterations)
         );
+    }
+    // Whether the generator itself limited these numbers.
+    if let Some(h) = &r.health {
+        outln!(out, "Health: {}", h.line());
     }
     if l.model != "closed" && l.model != "closed_rate" {
         outln!(

@@ -64,6 +64,18 @@ pub fn summary(r: &Results) -> String {
         ),
         ("duration_secs".into(), format!("{:.3}", s.duration_secs)),
         ("paused_secs".into(), format!("{:.3}", s.paused_secs)),
+        (
+            "generator".into(),
+            r.health
+                .as_ref()
+                .map_or(String::new(), |h| h.verdict.clone()),
+        ),
+        (
+            "worker_cpu_max".into(),
+            r.health
+                .as_ref()
+                .map_or(String::new(), |h| format!("{:.3}", h.worker_cpu_max)),
+        ),
         ("bytes_received".into(), s.bytes_received.to_string()),
         (
             "dropped_iterations".into(),

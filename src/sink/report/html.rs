@@ -380,12 +380,18 @@ pub fn render(r: &Results) -> String {
     }
 
     out.push_str("<h2>Run</h2><table>");
-    let rows: [(&str, String); 12] = [
+    let rows: [(&str, String); 13] = [
         ("model", r.load.model.clone()),
         ("latency measure", r.load.latency.clone()),
         ("successful", fmt_count(s.successful)),
         ("failed", fmt_count(s.failed)),
         ("duration", s.duration_text()),
+        (
+            "generator health",
+            r.health
+                .as_ref()
+                .map_or("not measured".to_string(), |h| h.line()),
+        ),
         ("bytes received", fmt_count(s.bytes_received)),
         ("connections opened", fmt_count(s.connections_opened)),
         ("max VUs reached", fmt_count(r.load.vus_max_reached)),

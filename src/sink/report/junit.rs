@@ -44,6 +44,12 @@ pub fn render(r: &Results) -> String {
     } else {
         String::new()
     };
+    let health = r
+        .health
+        .as_ref()
+        .map(|h| format!("; {}", h.line()))
+        .unwrap_or_default();
+    let paused = format!("{paused}{health}");
     let run_case = Case {
         name: format!(
             "{} {}: {}{paused}",

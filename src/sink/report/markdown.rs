@@ -34,6 +34,10 @@ pub fn render(r: &Results) -> String {
         ),
     );
     push(&mut out, "");
+    if let Some(h) = &r.health {
+        push(&mut out, &format!("Health: {}", h.line()));
+        push(&mut out, "");
+    }
     push(
         &mut out,
         "| requests | req/s | successful | failed | error rate | dropped | duration |",
