@@ -674,6 +674,35 @@ fn generator_health_verdict_and_rate_miss_thresholds() {
     assert!(out.contains("✗ FAIL generator == ok"), "{out}");
     assert!(out.contains("Rate: asked 200,000/s, sent "), "{out}");
 
+    // Out of file descriptors (a hard limit of 64 for 200 connections): the failures are
+    // the generator's own, counted as local_resources and named in the verdict.
+    let r = dir.path().join("fd.json");
+    let o = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 64 && exec {} run {} -c 200 -d 1s --no-tui -o {}",
+                support::bin(),
+                t.url,
+                r.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("(local_resources): raise the open-file limit"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(&r).unwrap()).unwrap();
+    assert!(
+        v["errors"]["local_resources"].as_u64().unwrap() > 0,
+        "{}",
+        v["errors"]
+    );
+    assert_eq!(v["health"]["verdict"], "generator_bound");
+
     // Rate-miss thresholds: the flood misses its rate, the paced run does not.
     let cfg = |rate: &str, extra: &str| {
         write_file(

@@ -273,6 +273,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             lag_max_us: results.schedule_lag_us.max,
             dropped: results.summary.dropped_iterations,
             connections: results.summary.connections_opened,
+            local_errors: results.errors.get("local_resources").copied().unwrap_or(0),
         },
         &host_before,
         &results::health::HostSample::now(),

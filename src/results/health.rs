@@ -132,6 +132,8 @@ pub struct Measured<'a> {
     pub lag_max_us: u64,
     pub dropped: u64,
     pub connections: u64,
+    /// Connections that failed for want of the generator's own resources (`local_resources`).
+    pub local_errors: u64,
 }
 
 /// The busiest worker at or above this share of its life on the CPU could not have sent
@@ -186,8 +188,16 @@ pub fn judge(m: &Measured, start: &HostSample, end: &HostSample) -> Health {
             crate::results::units::fmt_us(m.lag_p99_us)
         ));
     }
+    if m.local_errors > 0 {
+        why.push(format!(
+            "{} connections failed for want of file descriptors or local ports (local_resources)",
+            m.local_errors
+        ));
+    }
     let reason = (!why.is_empty()).then(|| {
-        let advice = if late {
+        let advice = if m.local_errors > 0 {
+            "raise the open-file limit (ulimit -n), spread connections over more local addresses (--local-address), or use fewer connections".to_string()
+        } else if late {
             format!(
                 "latencies above ~{} may be the generator's; add threads (-t) or machines, or lower the rate",
                 crate::results::units::fmt_us(m.lag_p99_us)
@@ -253,6 +263,7 @@ mod tests {
                 lag_max_us: lag,
                 dropped: 0,
                 connections: 1,
+                local_errors: 0,
             },
             &HostSample::default(),
             &HostSample::default(),

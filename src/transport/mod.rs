@@ -68,11 +68,15 @@ pub enum ErrorKind {
     Encode,
     /// Any other I/O error.
     Io,
+    /// The generator itself ran out of something a connection needs: file descriptors
+    /// (EMFILE, ENFILE), local ports or addresses (EADDRNOTAVAIL), socket buffers (ENOBUFS).
+    /// Not the server's doing; the health verdict counts it against the generator.
+    LocalResources,
 }
 
 impl ErrorKind {
     /// Number of kinds: the size of the recorder's counter array.
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     /// Every kind, in index order.
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::ConnectRefused,
@@ -93,6 +97,7 @@ impl ErrorKind {
         ErrorKind::WsClosed,
         ErrorKind::Encode,
         ErrorKind::Io,
+        ErrorKind::LocalResources,
     ];
 
     /// The snake_case name used in results and summaries.
@@ -116,6 +121,7 @@ impl ErrorKind {
             ErrorKind::WsClosed => "ws_closed",
             ErrorKind::Encode => "encode",
             ErrorKind::Io => "io",
+            ErrorKind::LocalResources => "local_resources",
         }
     }
 
@@ -149,6 +155,10 @@ impl ErrorKind {
     /// Classifies an I/O error raised while connecting.
     pub fn from_connect_io(err: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as K;
+        // EMFILE, ENFILE, EADDRNOTAVAIL, ENOBUFS: the generator's own limits.
+        if matches!(err.raw_os_error(), Some(24 | 23 | 99 | 105)) {
+            return ErrorKind::LocalResources;
+        }
         match err.kind() {
             K::ConnectionRefused => ErrorKind::ConnectRefused,
             K::TimedOut => ErrorKind::ConnectTimeout,
