@@ -115,6 +115,12 @@ pub struct RunArgs {
     #[arg(help_heading = "Load")]
     pub arrival_rate: Option<f64>,
 
+    /// Open model: how arrivals are spaced, `even` or `poisson` (exponential gaps with the
+    /// curve's rate, seeded by [load] seed or the pattern's seed) [default: even]
+    #[arg(long, value_name = "DIST")]
+    #[arg(help_heading = "Load", hide_short_help = true)]
+    pub arrival_dist: Option<String>,
+
     /// Open model: most VUs at once; an iteration that finds none free is dropped [default: 100]
     #[arg(long, allow_hyphen_values = true)]
     #[arg(help_heading = "Load", hide_short_help = true)]
@@ -528,6 +534,7 @@ impl RunArgs {
             warmup: self.warmup.clone(),
             think_time: self.think_time.clone(),
             arrival_rate: self.arrival_rate,
+            arrival_dist: self.arrival_dist.clone(),
             max_vus: self.max_vus,
             burst_rate: self.burst_rate,
             burst_delay: self.burst_delay.clone(),

@@ -390,6 +390,25 @@ fn flags_the_model_does_not_use_are_refused() {
             &["--h2-streams", "5"][..],
             "h2_streams = 5: streams per connection are an HTTP/2 setting: add --http2",
         ),
+        (
+            &["--arrival-dist", "poisson"][..],
+            "arrival_dist = poisson: Poisson arrivals space an open model's iterations",
+        ),
+        (
+            &[
+                "--burst-rate",
+                "5",
+                "--burst-delay",
+                "1s",
+                "--arrival-dist",
+                "poisson",
+            ][..],
+            "a burst sends its requests at once",
+        ),
+        (
+            &["--arrival-rate", "5", "--arrival-dist", "normal"][..],
+            "arrival_dist = normal: give even",
+        ),
     ] {
         assert_bad(args, None, want);
     }
@@ -736,4 +755,73 @@ fn generator_health_verdict_and_rate_miss_thresholds() {
         Some("[load]\narrival_rate = 5\n[thresholds]\ngenerator = \"fine\"\n"),
         "generator = \"ok\"",
     );
+}
+
+/// Kolmogorov–Smirnov distance of `gaps` from an exponential distribution of `rate`.
+fn ks_exponential(gaps: &mut [f64], rate: f64) -> f64 {
+    gaps.sort_by(f64::total_cmp);
+    let n = gaps.len() as f64;
+    gaps.iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let f = 1.0 - (-rate * g).exp();
+            (f - i as f64 / n).abs().max(((i + 1) as f64 / n - f).abs())
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Poisson arrivals as the server saw them: nginx logs each request's arrival ($msec, 1 ms
+/// resolution). Over 6 s at 50/s the gaps (mean 20 ms) pass a KS test against the
+/// exponential: critical D at α = 0.001 is 1.95/√n ≈ 0.113 for n ≈ 300, plus 0.05 for the
+/// millisecond rounding (each gap moves < 1 ms, and the CDF's slope is at most 50/s =
+/// 0.05 per ms). Even spacing, the default, is far outside it (D ≈ 0.6).
+#[test]
+fn poisson_arrivals_are_exponential_at_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = support::nginx_conf(
+        dir.path(),
+        &format!(
+            "  log_format ts \"$msec\";\n  access_log {d}/ts.log ts;\n  server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}\n",
+            d = dir.path().display()
+        ),
+    );
+    let mut nginx = support::spawn_nginx(dir.path(), &conf);
+    support::wait_listening(port);
+    let url = format!("http://127.0.0.1:{port}/");
+    let d_of = |dist: &str| {
+        // nginx holds the log open (O_APPEND): truncate it rather than remove it.
+        std::fs::write(dir.path().join("ts.log"), "").unwrap();
+        let o = kaioken(&[
+            "run",
+            &url,
+            "--arrival-rate",
+            "50",
+            "--arrival-dist",
+            dist,
+            "-d",
+            "6s",
+            "--no-tui",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let mut t: Vec<f64> = std::fs::read_to_string(dir.path().join("ts.log"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        t.sort_by(f64::total_cmp);
+        let mut gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+        // 300 expected; ±4σ (σ = √300 ≈ 17) for Poisson counts.
+        assert!(
+            (230..=370).contains(&t.len()),
+            "{dist}: {} requests",
+            t.len()
+        );
+        ks_exponential(&mut gaps, 50.0)
+    };
+    let poisson = d_of("poisson");
+    assert!(poisson < 0.163, "Poisson gaps: KS distance {poisson}");
+    let even = d_of("even");
+    assert!(even > 0.4, "even gaps: KS distance {even}");
+    stop_tied(&mut nginx);
 }

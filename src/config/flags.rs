@@ -19,6 +19,8 @@ pub struct Flags {
     pub warmup: Option<String>,
     pub think_time: Option<String>,
     pub arrival_rate: Option<f64>,
+    /// `--arrival-dist`: `even` or `poisson`.
+    pub arrival_dist: Option<String>,
     pub max_vus: Option<i64>,
     pub burst_rate: Option<i64>,
     pub burst_delay: Option<String>,

@@ -259,6 +259,10 @@ pub struct RawLoad {
     pub burst_rate: Option<i64>,
     pub burst_delay: Option<EnvString>,
     pub latency_correction: Option<bool>,
+    /// `even` (default) or `poisson`: how an open model spaces its arrivals.
+    pub arrival_dist: Option<EnvString>,
+    /// Seed of Poisson arrivals (default: the pattern's seed, else 1).
+    pub seed: Option<u64>,
     /// SQLite file for the per-second log (`--db-url`).
     pub db_url: Option<EnvString>,
     pub prometheus_port: Option<i64>,

@@ -83,7 +83,11 @@ impl Worker {
                 0,
             ),
             Shape::Open { arrivals, max_vus } => (
-                Some(Schedule::new(arrivals, share.clone(), start_unix)),
+                Some(match plan.load.poisson_seed {
+                    Some(seed) => Schedule::new(arrivals, share.clone(), start_unix)
+                        .with_targets(super::schedule::Targets::poisson(seed)),
+                    None => Schedule::new(arrivals, share.clone(), start_unix),
+                }),
                 Default::default(),
                 Default::default(),
                 share.count_below(*max_vus),

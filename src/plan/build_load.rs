@@ -99,6 +99,18 @@ pub fn build_load(
         s(&args.burst_delay, &fl.burst_delay).as_ref(),
     );
     let correction = !args.no_latency_correction && fl.latency_correction.unwrap_or(true);
+    let poisson = match s(&args.arrival_dist, &fl.arrival_dist).as_deref() {
+        None | Some("even") => false,
+        Some("poisson") => true,
+        Some(other) => {
+            errs.push(
+                "arrival_dist",
+                other,
+                "give even (evenly spaced, the default) or poisson (exponential gaps)",
+            );
+            false
+        }
+    };
 
     // Stages: all `target` (VUs) or all `target_rate` (iterations/s), each with a duration.
     let mut vu_stages = Vec::new();
@@ -220,8 +232,14 @@ pub fn build_load(
         if !think_time.is_zero() {
             errs.push("think_time", humantime::format_duration(think_time), "think time paces a closed model's VUs; an open model's pace is its rate: drop --think-time");
         }
+        if poisson && burst_rate.is_some() {
+            errs.push("arrival_dist", "poisson", "a burst sends its requests at once; Poisson arrivals need --arrival-rate, target_rate stages or [pattern]");
+        }
     } else if let Some(m) = max_vus_given {
         errs.push("max_vus", m, "--max-vus caps an open model (--arrival-rate, --burst-rate, target_rate stages, [pattern]); a closed model's VUs are -c");
+    }
+    if poisson && !open {
+        errs.push("arrival_dist", "poisson", "Poisson arrivals space an open model's iterations; give --arrival-rate (or target_rate stages or [pattern]), or drop --arrival-dist");
     }
     if open && !vu_stages.is_empty() && rate_stages.is_empty() {
         errs.push(
@@ -339,12 +357,14 @@ pub fn build_load(
             rate,
         }
     };
+    let seed = fl.seed.or(pattern.and_then(|p| p.seed)).unwrap_or(1);
     Some(LoadModel {
         shape,
         duration,
         warmup,
         max_requests,
         correction,
+        poisson_seed: poisson.then_some(seed),
     })
 }
 

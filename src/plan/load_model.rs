@@ -257,6 +257,9 @@ pub struct LoadModel {
     pub max_requests: Option<u64>,
     /// `--no-latency-correction` turns this off: latency is then the service time.
     pub correction: bool,
+    /// `--arrival-dist poisson`: the seed of an open model's exponential gaps; `None`:
+    /// evenly spaced.
+    pub poisson_seed: Option<u64>,
 }
 
 impl LoadModel {
@@ -405,6 +408,9 @@ impl fmt::Display for LoadModel {
         }
         if let Some(n) = self.max_requests {
             write!(f, ", stop after {n} requests")?;
+        }
+        if let Some(seed) = self.poisson_seed {
+            write!(f, ", Poisson arrivals (seed {seed})")?;
         }
         Ok(())
     }
