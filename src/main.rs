@@ -9,20 +9,17 @@ use kaioken::cmd;
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     // Another tool's flag gets one line naming ours (exit 2, a usage error).
-    let parsed = if cmd::habits::misparsed(&argv) {
-        Err(clap::Error::new(clap::error::ErrorKind::UnknownArgument))
-    } else {
-        Cli::try_parse()
+    let parsed = match cmd::habits::misparsed(&argv) {
+        Some(line) => Err(line),
+        // clap's own message for anything else.
+        None => Cli::try_parse().map_err(|e| cmd::habits::hint(&e).unwrap_or_else(|| e.exit())),
     };
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) => match cmd::habits::hint(&e, &argv) {
-            Some(line) => {
-                eprintln!("kaioken: {line}");
-                return ExitCode::from(2);
-            }
-            None => e.exit(),
-        },
+        Err(line) => {
+            eprintln!("kaioken: {line}");
+            return ExitCode::from(2);
+        }
     };
     let result = match &cli.command {
         Command::Run(args) => cmd::run::run(args),

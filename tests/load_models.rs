@@ -412,6 +412,20 @@ fn flags_the_model_does_not_use_are_refused() {
     ] {
         assert_bad(args, None, want);
     }
+    // `[load] seed` seeds Poisson arrivals (the plan says which).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_file(
+        dir.path(),
+        "p.toml",
+        "[target]\nurl = \"http://127.0.0.1:9/\"\n[load]\narrival_rate = 5\narrival_dist = \"poisson\"\nseed = 9\n",
+    );
+    let o = kaioken(&["run", "-f", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        stdout(&o).contains("Poisson arrivals (seed 9)"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     // The same keys in a config file.
     assert_bad(
         &[],

@@ -3,12 +3,8 @@
 //! hey's `--disable-redirects` at `--disable-keepalive`).
 
 /// The hint for a command line clap refused, if an argument in it is another tool's habit.
-pub fn hint(error: &clap::Error, argv: &[String]) -> Option<String> {
+pub fn hint(error: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    // hey's `-h2` parses as -h (help) before anything is refused.
-    if argv.iter().any(|a| a == "-h2") {
-        return Some(line("-h2", "hey's HTTP/2 flag: use --http2"));
-    }
     if error.kind() != ErrorKind::UnknownArgument {
         return None;
     }
@@ -22,9 +18,12 @@ pub fn hint(error: &clap::Error, argv: &[String]) -> Option<String> {
         .map(|(flag, fix)| line(flag, fix))
 }
 
-/// Whether argv holds a habit that clap would take for something else (`-h2`).
-pub fn misparsed(argv: &[String]) -> bool {
-    argv.iter().any(|a| a == "-h2")
+/// The hint for a habit clap would take for something else before refusing anything: hey's
+/// `-h2` parses as -h (help).
+pub fn misparsed(argv: &[String]) -> Option<String> {
+    argv.iter()
+        .any(|a| a == "-h2")
+        .then(|| line("-h2", "hey's HTTP/2 flag: use --http2"))
 }
 
 fn line(flag: &str, fix: &str) -> String {

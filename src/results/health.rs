@@ -229,11 +229,9 @@ pub fn judge(m: &Measured, start: &HostSample, end: &HostSample) -> Health {
     }
 }
 
-/// The soft RLIMIT_NOFILE, from `/proc/self/limits`.
+/// The soft RLIMIT_NOFILE (the limit `cmd::run` raised it to, if it did).
 fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft)
 }
 
 #[cfg(test)]
