@@ -24,6 +24,12 @@ pub enum Command {
         after_help = "Thresholds, checks and scenarios are set in the config file (-f): `kaioken init` writes a commented one."
     )]
     Run(Box<RunArgs>),
+    /// Send recorded traffic (an nginx/Apache access log, JSONL or HAR) at its recorded
+    /// times, as an open model: every option of `run` applies.
+    #[command(
+        after_help = "JSONL records: {\"t_ms\": 0, \"method\": \"GET\", \"url\": \"/path\", \"headers\": {\"x\": \"y\"}, \"body\": \"...\"}, one per line."
+    )]
+    Replay(Box<ReplayArgs>),
     /// Serve the built-in target: a configurable HTTP/1.1 + h2c server on loopback.
     Serve(ServeArgs),
     /// Start the built-in target in-process and run a 10-second load test against it.
@@ -599,7 +605,74 @@ impl RunArgs {
             fail_fast: self.fail_fast,
             strict: self.strict,
             yes: self.yes,
+            ..Flags::default()
         }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The recorded traffic: an access log (combined/common), a JSONL file or a HAR.
+    #[arg(help_heading = "Replay")]
+    pub file: PathBuf,
+
+    /// Send to this origin (scheme://host:port) instead of the recorded one; required for
+    /// access logs, which record paths only. Same as giving URL after FILE.
+    #[arg(long, value_name = "URL", help_heading = "Replay")]
+    pub target: Option<String>,
+
+    /// Play F times as fast as recorded (2 = twice as fast, 0.5 = half) [default: 1]
+    #[arg(
+        long,
+        value_name = "F",
+        allow_hyphen_values = true,
+        help_heading = "Replay"
+    )]
+    pub speed: Option<f64>,
+
+    /// Start again from the top at the end, until -d, -n or Ctrl-C
+    #[arg(long = "loop", help_heading = "Replay")]
+    pub looping: bool,
+
+    /// combined (nginx/Apache), jsonl or har [default: detected from the file]
+    #[arg(long, value_name = "FORMAT", help_heading = "Replay")]
+    pub log_format: Option<String>,
+
+    /// Records this far out of time order are sorted; later ones are sent at once and
+    /// counted [default: 1s]
+    #[arg(long, value_name = "DURATION", help_heading = "Replay")]
+    pub reorder_window: Option<String>,
+
+    /// skip (count it, name the first in the result) or fail (refuse the file, naming the
+    /// line, before any traffic) [default: skip]
+    #[arg(long, value_name = "skip|fail", help_heading = "Replay")]
+    pub on_bad_line: Option<String>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl ReplayArgs {
+    /// The command line as flags: `run`'s, with the replay's and its target.
+    pub fn flags(&self) -> Result<Flags, String> {
+        let mut f = self.run.flags();
+        if let (Some(t), Some(u)) = (&self.target, &self.run.url)
+            && t != u
+        {
+            return Err(format!(
+                "--target {t} and URL {u} name two targets; give one"
+            ));
+        }
+        if self.target.is_some() {
+            f.url = self.target.clone();
+        }
+        f.replay = Some(self.file.clone());
+        f.speed = self.speed;
+        f.replay_loop = self.looping;
+        f.log_format = self.log_format.clone();
+        f.reorder_window = self.reorder_window.clone();
+        f.on_bad_line = self.on_bad_line.clone();
+        Ok(f)
     }
 }
 

@@ -188,6 +188,14 @@ fn readme_sh_blocks_run_in_bash() {
         if script.contains("kaioken init") {
             assert!(stdout(&o).contains("Requests"), "{}", stdout(&o));
         }
+        if script.contains("kaioken replay") {
+            let r: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join("replay.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(r["load"]["replay"]["records"], 2, "{r}");
+            assert_eq!(r["summary"]["successful"], 2, "{r}");
+        }
         if script.contains("kaioken report") {
             let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
             assert!(md.contains("p99"), "{md}");

@@ -120,6 +120,8 @@ pub struct Outcome {
     /// Per worker thread that has ended: (CPU time used, time it waited for a CPU, time it
     /// lived).
     pub thread_cpu: Vec<(Duration, Duration, Duration)>,
+    /// A replay's readers, summed over the threads that have ended.
+    pub replay: crate::engine::replay::ReplayStats,
 }
 
 /// Asks a running aggregator for the run so far as an [`Outcome`], from which a whole result
@@ -150,6 +152,7 @@ pub struct Aggregator {
     /// Latest VU gauges per thread: (active, peak).
     vus: Vec<(u64, u64)>,
     thread_cpu: Vec<(Duration, Duration, Duration)>,
+    replay: crate::engine::replay::ReplayStats,
     snapshot: watch::Sender<Snapshot>,
     /// Whether snapshots carry latency buckets.
     buckets: bool,
@@ -179,6 +182,7 @@ impl Aggregator {
                 interrupted: 0,
                 vus: vec![(0, 0); threads],
                 thread_cpu: Vec::with_capacity(threads),
+                replay: Default::default(),
                 snapshot: tx,
                 buckets: false,
             },
@@ -234,6 +238,7 @@ impl Aggregator {
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
             thread_cpu: self.thread_cpu.clone(),
+            replay: self.replay,
         }
     }
 
@@ -249,6 +254,7 @@ impl Aggregator {
                 self.ended = Some(self.ended.map_or(f.ended, |e| e.max(f.ended)));
                 self.interrupted += f.interrupted;
                 self.thread_cpu.push((f.cpu, f.waited, f.lived));
+                self.replay.add(&f.replay);
             }
             None => {
                 let done_through = d.tick.min(self.last_tick.saturating_sub(1));
@@ -338,6 +344,7 @@ impl Aggregator {
             interrupted: self.interrupted,
             vus_max: self.vus.iter().map(|v| v.1).sum(),
             thread_cpu: self.thread_cpu.clone(),
+            replay: self.replay,
         }
     }
 }

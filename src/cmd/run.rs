@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use super::Exit;
 use crate::aggregate::{self, Aggregator};
 use crate::cli::RunArgs;
-use crate::config::RawConfig;
+use crate::config::{self, RawConfig};
 use crate::engine::{self, Command, RunState};
 use crate::plan::{self, LiveView, Plan};
 use crate::results::{self, Results};
@@ -19,11 +19,22 @@ use crate::transport::connect;
 use crate::verdict;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
+    run_flags(args, &args.flags())
+}
+
+/// `kaioken replay FILE`: `run` with the replay's flags.
+pub fn replay(args: &crate::cli::ReplayArgs) -> anyhow::Result<Exit> {
+    let flags = args.flags().map_err(|e| super::Usage::wrap(anyhow!(e)))?;
+    run_flags(&args.run, &flags)
+}
+
+/// `run` with the command line already turned into flags (`kaioken replay` adds its own).
+pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> {
     let file = match &args.config {
         Some(path) => Some(RawConfig::load(path)?),
         None => None,
     };
-    let mut plan = match plan::build(&args.flags(), file.as_ref()) {
+    let mut plan = match plan::build(flags, file.as_ref()) {
         Ok(plan) => plan,
         // Without a config file every value came from the command line (a usage error),
         // except one read from the environment (HTTPS_PROXY and the like).

@@ -67,6 +67,9 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
             "simulate plans rate curves; a burst is {} at once every interval",
             plan.load
         ),
+        Arrivals::Replay(_) => bail!(
+            "simulate plans rate curves; a replay's times are its records' (see them with `kaioken replay FILE --dry-run`)"
+        ),
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "t_secs,rate,schedule,spike,noise").context("writing to stdout")?;

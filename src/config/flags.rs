@@ -87,4 +87,11 @@ pub struct Flags {
     /// Fail the run (exit 4) when the generator limited it (`generator = "ok"`).
     pub strict: bool,
     pub yes: bool,
+    /// `kaioken replay FILE`: the recorded traffic to send.
+    pub replay: Option<PathBuf>,
+    pub speed: Option<f64>,
+    pub replay_loop: bool,
+    pub log_format: Option<String>,
+    pub reorder_window: Option<String>,
+    pub on_bad_line: Option<String>,
 }

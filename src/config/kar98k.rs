@@ -200,6 +200,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     Ok(RawConfig {
         websocket: None,
         grpc: None,
+        replay: None,
         thresholds: None,
         checks: None,
         target: Some(if several {

@@ -34,6 +34,26 @@ pub struct RawConfig {
     pub scenarios: Option<Vec<RawScenario>>,
     pub websocket: Option<RawWebSocket>,
     pub grpc: Option<RawGrpc>,
+    pub replay: Option<RawReplay>,
+}
+
+/// `[replay]`: recorded traffic sent at its recorded times (`kaioken replay`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplay {
+    /// An access log, a JSONL file or a HAR.
+    pub file: Option<EnvString>,
+    /// 2.0 plays twice as fast (default 1).
+    pub speed: Option<f64>,
+    /// Start again from the top at the end.
+    #[serde(rename = "loop")]
+    pub looping: Option<bool>,
+    /// `combined`, `jsonl` or `har` (default: detected).
+    pub log_format: Option<EnvString>,
+    /// How far out of time order records may come and still be sorted (default 1s).
+    pub reorder_window: Option<EnvString>,
+    /// `skip` (default) or `fail`.
+    pub on_bad_line: Option<EnvString>,
 }
 
 /// `[grpc]`: the method called and where its message types come from.

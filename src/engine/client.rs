@@ -13,6 +13,7 @@ use http::Method;
 use super::shared::Shared;
 use crate::plan::MAX_REDIRECTS;
 use crate::plan::checks;
+use crate::plan::replay::Entry;
 use crate::plan::template::{RenderOpts, Vars};
 use crate::transport::capture::Capture;
 use crate::transport::{AnySession, ErrorKind, Outcome, Session};
@@ -177,7 +178,7 @@ impl Client {
     pub async fn iteration(&mut self, shared: &Shared, intended: Instant) {
         let scenarios = &shared.plan.scenarios;
         if !scenarios.explicit {
-            self.request(shared, 0, intended).await;
+            self.request(shared, 0, intended, None).await;
             return;
         }
         for &d in &scenarios.deps {
@@ -188,7 +189,8 @@ impl Client {
                 .any(|e| !self.state.present[usize::from(e.slot)]);
             if !self.state.started || missing {
                 // A dependency is not scheduled: its latency is its own service time.
-                self.request(shared, usize::from(d), Instant::now()).await;
+                self.request(shared, usize::from(d), Instant::now(), None)
+                    .await;
                 if shared.stopping.get() {
                     return;
                 }
@@ -204,12 +206,25 @@ impl Client {
             }
             return;
         }
-        self.request(shared, i, intended).await;
+        self.request(shared, i, intended, None).await;
+    }
+
+    /// One replayed record, due at `intended`: its method, path, headers and body over the
+    /// plan's request (the target, the user's headers), through the same checks, cookies
+    /// and redirects as any request.
+    pub async fn replay(&mut self, shared: &Shared, intended: Instant, entry: &Entry) {
+        self.request(shared, 0, intended, Some(entry)).await;
     }
 
     /// Sends scenario `index`'s request (following redirects), judges and extracts from the
     /// final response, and records it.
-    async fn request(&mut self, shared: &Shared, index: usize, intended: Instant) {
+    async fn request(
+        &mut self,
+        shared: &Shared,
+        index: usize,
+        intended: Instant,
+        entry: Option<&Entry>,
+    ) {
         let plan = &shared.plan;
         let scenario = &plan.scenarios.list[index];
         let req = &scenario.request;
@@ -226,20 +241,30 @@ impl Client {
         } else {
             vars(shared, &state.values)
         };
+        let render_path = |v: &Vars, out: &mut Vec<u8>| {
+            out.clear();
+            match entry {
+                Some(e) => out.extend_from_slice(&e.target),
+                None => req.path.render(v, out),
+            }
+        };
         if let Some(jar) = &state.jar {
-            state.path.clear();
-            req.path.render(&v, &mut state.path);
+            render_path(&v, &mut state.path);
             jar.header(&state.path, &mut state.cookie);
         }
         let opts = RenderOpts {
             cookie: &state.cookie,
+            method: entry.map(|e| &e.method),
+            path: entry.map(|e| e.target.as_slice()),
+            headers: entry.map_or(&[], |e| e.headers.as_slice()),
+            body_bytes: entry.map(|e| e.body.as_slice()),
             ..RenderOpts::default()
         };
         let mut outcome = session
             .send(&shared.pool, index, intended, &v, opts, capture.as_mut())
             .await;
         let mut hops = 0u64;
-        let mut method = req.method.clone();
+        let mut method = entry.map_or(&req.method, |e| &e.method).clone();
         while plan.follow_redirects
             && let Ok(ex) = &outcome
             && let Some(code @ (301 | 302 | 303 | 307 | 308)) = ex.status.http()
@@ -248,8 +273,7 @@ impl Client {
             && !c.location.is_empty()
         {
             if state.jar.is_none() {
-                state.path.clear();
-                req.path.render(&v, &mut state.path);
+                render_path(&v, &mut state.path);
             }
             if let Some(jar) = &mut state.jar {
                 jar.store(&state.path, &c.set_cookie);
@@ -273,6 +297,8 @@ impl Client {
                 path: Some(&state.path),
                 body: keep_body,
                 cookie: &state.cookie,
+                headers: entry.map_or(&[], |e| e.headers.as_slice()),
+                body_bytes: entry.map(|e| e.body.as_slice()),
             };
             outcome = session
                 .send(&shared.pool, index, intended, &v, opts, capture.as_mut())

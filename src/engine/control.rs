@@ -106,6 +106,10 @@ pub enum Refused {
     },
     #[error("{command}: the run has ended")]
     Ended { command: &'static str },
+    #[error(
+        "{command}: a replay sends its records at their recorded times; pause, resume and stop steer it, or start it again with another --speed"
+    )]
+    Replay { command: &'static str },
 }
 
 /// When a command took effect.
@@ -163,6 +167,7 @@ enum Kind {
     ClosedRate,
     Open,
     Burst,
+    Replay,
 }
 
 impl Kind {
@@ -174,6 +179,10 @@ impl Kind {
                 arrivals: Arrivals::Burst { .. },
                 ..
             } => Kind::Burst,
+            Shape::Open {
+                arrivals: Arrivals::Replay(_),
+                ..
+            } => Kind::Replay,
             Shape::Open { .. } => Kind::Open,
         }
     }
@@ -184,6 +193,7 @@ impl Kind {
             Kind::ClosedRate => "closed with -r",
             Kind::Open => "open",
             Kind::Burst => "burst",
+            Kind::Replay => "replay",
         }
     }
 }
@@ -317,6 +327,14 @@ pub fn stamp(now: Instant, t_load: Instant) -> Duration {
 /// Whether `command` applies to a model of this kind, with sane values.
 fn check(kind: Kind, command: &Command) -> Result<(), Refused> {
     let name = command.name();
+    if kind == Kind::Replay
+        && !matches!(
+            command,
+            Command::Pause | Command::Resume | Command::Stop | Command::Abort
+        )
+    {
+        return Err(Refused::Replay { command: name });
+    }
     match command {
         Command::SetRate(r) => {
             if !(r.is_finite() && *r >= 0.0) {

@@ -13,6 +13,7 @@
 
 mod client;
 pub mod control;
+pub mod replay;
 pub mod schedule;
 mod shared;
 mod timer;
@@ -57,6 +58,8 @@ pub struct Final {
     /// zero where the kernel does not say): on a shared machine a starved generator shows
     /// here rather than as CPU time.
     pub waited: Duration,
+    /// What a replay's reader met on this thread (zero for other models).
+    pub replay: replay::ReplayStats,
 }
 
 /// Run-queue wait of the calling thread so far, from the second field of

@@ -235,6 +235,17 @@ impl Schedule {
                 Planned::Burst,
                 0.0,
             ),
+            // A replay's times come from its records (`engine::replay`), not a schedule:
+            // nothing arrives here, and commands leave it as it is.
+            Arrivals::Replay(_) => (
+                Source::Curve {
+                    segments: Vec::new(),
+                    next: 0,
+                    start: Duration::ZERO,
+                },
+                Planned::Burst,
+                0.0,
+            ),
         };
         let mut s = Schedule {
             source,
@@ -463,7 +474,7 @@ impl Schedule {
                 self.planned = Planned::Pattern(p.clone());
                 self.register(at, Change::Pattern(p.clone()))
             }
-            Arrivals::Burst { .. } => at,
+            Arrivals::Burst { .. } | Arrivals::Replay(_) => at,
         }
     }
 

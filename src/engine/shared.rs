@@ -43,6 +43,8 @@ pub(super) struct Shared {
     pub(super) scheduled: bool,
     /// This thread's share of the arrivals (open models) or of the slots (closed with `-r`).
     pub(super) schedule: Option<RefCell<Schedule>>,
+    /// A replay's reader of this thread's share of the records (then `schedule` is unused).
+    pub(super) replay: Option<RefCell<super::replay::Reader>>,
     /// Bumped by every command that edits the schedule.
     pub(super) epoch: Cell<u64>,
     /// Timers that sleep until a scheduled time; a schedule edit wakes them to ask again.
@@ -343,6 +345,9 @@ impl Shared {
 /// A VU of the open model: waits in its mailbox for an iteration's intended time.
 pub(super) struct Mailbox {
     pub(super) job: Cell<Option<Instant>>,
+    /// A replay's record for the job: its buffers go round between the reader's pool, the
+    /// mailbox and the VU, so none is allocated per record.
+    pub(super) entry: RefCell<crate::plan::replay::Entry>,
     pub(super) closing: Cell<bool>,
     pub(super) wake: Notify,
 }
@@ -351,6 +356,7 @@ impl Mailbox {
     pub fn new() -> Rc<Mailbox> {
         Rc::new(Mailbox {
             job: Cell::new(None),
+            entry: RefCell::default(),
             closing: Cell::new(false),
             wake: Notify::new(),
         })

@@ -155,8 +155,14 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
     let mut active = false;
     shared.set_vu_active(&mut active, true);
     client.open(shared).await;
+    let mut entry = crate::plan::replay::Entry::default();
     loop {
         match mailbox.job.take() {
+            Some(due) if shared.replay.is_some() => {
+                std::mem::swap(&mut entry, &mut *mailbox.entry.borrow_mut());
+                client.replay(shared, due, &entry).await;
+                shared.idle.borrow_mut().push(mailbox.clone());
+            }
             Some(due) => {
                 client.iteration(shared, due).await;
                 shared.idle.borrow_mut().push(mailbox.clone());
@@ -174,14 +180,12 @@ pub(super) async fn open_vu(shared: &Shared, mailbox: Rc<Mailbox>, mut client: C
 pub(super) async fn dispatch(shared: Rc<Shared>) {
     let timer = shared.schedule_timer();
     let mut clock = shared.t_load;
-    let mut spawned = 0u64;
     let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
     // Held connections (`--ws-connections`): every VU starts now and opens its connection,
     // idle until the schedule gives it a message.
     if shared.plan.websocket.connections.is_some() {
-        while spawned < shared.max_vus.get() {
-            let m = spawn_open_vu(&shared, spawned, &mut mailboxes);
-            spawned += 1;
+        while (mailboxes.len() as u64) < shared.max_vus.get() {
+            let m = spawn_open_vu(&shared, mailboxes.len() as u64, &mut mailboxes);
             shared.idle.borrow_mut().push(m);
         }
     }
@@ -193,18 +197,9 @@ pub(super) async fn dispatch(shared: Rc<Shared>) {
         if shared.stopping.get() {
             break;
         }
-        let idle = shared.idle.borrow_mut().pop();
-        let mailbox = match idle {
-            Some(m) => m,
-            None if spawned < shared.max_vus.get() => {
-                let m = spawn_open_vu(&shared, spawned, &mut mailboxes);
-                spawned += 1;
-                m
-            }
-            None => {
-                shared.dropped(due);
-                continue;
-            }
+        let Some(mailbox) = free_vu(&shared, &mut mailboxes) else {
+            shared.dropped(due);
+            continue;
         };
         if !shared.may_start(due) {
             shared.idle.borrow_mut().push(mailbox);
@@ -215,6 +210,62 @@ pub(super) async fn dispatch(shared: Rc<Shared>) {
     for m in &mailboxes {
         m.close();
     }
+}
+
+/// Hands each record of this thread's share of a replay to a free VU at its recorded time
+/// (speed applied), as [`dispatch`] does with a schedule's arrivals.
+pub(super) async fn dispatch_replay(shared: Rc<Shared>) {
+    let Some(reader) = shared.replay.as_ref() else {
+        return;
+    };
+    let timer = shared.schedule_timer();
+    let mut mailboxes: Vec<Rc<Mailbox>> = Vec::new();
+    loop {
+        let Some((off, slot)) = reader.borrow_mut().next() else {
+            break;
+        };
+        let due = shared.t_load + secs(off.min(FOREVER));
+        let mut go = !shared.past_end(due);
+        while go && !timer.sleep_until(due).await {
+            go = !shared.stopping.get();
+        }
+        if !go || shared.stopping.get() {
+            reader.borrow_mut().release(slot);
+            break;
+        }
+        // Paused when this fell due: skip it, and everything due during the pause.
+        if shared.wait_if_paused().await || shared.due_in_pause(due) {
+            reader.borrow_mut().release(slot);
+            continue;
+        }
+        let Some(mailbox) = free_vu(&shared, &mut mailboxes) else {
+            shared.dropped(due);
+            reader.borrow_mut().release(slot);
+            continue;
+        };
+        if !shared.may_start(due) {
+            shared.idle.borrow_mut().push(mailbox);
+            reader.borrow_mut().release(slot);
+            break;
+        }
+        reader
+            .borrow_mut()
+            .swap_out(slot, &mut mailbox.entry.borrow_mut());
+        mailbox.give(due);
+    }
+    for m in &mailboxes {
+        m.close();
+    }
+}
+
+/// An idle VU, or a new one while the thread has started fewer than its share of
+/// `max_vus` (`mailboxes` holds one per VU started); `None`: the iteration is dropped.
+fn free_vu(shared: &Rc<Shared>, mailboxes: &mut Vec<Rc<Mailbox>>) -> Option<Rc<Mailbox>> {
+    let idle = shared.idle.borrow_mut().pop();
+    idle.or_else(|| {
+        let spawned = mailboxes.len() as u64;
+        (spawned < shared.max_vus.get()).then(|| spawn_open_vu(shared, spawned, mailboxes))
+    })
 }
 
 /// Starts the thread's open-model VU number `local`, waiting on the mailbox returned.

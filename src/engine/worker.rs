@@ -110,6 +110,10 @@ impl Worker {
             correction: plan.load.latency_kind() == crate::plan::LatencyKind::FromIntendedSend,
             scheduled: plan.load.has_schedule(),
             schedule: schedule.map(RefCell::new),
+            replay: plan
+                .load
+                .replay()
+                .map(|r| RefCell::new(super::replay::Reader::new(r, share.clone()))),
             epoch: Cell::new(0),
             timers: RefCell::new(Vec::new()),
             vu_curve: RefCell::new(vu_curve),
@@ -174,7 +178,11 @@ impl Worker {
                 let s = shared.clone();
                 s.task_started();
                 let h = tokio::task::spawn_local(async move {
-                    vu::dispatch(s.clone()).await;
+                    if s.replay.is_some() {
+                        vu::dispatch_replay(s.clone()).await;
+                    } else {
+                        vu::dispatch(s.clone()).await;
+                    }
                     s.task_finished();
                 });
                 shared.tasks.borrow_mut().push(h);
@@ -234,6 +242,11 @@ impl Worker {
                 cpu: super::thread_cpu(),
                 waited: super::thread_waited(),
                 lived: ended.saturating_duration_since(began),
+                replay: shared
+                    .replay
+                    .as_ref()
+                    .map(|r| r.borrow().stats)
+                    .unwrap_or_default(),
             }),
         });
     }

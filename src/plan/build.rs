@@ -43,12 +43,39 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         .unwrap_or_default();
     let slots = scenario::collect_slots(&mut errs, raw_scenarios);
 
+    // A replay's source, opened first: its records may name the origin.
+    let replay_cfg = file.and_then(|f| f.replay.as_ref());
+    let replay_path = args.replay.clone().or_else(|| {
+        replay_cfg
+            .and_then(|r| r.file.as_ref())
+            .map(|f| PathBuf::from(&f.0))
+    });
+    let opened = replay_path
+        .as_deref()
+        .and_then(|path| check!(open_replay(args, ft, replay_cfg, path)));
+    if replay_path.is_some() {
+        refuse_with_replay(&mut errs, args, ft, file);
+    }
+
     // Target URL (the origin every request goes to).
     let url = args
         .url
         .clone()
         .or_else(|| ft.url.as_ref().map(|u| u.0.clone()))
-        .or_else(|| scenario::first_absolute_url(raw_scenarios));
+        .or_else(|| scenario::first_absolute_url(raw_scenarios))
+        .or_else(|| {
+            opened
+                .as_ref()
+                .and_then(|o| o.recorded_origin.as_ref())
+                .map(|o| format!("{o}/"))
+        });
+    if url.is_none() && replay_path.is_some() {
+        errs.push(problem(
+            "target",
+            "(none)",
+            "an access log records paths only: give the target with --target http://HOST:PORT (or [target] url)",
+        ));
+    }
     let rand_regex = args
         .rand_regex_url
         .clone()
@@ -72,6 +99,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 .map(|l| String::from_utf8_lossy(&l[0]).into_owned())
         });
     let parsed = match url.as_deref() {
+        None if replay_path.is_some() => None,
         None => {
             errs.push(problem("url", "(none)", "give a URL, e.g. `kaioken run http://127.0.0.1:8080/`, or set [target] url in the config"));
             None
@@ -280,7 +308,18 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         body = Template::lines(format!("<line of {}>", path.display()), lines);
     }
 
-    let mut load = build_load::build_load(args, file, &mut errs);
+    if let (Some((_, _, p)), Some(u)) = (&parsed, &url)
+        && opened.is_some()
+        && p.sample() != b"/"
+    {
+        errs.push(problem(
+            "target",
+            u,
+            "a replay sends each record's own path: give only the origin, e.g. http://127.0.0.1:8080",
+        ));
+    }
+    let replaying = opened.is_some();
+    let mut load = build_load::build_load(args, file, opened.map(|o| o.replay), &mut errs);
     let timeout = dur_opt(
         &mut errs,
         "timeout",
@@ -676,7 +715,9 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
     let scenarios = if explicit_scenarios {
         scenarios.expect("no errors means the scenarios compiled")
     } else {
-        let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
+        let mut request =
+            Request::compile(method, scheme, authority, path, headers, body, keepalive);
+        request.default_user_agent = !replaying;
         let mut single = Scenarios::single(request, target.redacted_url(), target.websocket);
         single.list[0].grpc = grpc.clone();
         single
@@ -1397,5 +1438,111 @@ fn stream_read(
         StreamRead::Chunks
     } else {
         StreamRead::Whole
+    }
+}
+
+/// Opens a replay's source with its settings from the command line or `[replay]`.
+fn open_replay(
+    args: &Flags,
+    ft: &RawTarget,
+    cfg: Option<&crate::config::RawReplay>,
+    path: &Path,
+) -> Result<super::replay::Opened, PlanError> {
+    use super::replay::{Ask, BadLine};
+    let speed = args.speed.or(cfg.and_then(|c| c.speed)).unwrap_or(1.0);
+    if !(speed > 0.0 && speed.is_finite()) {
+        return Err(problem(
+            "speed",
+            speed,
+            "must be a number > 0: 2 plays twice as fast, 0.5 half as fast",
+        ));
+    }
+    let text = |a: &Option<String>, c: Option<&crate::config::EnvString>| {
+        a.clone().or_else(|| c.map(|v| v.0.clone()))
+    };
+    let window = match text(
+        &args.reorder_window,
+        cfg.and_then(|c| c.reorder_window.as_ref()),
+    ) {
+        Some(w) => parse_duration("reorder_window", &w)?,
+        None => Duration::from_secs(1),
+    };
+    let on_bad_line =
+        match text(&args.on_bad_line, cfg.and_then(|c| c.on_bad_line.as_ref())).as_deref() {
+            None | Some("skip") => BadLine::Skip,
+            Some("fail") => BadLine::Fail,
+            Some(other) => {
+                return Err(problem(
+                    "on_bad_line",
+                    other,
+                    "give skip (count bad lines and go on) or fail (refuse the file)",
+                ));
+            }
+        };
+    let format = text(&args.log_format, cfg.and_then(|c| c.log_format.as_ref()));
+    // The user's headers replace recorded ones of the same name.
+    let mut user_headers: Vec<String> = args
+        .headers
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(n, _)| n.trim().to_ascii_lowercase())
+        .chain(
+            ft.headers
+                .iter()
+                .flat_map(|m| m.keys())
+                .map(|n| n.to_ascii_lowercase()),
+        )
+        .collect();
+    if args.basic_auth.is_some() {
+        user_headers.push("authorization".into());
+    }
+    super::replay::open(Ask {
+        path,
+        format: format.as_deref(),
+        speed,
+        looping: args.replay_loop || cfg.and_then(|c| c.looping).unwrap_or(false),
+        reorder_window: window,
+        on_bad_line,
+        user_headers,
+    })
+}
+
+/// What a replay brings itself (each record's method, path and body), or cannot carry,
+/// refused by name rather than ignored.
+fn refuse_with_replay(
+    errs: &mut Vec<PlanError>,
+    args: &Flags,
+    ft: &RawTarget,
+    file: Option<&RawConfig>,
+) {
+    let why = "a replay sends each record's own method, path and body; drop it";
+    let given = [
+        ("method", args.method.is_some() || ft.method.is_some()),
+        (
+            "body",
+            args.body.is_some() || args.body_file.is_some() || !args.form.is_empty(),
+        ),
+        ("body_lines", args.body_lines.is_some()),
+        ("urls_from_file", args.urls_from_file.is_some()),
+        ("rand_regex_url", args.rand_regex_url.is_some()),
+        ("scenarios", file.is_some_and(|f| f.scenarios.is_some())),
+    ];
+    for (field, _) in given.iter().filter(|(_, g)| *g) {
+        errs.push(problem(field, "(given)", why));
+    }
+    let other = [
+        (
+            "grpc",
+            args.grpc_method.is_some() || file.is_some_and(|f| f.grpc.is_some()),
+        ),
+        ("sse", args.sse),
+        ("stream_chunks", args.stream_chunks),
+    ];
+    for (field, _) in other.iter().filter(|(_, g)| *g) {
+        errs.push(problem(
+            field,
+            "(given)",
+            "a replay sends recorded HTTP requests (HTTP/1.1 or --http2); drop it",
+        ));
     }
 }

@@ -42,6 +42,7 @@ fn positive(errs: &mut Errs, field: &str, v: Option<f64>) -> Option<f64> {
 pub fn build_load(
     args: &Flags,
     file: Option<&RawConfig>,
+    replay: Option<super::replay::Replay>,
     errs_out: &mut Vec<PlanError>,
 ) -> Option<LoadModel> {
     let empty = RawLoad::default();
@@ -199,6 +200,27 @@ pub fn build_load(
     if burst_delay.is_some_and(|d| d.is_zero()) {
         errs.push("burst_delay", "0", "must be > 0");
     }
+    if replay.is_some() {
+        // A replay's times are its records': every other load shape is refused by name.
+        let given = [
+            ("concurrency", args.concurrency.or(fl.concurrency).is_some()),
+            ("rate", rate.is_some()),
+            ("arrival_rate", arrival_rate.is_some()),
+            ("burst_rate", burst_rate.is_some()),
+            ("stages", stages.is_some()),
+            ("pattern", pattern.is_some()),
+            ("ramp_up", !ramp_up.is_zero()),
+            ("think_time", !think_time.is_zero()),
+            ("arrival_dist", poisson),
+        ];
+        for (field, _) in given.iter().filter(|(_, g)| *g) {
+            errs.push(
+                field,
+                "(given)",
+                "a replay sends each record at its recorded time (scaled by --speed); drop it, or use `kaioken run` for a modelled load",
+            );
+        }
+    }
     let open_kinds = [
         arrival_rate.is_some(),
         !rate_stages.is_empty(),
@@ -212,12 +234,12 @@ pub fn build_load(
             "choose one of --arrival-rate, [[stages]] target_rate, --burst-rate or [pattern]",
         );
     }
-    let open = open_kinds.iter().any(|k| *k);
-    if open && rate.is_some() {
+    let open = open_kinds.iter().any(|k| *k) || replay.is_some();
+    if open && rate.is_some() && replay.is_none() {
         errs.push("rate", rate.unwrap_or(0.0), "--rate caps a closed model; an open model's rate is --arrival-rate (or the stages/pattern)");
     }
     // A flag the chosen model has no use for is refused, never silently ignored.
-    if open {
+    if open && replay.is_none() {
         let model = if burst_rate.is_some() {
             "a burst"
         } else {
@@ -235,7 +257,7 @@ pub fn build_load(
         if poisson && burst_rate.is_some() {
             errs.push("arrival_dist", "poisson", "a burst sends its requests at once; Poisson arrivals need --arrival-rate, target_rate stages or [pattern]");
         }
-    } else if let Some(m) = max_vus_given {
+    } else if !open && let Some(m) = max_vus_given {
         errs.push("max_vus", m, "--max-vus caps an open model (--arrival-rate, --burst-rate, target_rate stages, [pattern]); a closed model's VUs are -c");
     }
     if poisson && !open {
@@ -279,7 +301,7 @@ pub fn build_load(
                 Some(Duration::ZERO) | None => None,
                 Some(d) => Some(d),
             },
-            None if max_requests.is_some() || pattern.is_some() => None,
+            None if max_requests.is_some() || pattern.is_some() || replay.is_some() => None,
             None => Some(DEFAULT_DURATION),
         }
     };
@@ -308,7 +330,12 @@ pub fn build_load(
                 .collect(),
         )
     };
-    let shape = if let Some(p) = pattern_spec {
+    let shape = if let Some(r) = replay {
+        Shape::Open {
+            arrivals: Arrivals::Replay(Box::new(r)),
+            max_vus,
+        }
+    } else if let Some(p) = pattern_spec {
         Shape::Open {
             arrivals: Arrivals::Pattern(Box::new(p)),
             max_vus,

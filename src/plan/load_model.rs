@@ -228,6 +228,8 @@ pub enum Arrivals {
     Burst { size: u64, every: Duration },
     /// kar98k's irregular traffic: rate(t) from a seeded pattern.
     Pattern(Box<PatternSpec>),
+    /// Recorded requests at their recorded times (`kaioken replay`).
+    Replay(Box<super::replay::Replay>),
 }
 
 /// The shape of the load.
@@ -263,6 +265,17 @@ pub struct LoadModel {
 }
 
 impl LoadModel {
+    /// The replay this model plays, if it is one.
+    pub fn replay(&self) -> Option<&super::replay::Replay> {
+        match &self.shape {
+            Shape::Open {
+                arrivals: Arrivals::Replay(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
+    }
+
     /// The model's name as written in results.
     pub fn name(&self) -> &'static str {
         match &self.shape {
@@ -280,6 +293,10 @@ impl LoadModel {
                 arrivals: Arrivals::Pattern(_),
                 ..
             } => "irregular",
+            Shape::Open {
+                arrivals: Arrivals::Replay(_),
+                ..
+            } => "replay",
         }
     }
 
@@ -336,7 +353,7 @@ impl LoadModel {
                 ..
             } => Some(*size as f64 / every.as_secs_f64()),
             Shape::Open {
-                arrivals: Arrivals::Pattern(_),
+                arrivals: Arrivals::Pattern(_) | Arrivals::Replay(_),
                 ..
             } => None,
         }
@@ -395,12 +412,21 @@ impl fmt::Display for LoadModel {
                         write!(f, "burst, {size} requests every {}", dur(*every))?
                     }
                     Arrivals::Pattern(p) => write!(f, "irregular, {p}")?,
+                    Arrivals::Replay(r) => write!(f, "{r}")?,
                 }
                 write!(f, ", up to {max_vus} VUs")?;
             }
         }
+        let replay = matches!(
+            self.shape,
+            Shape::Open {
+                arrivals: Arrivals::Replay(_),
+                ..
+            }
+        );
         match self.duration {
             Some(d) => write!(f, ", {}", dur(d))?,
+            None if replay => write!(f, ", until the records end")?,
             None => write!(f, ", no time limit")?,
         }
         if !self.warmup.is_zero() {

@@ -14,6 +14,7 @@ pub mod outputs;
 pub mod pattern;
 pub mod proxy;
 pub mod redact;
+pub mod replay;
 pub mod request;
 pub mod scenario;
 pub mod share;

@@ -20,6 +20,9 @@ pub struct Request {
     pub authority: http::uri::Authority,
     /// `false` adds `Connection: close` to HTTP/1.1 requests.
     pub keepalive: bool,
+    /// Whether the encoders add `user-agent: kaioken/…` when the user gave none. A replay
+    /// turns it off: each record brings its own (the reader adds ours where it has none).
+    pub default_user_agent: bool,
     is_static: bool,
 }
 
@@ -52,6 +55,7 @@ impl Request {
             scheme,
             authority,
             keepalive,
+            default_user_agent: true,
             is_static,
         }
     }

@@ -272,6 +272,10 @@ pub struct RenderOpts<'a> {
     pub body: bool,
     /// `Cookie` header value; empty for none.
     pub cookie: &'a [u8],
+    /// Header lines (`name: value\r\n`) added after the request's own: a replayed record's.
+    pub headers: &'a [u8],
+    /// A body replacing the template's (a replayed record's), when `body` is true.
+    pub body_bytes: Option<&'a [u8]>,
 }
 
 impl Default for RenderOpts<'_> {
@@ -281,6 +285,8 @@ impl Default for RenderOpts<'_> {
             path: None,
             body: true,
             cookie: &[],
+            headers: &[],
+            body_bytes: None,
         }
     }
 }
@@ -288,7 +294,12 @@ impl Default for RenderOpts<'_> {
 impl RenderOpts<'_> {
     /// Whether these options leave the compiled request unchanged.
     pub fn is_plain(&self) -> bool {
-        self.method.is_none() && self.path.is_none() && self.body && self.cookie.is_empty()
+        self.method.is_none()
+            && self.path.is_none()
+            && self.body
+            && self.cookie.is_empty()
+            && self.headers.is_empty()
+            && self.body_bytes.is_none()
     }
 }
 

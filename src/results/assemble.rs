@@ -159,6 +159,23 @@ impl Results {
                 max_vus: plan.load.vus(),
                 vus_max_reached: o.vus_max,
                 dropped_iterations: t.dropped,
+                replay: plan.load.replay().map(|r| {
+                    let st = &o.replay;
+                    ReplayResult {
+                        file: r.path.display().to_string(),
+                        format: r.format.name().to_string(),
+                        speed: r.speed,
+                        passes: st.passes,
+                        records: st.records,
+                        bad_lines: st.bad_lines,
+                        first_bad_line: st
+                            .first_bad
+                            .map(|(line, why)| format!("{}:{line}: {why}", r.path.display())),
+                        out_of_order: st.out_of_order,
+                        reorder_window_ms: r.reorder_window.as_millis() as u64,
+                        other_origin: st.other_origin + r.other_origin_har,
+                    }
+                }),
             },
             status_codes,
             errors,

@@ -365,6 +365,66 @@ pub struct LoadResult {
     pub vus_max_reached: u64,
     /// Open-model iterations that found no free VU.
     pub dropped_iterations: u64,
+    /// What a replay read (absent for other models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayResult>,
+}
+
+impl ReplayResult {
+    /// One line for every report: what was replayed, and what was not sent and why.
+    pub fn line(&self) -> String {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let mut line = format!(
+            "{} of {} ({}) at {}× speed, {}",
+            plural(self.records, "record", "records"),
+            self.file,
+            self.format,
+            self.speed,
+            plural(self.passes, "pass", "passes")
+        );
+        line.push_str(&format!(
+            "; {} skipped",
+            plural(self.bad_lines, "bad line", "bad lines")
+        ));
+        if let Some(first) = &self.first_bad_line {
+            line.push_str(&format!(" (first: {first})"));
+        }
+        line.push_str(&format!(
+            "; {} out of order beyond the {} ms window",
+            self.out_of_order, self.reorder_window_ms
+        ));
+        if self.other_origin > 0 {
+            line.push_str(&format!(
+                "; {} to other origins not sent",
+                self.other_origin
+            ));
+        }
+        line
+    }
+}
+
+/// A replay's source and what its readers met.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplayResult {
+    pub file: String,
+    /// `combined`, `jsonl` or `har`.
+    pub format: String,
+    pub speed: f64,
+    /// Passes over the file begun (more than 1 with `--loop`).
+    pub passes: u64,
+    /// Records handed to VUs (requests sent, plus any dropped for want of a VU).
+    pub records: u64,
+    /// Lines that were not requests, skipped (`--on-bad-line skip`).
+    pub bad_lines: u64,
+    /// The first bad line, as `FILE:LINE: why`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_line: Option<String>,
+    /// Records later than the reorder window allows, sent right after their predecessor.
+    pub out_of_order: u64,
+    pub reorder_window_ms: u64,
+    /// Records to another origin than the recorded one: not sent.
+    pub other_origin: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -62,7 +62,15 @@ pub fn render(r: &Results, serious: bool) -> String {
     if let Some((_, text)) = r.verdict() {
         outln!(out, "\n{text}");
     }
-    if r.scenarios.is_empty() {
+    if r.load.replay.is_some() {
+        outln!(
+            out,
+            "\nkaioken {} — replay to {} ({})",
+            m.version,
+            m.target.url,
+            m.target.transport()
+        );
+    } else if r.scenarios.is_empty() {
         outln!(
             out,
             "\nkaioken {} — {} {} ({})",
@@ -98,6 +106,9 @@ pub fn render(r: &Results, serious: bool) -> String {
             l.achieved_rate / target * 100.0,
             fmt_count(l.dropped_iterations)
         );
+    }
+    if let Some(rp) = &l.replay {
+        outln!(out, "Replay: {}", rp.line());
     }
     // Whether the generator itself limited these numbers.
     if let Some(h) = &r.health {

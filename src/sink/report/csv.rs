@@ -81,6 +81,27 @@ pub fn summary(r: &Results) -> String {
             "dropped_iterations".into(),
             s.dropped_iterations.to_string(),
         ),
+        (
+            "replay_records".into(),
+            r.load
+                .replay
+                .as_ref()
+                .map_or(String::new(), |rp| rp.records.to_string()),
+        ),
+        (
+            "replay_bad_lines".into(),
+            r.load
+                .replay
+                .as_ref()
+                .map_or(String::new(), |rp| rp.bad_lines.to_string()),
+        ),
+        (
+            "replay_out_of_order".into(),
+            r.load
+                .replay
+                .as_ref()
+                .map_or(String::new(), |rp| rp.out_of_order.to_string()),
+        ),
     ];
     let l = &r.latency_us;
     for (k, v) in [

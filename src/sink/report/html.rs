@@ -380,8 +380,15 @@ pub fn render(r: &Results) -> String {
     }
 
     out.push_str("<h2>Run</h2><table>");
-    let rows: [(&str, String); 13] = [
+    let rows: [(&str, String); 14] = [
         ("model", r.load.model.clone()),
+        (
+            "replay",
+            r.load
+                .replay
+                .as_ref()
+                .map_or("—".to_string(), |rp| rp.line()),
+        ),
         ("latency measure", r.load.latency.clone()),
         ("successful", fmt_count(s.successful)),
         ("failed", fmt_count(s.failed)),

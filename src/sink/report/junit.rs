@@ -49,7 +49,13 @@ pub fn render(r: &Results) -> String {
         .as_ref()
         .map(|h| format!("; {}", h.line()))
         .unwrap_or_default();
-    let paused = format!("{paused}{health}");
+    let replay = r
+        .load
+        .replay
+        .as_ref()
+        .map(|rp| format!("; replay: {}", rp.line()))
+        .unwrap_or_default();
+    let paused = format!("{paused}{health}{replay}");
     let run_case = Case {
         name: format!(
             "{} {}: {}{paused}",

@@ -38,6 +38,10 @@ pub fn render(r: &Results) -> String {
         push(&mut out, &format!("Health: {}", h.line()));
         push(&mut out, "");
     }
+    if let Some(rp) = &r.load.replay {
+        push(&mut out, &format!("Replay: {}", rp.line()));
+        push(&mut out, "");
+    }
     push(
         &mut out,
         "| requests | req/s | successful | failed | error rate | dropped | duration |",

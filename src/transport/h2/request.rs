@@ -98,7 +98,7 @@ fn render(
         value.render(vars, scratch);
         hpack::encode_header(block, name.as_str().as_bytes(), scratch);
     }
-    if !has_ua {
+    if !has_ua && req.default_user_agent {
         hpack::encode_header(
             block,
             b"user-agent",
@@ -108,9 +108,27 @@ fn render(
     if !opts.cookie.is_empty() {
         hpack::encode_header(block, b"cookie", opts.cookie);
     }
-    if opts.body {
-        req.body.render(vars, body);
+    for (name, value) in header_lines(opts.headers) {
+        hpack::encode_header(block, name, value);
     }
+    if opts.body {
+        match opts.body_bytes {
+            Some(b) => body.extend_from_slice(b),
+            None => req.body.render(vars, body),
+        }
+    }
+}
+
+/// `name: value\r\n` lines (a replayed record's headers, already lower-cased and checked)
+/// as name and value.
+pub(crate) fn header_lines(lines: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    lines.split(|b| *b == b'\n').filter_map(|l| {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        let colon = l.iter().position(|b| *b == b':')?;
+        let value = &l[colon + 1..];
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        Some((&l[..colon], value))
+    })
 }
 
 fn parts(
@@ -143,7 +161,15 @@ fn parts(
             headers.append(name.clone(), v);
         }
     }
-    if !headers.contains_key(http::header::USER_AGENT) {
+    for (name, value) in header_lines(opts.headers) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    if !headers.contains_key(http::header::USER_AGENT) && req.default_user_agent {
         headers.insert(
             http::header::USER_AGENT,
             HeaderValue::from_static(concat!("kaioken/", env!("CARGO_PKG_VERSION"))),
@@ -154,7 +180,9 @@ fn parts(
     {
         headers.append(http::header::COOKIE, v);
     }
-    let body = if req.body.is_empty() || !opts.body {
+    let body = if let (Some(b), true) = (opts.body_bytes, opts.body) {
+        (!b.is_empty()).then(|| Bytes::copy_from_slice(b))
+    } else if req.body.is_empty() || !opts.body {
         None
     } else {
         scratch.clear();

@@ -75,7 +75,10 @@ impl Http1Request {
         scratch.clear();
         let method = opts.method.unwrap_or(&self.method);
         if opts.body {
-            self.body.render(vars, scratch);
+            match opts.body_bytes {
+                Some(b) => scratch.extend_from_slice(b),
+                None => self.body.render(vars, scratch),
+            }
         }
         out.extend_from_slice(method.as_str().as_bytes());
         out.push(b' ');
@@ -93,6 +96,7 @@ impl Http1Request {
             out.extend_from_slice(opts.cookie);
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(opts.headers);
         // Always with a body, and for methods that expect one (an empty POST says length 0).
         let send_length = !scratch.is_empty()
             || (opts.body
@@ -125,7 +129,7 @@ impl Http1Request {
         if !has_host {
             lines.push_lit(format!("host: {}\r\n", req.authority).as_bytes());
         }
-        if !has_ua {
+        if !has_ua && req.default_user_agent {
             lines.push_lit(
                 concat!("user-agent: kaioken/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes(),
             );
