@@ -687,6 +687,16 @@ fn generator_health_verdict_and_rate_miss_thresholds() {
         h["worker_cpu_max"].as_f64().is_some() && h["connections_opened"] == 2,
         "{h}"
     );
+    // Each of the 2 VUs waited for its own connection: at least the two set-up times the
+    // connect histogram holds (its mean × 2, less 1% for the histogram's rounding), and
+    // no more than the 2 VUs' whole lives (2 × 2 s).
+    let wait_us = h["connection_wait_secs"].as_f64().unwrap() * 1e6;
+    let connects = calm["connect_time_us"]["mean"].as_f64().unwrap() * 2.0;
+    assert!(
+        wait_us >= connects * 0.99 && wait_us < 4e6,
+        "{wait_us} µs vs {connects} µs: {h}"
+    );
+    assert!(h["ephemeral_ports"].as_u64().unwrap() > 1000, "{h}");
 
     let flood = [
         "-t",

@@ -13,6 +13,7 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str) -> Tmux {
+        let _one = one_at_a_time();
         let session = format!("kaioken-test-{}-{}", std::process::id(), free_port());
         let ok = Command::new("tmux")
             .args([
@@ -68,8 +69,18 @@ impl Tmux {
     }
 }
 
+/// Two `new-session`s at once can both try to start the tmux server, and a `kill-session`
+/// of the last session stops the server under a `new-session` starting beside it: the tests
+/// of this file start and end their sessions one at a time.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
+        let _one = one_at_a_time();
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.session])
             .status();
@@ -269,4 +280,37 @@ fn tui_shows_where_the_time_went_with_tls_handshakes() {
         );
     }
     tmux.keys("q");
+}
+
+/// The TUI says live whether the generator limits the run, as the result's verdict will:
+/// a paced run (50/s on 2 VUs) leaves its worker nearly idle, so "generator ok" with the
+/// busiest thread's share; one thread asked for 200,000 iterations/s is busy (on a CPU or
+/// waiting for one) ≥ 90% of each second, or its sends run ≥ 10 ms late, so the line turns
+/// to "generator-bound" with the reason while the run is still going.
+#[test]
+fn tui_shows_the_generator_health_live() {
+    let t = Target::start(&[]);
+    let calm = Tmux::start(&format!(
+        "{} run {} -r 50 -c 2 -d 20s; sleep 30",
+        bin(),
+        t.url
+    ));
+    let screen = calm
+        .wait_for(Duration::from_secs(6), |s| {
+            s.contains("generator ok: busiest worker thread")
+        })
+        .unwrap_or_else(|| panic!("no live health line:\n{}", calm.screen()));
+    assert!(!screen.contains("generator-bound"), "{screen}");
+    calm.keys("q");
+    drop(calm);
+
+    let flood = Tmux::start(&format!(
+        "{} run {} -t 1 --arrival-rate 200000 --max-vus 200 -d 20s; sleep 30",
+        bin(),
+        t.url
+    ));
+    flood
+        .wait_for(Duration::from_secs(8), |s| s.contains(" generator-bound: "))
+        .unwrap_or_else(|| panic!("the flood was not flagged live:\n{}", flood.screen()));
+    flood.keys("q");
 }

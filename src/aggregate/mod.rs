@@ -67,6 +67,11 @@ pub struct Snapshot {
     pub latency_sum_us: f64,
     /// Per check: [passes, failures] since the start.
     pub checks: Vec<[u64; 2]>,
+    /// Actual send − intended send, since the start (zero without a schedule).
+    pub schedule_lag: Timing,
+    /// The busiest worker thread's share of the last second spent on a CPU or waiting for
+    /// one; `None` until a thread has reported twice.
+    pub worker_busy: Option<f64>,
     pub done: bool,
 }
 
@@ -102,6 +107,22 @@ impl Snapshot {
     }
 }
 
+/// Ticks over which the live view judges how busy each worker thread is (one second).
+const BUSY_WINDOW: usize = 10;
+
+/// The busiest running thread's busy share over its recent samples.
+fn busiest(busy: &[std::collections::VecDeque<(u64, Duration)>]) -> Option<f64> {
+    busy.iter()
+        .filter_map(|s| {
+            let (&(t0, b0), &(t1, b1)) = (s.front()?, s.back()?);
+            (t1 > t0).then(|| {
+                let wall = TICK.as_secs_f64() * (t1 - t0) as f64;
+                (b1.saturating_sub(b0).as_secs_f64() / wall).min(1.0)
+            })
+        })
+        .reduce(f64::max)
+}
+
 /// Upper bounds of the exported latency buckets, in µs: 1 ms to 10 s, roughly ×2.5 apart.
 pub const LATENCY_BUCKETS_US: [u64; 14] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
@@ -122,6 +143,8 @@ pub struct Outcome {
     pub thread_cpu: Vec<(Duration, Duration, Duration)>,
     /// A replay's readers, summed over the threads that have ended.
     pub replay: crate::engine::replay::ReplayStats,
+    /// Time VUs waited for connections, summed over the threads that have ended.
+    pub conn_wait: Duration,
 }
 
 /// Asks a running aggregator for the run so far as an [`Outcome`], from which a whole result
@@ -153,6 +176,9 @@ pub struct Aggregator {
     vus: Vec<(u64, u64)>,
     thread_cpu: Vec<(Duration, Duration, Duration)>,
     replay: crate::engine::replay::ReplayStats,
+    conn_wait: Duration,
+    /// Per running thread: its busy time at each of its last [`BUSY_WINDOW`] + 1 ticks.
+    busy: Vec<std::collections::VecDeque<(u64, Duration)>>,
     snapshot: watch::Sender<Snapshot>,
     /// Whether snapshots carry latency buckets.
     buckets: bool,
@@ -183,6 +209,8 @@ impl Aggregator {
                 vus: vec![(0, 0); threads],
                 thread_cpu: Vec::with_capacity(threads),
                 replay: Default::default(),
+                conn_wait: Duration::ZERO,
+                busy: vec![std::collections::VecDeque::new(); threads],
                 snapshot: tx,
                 buckets: false,
             },
@@ -239,6 +267,7 @@ impl Aggregator {
             vus_max: self.vus.iter().map(|v| v.1).sum(),
             thread_cpu: self.thread_cpu.clone(),
             replay: self.replay,
+            conn_wait: self.conn_wait,
         }
     }
 
@@ -246,6 +275,15 @@ impl Aggregator {
     pub fn accept(&mut self, d: Delivery) -> (usize, Interval) {
         self.total.merge(&d.interval);
         self.vus[d.thread] = (d.interval.vus, d.interval.vus_max);
+        let samples = &mut self.busy[d.thread];
+        if d.last.is_some() {
+            samples.clear();
+        } else {
+            samples.push_back((d.tick, d.busy));
+            while samples.len() > BUSY_WINDOW + 1 {
+                samples.pop_front();
+            }
+        }
         self.timeline
             .add(d.thread, self.progress.len(), d.tick, &d.interval);
         match d.last {
@@ -255,6 +293,7 @@ impl Aggregator {
                 self.interrupted += f.interrupted;
                 self.thread_cpu.push((f.cpu, f.waited, f.lived));
                 self.replay.add(&f.replay);
+                self.conn_wait += f.conn_wait;
             }
             None => {
                 let done_through = d.tick.min(self.last_tick.saturating_sub(1));
@@ -329,6 +368,8 @@ impl Aggregator {
             },
             latency_sum_us: t.latency.mean() * t.latency.len() as f64,
             checks: t.checks.clone(),
+            schedule_lag: Timing::of(&t.schedule_lag),
+            worker_busy: busiest(&self.busy),
             done: tick == u64::MAX,
         };
         self.snapshot.send_replace(snap);
@@ -345,6 +386,7 @@ impl Aggregator {
             vus_max: self.vus.iter().map(|v| v.1).sum(),
             thread_cpu: self.thread_cpu.clone(),
             replay: self.replay,
+            conn_wait: self.conn_wait,
         }
     }
 }

@@ -285,6 +285,7 @@ pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> 
             dropped: results.summary.dropped_iterations,
             connections: results.summary.connections_opened,
             local_errors: results.errors.get("local_resources").copied().unwrap_or(0),
+            connection_wait: outcome.conn_wait,
         },
         &host_before,
         &results::health::HostSample::now(),

@@ -114,6 +114,9 @@ pub struct RawScenario {
     pub grpc_method: Option<EnvString>,
     /// In a gRPC run: the service of `grpc_method` (default: `[grpc] service`).
     pub grpc_service: Option<EnvString>,
+    /// In a replay: the records whose path and query match this regex belong here.
+    #[serde(rename = "match")]
+    pub path_match: Option<EnvString>,
 }
 
 /// `[[checks]]`: a condition and/or short keys, all of which must hold.

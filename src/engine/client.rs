@@ -213,7 +213,18 @@ impl Client {
     /// plan's request (the target, the user's headers), through the same checks, cookies
     /// and redirects as any request.
     pub async fn replay(&mut self, shared: &Shared, intended: Instant, entry: &Entry) {
-        self.request(shared, 0, intended, Some(entry)).await;
+        // With scenarios, the first whose `match` takes the record's path (the last,
+        // unmatched one takes any).
+        let list = &shared.plan.scenarios.list;
+        let index = if list.len() == 1 {
+            0
+        } else {
+            let path = std::str::from_utf8(&entry.target).unwrap_or("");
+            list.iter()
+                .position(|s| s.path_match.as_ref().is_none_or(|m| m.is_match(path)))
+                .unwrap_or(list.len() - 1)
+        };
+        self.request(shared, index, intended, Some(entry)).await;
     }
 
     /// Sends scenario `index`'s request (following redirects), judges and extracts from the

@@ -42,6 +42,9 @@ pub struct Delivery {
     /// The interval covers (t0 + (tick−1)·TICK, t0 + tick·TICK].
     pub tick: u64,
     pub interval: Interval,
+    /// The thread's CPU time plus its time waiting for a CPU, since it started: the live
+    /// health view's measure of how busy the generator is.
+    pub busy: Duration,
     /// Set on the thread's final delivery.
     pub last: Option<Final>,
 }
@@ -60,12 +63,22 @@ pub struct Final {
     pub waited: Duration,
     /// What a replay's reader met on this thread (zero for other models).
     pub replay: replay::ReplayStats,
+    /// Time this thread's VUs waited for connections (opening them, or for another VU
+    /// opening a shared one).
+    pub conn_wait: Duration,
 }
 
 /// Run-queue wait of the calling thread so far, from the second field of
 /// `/proc/thread-self/schedstat` (ns).
 pub fn thread_waited() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+    // Read into a stack buffer: the flusher calls this every tick, and the request path's
+    // allocation tests count every allocation of a run.
+    use std::io::Read;
+    let mut buf = [0u8; 128];
+    let n = std::fs::File::open("/proc/thread-self/schedstat")
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    std::str::from_utf8(&buf[..n])
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
         .map_or(Duration::ZERO, Duration::from_nanos)

@@ -160,6 +160,7 @@ impl Worker {
                             thread: idx,
                             tick: k,
                             interval,
+                            busy: super::thread_cpu() + super::thread_waited(),
                             last: None,
                         })
                         .is_err()
@@ -236,6 +237,7 @@ impl Worker {
             thread: idx,
             tick: final_tick_index(t0, ended).min(last_tick),
             interval,
+            busy: super::thread_cpu() + super::thread_waited(),
             last: Some(Final {
                 ended,
                 interrupted,
@@ -247,6 +249,7 @@ impl Worker {
                     .as_ref()
                     .map(|r| r.borrow().stats)
                     .unwrap_or_default(),
+                conn_wait: shared.pool.connection_wait(),
             }),
         });
     }

@@ -562,6 +562,7 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
                 slots: &slots,
                 grpc: grpc.as_ref(),
                 timeout,
+                replay: replay_path.is_some(),
             };
             scenarios = scenario::build(&mut errs, raw_scenarios, &common, &mut checks);
             // --stream-messages with scenarios applies to their streaming methods: refused
@@ -712,16 +713,38 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Plan, PlanErrors>
         Scheme::Http => http::uri::Scheme::HTTP,
         Scheme::Https => http::uri::Scheme::HTTPS,
     };
-    let scenarios = if explicit_scenarios {
-        scenarios.expect("no errors means the scenarios compiled")
+    let mut scenarios = if explicit_scenarios {
+        let mut sc = scenarios.expect("no errors means the scenarios compiled");
+        if replaying {
+            // Records no scenario's `match` takes are sent and counted here.
+            let request =
+                Request::compile(method, scheme, authority, path, headers, body, keepalive);
+            sc.list.push(scenario::Scenario {
+                name: "(unmatched)".into(),
+                request,
+                weight: 1,
+                tags: Default::default(),
+                extract: Vec::new(),
+                uses: Vec::new(),
+                url: target.redacted_url(),
+                websocket: false,
+                grpc: None,
+                path_match: None,
+            });
+        }
+        sc
     } else {
-        let mut request =
-            Request::compile(method, scheme, authority, path, headers, body, keepalive);
-        request.default_user_agent = !replaying;
+        let request = Request::compile(method, scheme, authority, path, headers, body, keepalive);
         let mut single = Scenarios::single(request, target.redacted_url(), target.websocket);
         single.list[0].grpc = grpc.clone();
         single
     };
+    if replaying {
+        // Each record brings its own user agent (the reader adds ours where it has none).
+        for s in &mut scenarios.list {
+            s.request.default_user_agent = false;
+        }
+    }
     let mut plan = Plan {
         target,
         scenarios,
@@ -1525,7 +1548,6 @@ fn refuse_with_replay(
         ("body_lines", args.body_lines.is_some()),
         ("urls_from_file", args.urls_from_file.is_some()),
         ("rand_regex_url", args.rand_regex_url.is_some()),
-        ("scenarios", file.is_some_and(|f| f.scenarios.is_some())),
     ];
     for (field, _) in given.iter().filter(|(_, g)| *g) {
         errs.push(problem(field, "(given)", why));

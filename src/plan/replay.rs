@@ -176,7 +176,11 @@ impl Reading {
 
     /// Appends one header line, refusing what would break the request's framing.
     fn header(&self, name: &str, value: &str, out: &mut Vec<u8>) -> Result<(), LineError> {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        // A token (RFC 9110), checked by hand: `HeaderName::from_bytes` allocates for any
+        // name it does not know, once per record.
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty()
+            || !name.bytes().all(token)
             || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
         {
             return Err(LineError::BadHeader);
@@ -413,6 +417,59 @@ fn line_error<E: serde::de::Error>(k: LineError) -> E {
     E::custom(format_args!("!{k:?}"))
 }
 
+/// A JSON string, borrowed from the line when it has no escapes (serde's own `Cow<str>`
+/// always copies).
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Appends a JSON string (escapes decoded) to a buffer, or nothing for `null`.
+struct AppendText<'b>(&'b mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for AppendText<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppendText<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
 /// Reads a JSONL record straight into the entry's buffers: strings without escapes are
 /// borrowed from the line, so a record costs no allocation.
 struct JsonlSeed<'r> {
@@ -437,7 +494,7 @@ impl<'de> Visitor<'de> for JsonlSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<f64, A::Error> {
         let mut t = None;
         let mut url = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match key.as_ref() {
                 "t_ms" => {
                     let v: f64 = map.next_value()?;
@@ -447,12 +504,12 @@ impl<'de> Visitor<'de> for JsonlSeed<'_> {
                     t = Some(v);
                 }
                 "method" => {
-                    let m: Cow<'de, str> = map.next_value()?;
+                    let Text(m) = map.next_value()?;
                     self.entry.method = http::Method::from_bytes(m.as_bytes())
                         .map_err(|_| line_error(LineError::BadMethod))?;
                 }
                 "url" => {
-                    let u: Cow<'de, str> = map.next_value()?;
+                    let Text(u) = map.next_value()?;
                     self.reading
                         .target(&u, &mut self.entry.target)
                         .map_err(line_error)?;
@@ -462,12 +519,7 @@ impl<'de> Visitor<'de> for JsonlSeed<'_> {
                     reading: self.reading,
                     out: &mut self.entry.headers,
                 })?,
-                "body" => {
-                    let b: Option<Cow<'de, str>> = map.next_value()?;
-                    if let Some(b) = b {
-                        self.entry.body.extend_from_slice(b.as_bytes());
-                    }
-                }
+                "body" => map.next_value_seed(AppendText(&mut self.entry.body))?,
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -500,7 +552,7 @@ impl<'de> Visitor<'de> for HeadersSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some((name, value)) = map.next_entry::<Cow<'de, str>, Cow<'de, str>>()? {
+        while let Some((Text(name), Text(value))) = map.next_entry::<Text<'de>, Text<'de>>()? {
             self.reading
                 .header(&name, &value, self.out)
                 .map_err(line_error)?;

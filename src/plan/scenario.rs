@@ -38,6 +38,9 @@ pub struct Scenario {
     /// In a gRPC run, the call this scenario makes: its method (the run's, or its own
     /// `grpc_method`), the types and how its body is framed.
     pub grpc: Option<super::grpc::Grpc>,
+    /// In a replay, which records are this scenario's: those whose path and query match
+    /// (the first scenario that matches takes a record); `None` takes the rest.
+    pub path_match: Option<regex::Regex>,
 }
 
 /// One value taken from a response.
@@ -250,6 +253,7 @@ impl Scenarios {
                 url,
                 websocket,
                 grpc: None,
+                path_match: None,
             }],
             order: vec![0],
             deps: Vec::new(),
@@ -400,6 +404,8 @@ pub(super) struct Common<'a> {
     pub grpc: Option<&'a super::grpc::Grpc>,
     /// Sent as each call's deadline (`grpc-timeout`).
     pub timeout: std::time::Duration,
+    /// A replay: scenarios pick records by `match` and send them as recorded.
+    pub replay: bool,
 }
 
 /// Compiles `[[scenarios]]`; checks they define are added to `checks` with their scope.
@@ -424,10 +430,15 @@ pub(super) fn build(
                 "scenario names must be unique",
             ));
         }
+        // A replay's scenario is a group of records by path: what the record brings is
+        // refused here, and the path is the record's.
+        let path_match = replay_match(errs, r, &key, common.replay);
         // URL: absolute on the target's origin, or a path relative to it.
         let url_text = r.url.as_ref().map(|u| u.0.as_str()).unwrap_or("");
         let mut websocket = common.target.websocket;
-        let path = if url_text.is_empty() && common.grpc.is_some() {
+        let path = if common.replay {
+            Some(Template::literal(b"/".to_vec()))
+        } else if url_text.is_empty() && common.grpc.is_some() {
             // A call goes to /{service}/{method} under the target's path.
             let prefix = url::Url::parse(&common.target.url)
                 .map_or_else(|_| "/".to_string(), |u| u.path().to_string());
@@ -600,9 +611,13 @@ pub(super) fn build(
                 .collect(),
             extract,
             uses,
-            url: crate::plan::redact::url(url_text),
+            url: match &path_match {
+                Some(m) => format!("match {m}"),
+                None => crate::plan::redact::url(url_text),
+            },
             websocket,
             grpc: call,
+            path_match,
         });
     }
     if raw.len() > usize::from(u16::MAX) {
@@ -639,6 +654,58 @@ pub const MAX_CYCLE: u64 = 1_000_000;
 /// One cycle of smooth weighted round-robin (as nginx balances upstreams): each scenario
 /// appears exactly `weight / gcd` times, spread evenly, so any window of the sequence is
 /// within one request per scenario of the exact split. Zero weights never appear.
+/// A replay scenario's `match`, compiled; the keys a record brings itself are refused.
+/// Outside a replay, `match` is refused.
+fn replay_match(
+    errs: &mut Vec<PlanError>,
+    r: &RawScenario,
+    key: &str,
+    replay: bool,
+) -> Option<regex::Regex> {
+    let Some(text) = &r.path_match else {
+        if replay {
+            errs.push(problem(
+                &format!("{key}.match"),
+                "(none)",
+                "in a replay each scenario picks its records by a regex on the path, e.g. match = \"^/api/\"",
+            ));
+        }
+        return None;
+    };
+    if !replay {
+        errs.push(problem(
+            &format!("{key}.match"),
+            &text.0,
+            "match picks a replay's records (kaioken replay, or [replay]); give this scenario a url instead",
+        ));
+        return None;
+    }
+    let brought = [
+        ("url", r.url.is_some()),
+        ("method", r.method.is_some()),
+        ("body", r.body.is_some() || r.body_file.is_some()),
+        ("weight", r.weight.is_some()),
+        ("extract", r.extract.is_some()),
+        ("grpc_method", r.grpc_method.is_some()),
+    ];
+    for (field, _) in brought.iter().filter(|(_, g)| *g) {
+        errs.push(problem(
+            &format!("{key}.{field}"),
+            "(given)",
+            "a replay sends each record's own method, path and body at its own time; a scenario only groups them (match, headers, tags, checks)",
+        ));
+    }
+    regex::Regex::new(&text.0)
+        .map_err(|e| {
+            errs.push(problem(
+                &format!("{key}.match"),
+                &text.0,
+                format!("not a regex ({e})"),
+            ))
+        })
+        .ok()
+}
+
 pub fn smooth_order(weights: &[u32]) -> Vec<u16> {
     fn gcd(a: u64, b: u64) -> u64 {
         if b == 0 { a } else { gcd(b, a % b) }

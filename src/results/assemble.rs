@@ -51,7 +51,11 @@ impl Results {
                 ended_at: rfc3339(ended),
                 target: TargetMeta {
                     url: plan.target.redacted_url(),
-                    method: plan.request().method.to_string(),
+                    method: if plan.load.replay().is_some() {
+                        "recorded".to_string()
+                    } else {
+                        plan.request().method.to_string()
+                    },
                     protocol,
                     headers,
                     tls: (plan.target.scheme == crate::plan::Scheme::Https).then(|| TlsMeta {
@@ -225,7 +229,12 @@ fn scenario_results(
         .map(|(i, s)| {
             let si = t.scenarios.get(i).unwrap_or(&empty);
             let r = ScenarioResult {
-                method: s.request.method.to_string(),
+                // A replay's requests carry each record's own method.
+                method: if plan.load.replay().is_some() {
+                    "recorded".to_string()
+                } else {
+                    s.request.method.to_string()
+                },
                 url: s.url.clone(),
                 weight: s.weight,
                 tags: s.tags.clone(),

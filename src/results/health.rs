@@ -40,6 +40,16 @@ pub struct Health {
     /// (a local server's accept backlog overflowing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_drops: Option<u64>,
+    /// Seconds VUs spent waiting for a connection (opening their own, or while another VU
+    /// opened the HTTP/2 connection they share), summed over VUs.
+    #[serde(default)]
+    pub connection_wait_secs: f64,
+    /// Local ports the kernel hands out for outgoing connections
+    /// (`net.ipv4.ip_local_port_range`): with `connections_opened`, how close the run came
+    /// to running out of them (each closed connection holds its port for a minute in
+    /// TIME_WAIT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_ports: Option<u64>,
 }
 
 impl Health {
@@ -134,6 +144,8 @@ pub struct Measured<'a> {
     pub connections: u64,
     /// Connections that failed for want of the generator's own resources (`local_resources`).
     pub local_errors: u64,
+    /// Time VUs waited for connections, summed.
+    pub connection_wait: std::time::Duration,
 }
 
 /// The busiest worker at or above this share of its life on the CPU could not have sent
@@ -169,44 +181,8 @@ pub fn judge(m: &Measured, start: &HostSample, end: &HostSample) -> Health {
         _ => None,
     };
     let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
-    let mut why = Vec::new();
-    if busy >= BUSY_THREAD {
-        why.push(if busy - max >= 0.05 {
-            format!(
-                "worker threads busy {:.0}% of the time ({:.0}% on a CPU, the rest waiting for one)",
-                busy * 100.0,
-                max * 100.0
-            )
-        } else {
-            format!("worker threads at {:.0}% CPU", busy * 100.0)
-        });
-    }
     let late = m.scheduled && m.lag_p99_us >= LATE_US;
-    if late {
-        why.push(format!(
-            "schedule lag p99 {}",
-            crate::results::units::fmt_us(m.lag_p99_us)
-        ));
-    }
-    if m.local_errors > 0 {
-        why.push(format!(
-            "{} connections failed for want of file descriptors or local ports (local_resources)",
-            m.local_errors
-        ));
-    }
-    let reason = (!why.is_empty()).then(|| {
-        let advice = if m.local_errors > 0 {
-            "raise the open-file limit (ulimit -n), spread connections over more local addresses (--local-address), or use fewer connections".to_string()
-        } else if late {
-            format!(
-                "latencies above ~{} may be the generator's; add threads (-t) or machines, or lower the rate",
-                crate::results::units::fmt_us(m.lag_p99_us)
-            )
-        } else {
-            "the rate reached is the generator's ceiling, not necessarily the server's; add threads (-t) or machines".to_string()
-        };
-        format!("generator-bound: {}: {advice}", why.join(", "))
-    });
+    let reason = reason(busy, max, late.then_some(m.lag_p99_us), m.local_errors);
     Health {
         verdict: if reason.is_some() {
             "generator_bound"
@@ -226,6 +202,87 @@ pub fn judge(m: &Measured, start: &HostSample, end: &HostSample) -> Health {
         connections_opened: m.connections,
         tcp_retransmits: delta(start.retransmits, end.retransmits),
         listen_drops: delta(start.listen_drops, end.listen_drops),
+        connection_wait_secs: m.connection_wait.as_secs_f64(),
+        ephemeral_ports: ephemeral_ports(
+            &std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default(),
+        ),
+    }
+}
+
+/// The size of `ip_local_port_range` ("32768\t60999").
+fn ephemeral_ports(range: &str) -> Option<u64> {
+    let mut it = range.split_whitespace().map(|x| x.parse::<u64>());
+    match (it.next()?, it.next()?) {
+        (Ok(lo), Ok(hi)) if hi >= lo => Some(hi - lo + 1),
+        _ => None,
+    }
+}
+
+/// Why the generator limited the run, in one line, or `None` when it did not: the busiest
+/// thread busy (`busy`, of which `cpu` on a CPU) at or above [`BUSY_THREAD`], a schedule
+/// lag p99 (`late`, given only when at or above [`LATE_US`]), connections that failed for
+/// want of local resources. Shared by the result's verdict and the live view.
+fn reason(busy: f64, cpu: f64, late: Option<u64>, local_errors: u64) -> Option<String> {
+    let mut why = Vec::new();
+    if busy >= BUSY_THREAD {
+        why.push(if busy - cpu >= 0.05 {
+            format!(
+                "worker threads busy {:.0}% of the time ({:.0}% on a CPU, the rest waiting for one)",
+                busy * 100.0,
+                cpu * 100.0
+            )
+        } else {
+            format!("worker threads at {:.0}% CPU", busy * 100.0)
+        });
+    }
+    if let Some(lag) = late {
+        why.push(format!(
+            "schedule lag p99 {}",
+            crate::results::units::fmt_us(lag)
+        ));
+    }
+    if local_errors > 0 {
+        why.push(format!(
+            "{local_errors} connections failed for want of file descriptors or local ports (local_resources)"
+        ));
+    }
+    if why.is_empty() {
+        return None;
+    }
+    let advice = if local_errors > 0 {
+        "raise the open-file limit (ulimit -n), spread connections over more local addresses (--local-address), or use fewer connections".to_string()
+    } else if let Some(lag) = late {
+        format!(
+            "latencies above ~{} may be the generator's; add threads (-t) or machines, or lower the rate",
+            crate::results::units::fmt_us(lag)
+        )
+    } else {
+        "the rate reached is the generator's ceiling, not necessarily the server's; add threads (-t) or machines".to_string()
+    };
+    Some(format!("generator-bound: {}: {advice}", why.join(", ")))
+}
+
+/// The live view's verdict, from what a snapshot holds: the busiest worker thread's busy
+/// share over the last second, the schedule lag p99 so far, and `local_resources` errors.
+/// `(ok, line)`.
+pub fn live(busy: Option<f64>, lag_p99_us: u64, local_errors: u64) -> (bool, String) {
+    let late = (lag_p99_us >= LATE_US).then_some(lag_p99_us);
+    match reason(busy.unwrap_or(0.0), busy.unwrap_or(0.0), late, local_errors) {
+        Some(r) => (false, r),
+        None => {
+            let busy = busy.map_or("measuring".to_string(), |b| {
+                format!("busiest worker thread {:.0}% busy", b * 100.0)
+            });
+            let lag = if lag_p99_us > 0 {
+                format!(
+                    ", schedule lag p99 {}",
+                    crate::results::units::fmt_us(lag_p99_us)
+                )
+            } else {
+                String::new()
+            };
+            (true, format!("generator ok: {busy}{lag}"))
+        }
     }
 }
 
@@ -250,6 +307,9 @@ mod tests {
         assert_eq!(proc_field(snmp, "Tcp:", "Nope"), None);
         let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 3 7\nIpExt: InNoRoutes\nIpExt: 0\n";
         assert_eq!(proc_field(netstat, "TcpExt:", "ListenDrops"), Some(7));
+        assert_eq!(ephemeral_ports("32768\t60999\n"), Some(28232));
+        assert_eq!(ephemeral_ports("9 1"), None);
+        assert_eq!(ephemeral_ports(""), None);
     }
 
     fn measured(threads: &[(Duration, Duration, Duration)], scheduled: bool, lag: u64) -> Health {
@@ -262,6 +322,7 @@ mod tests {
                 dropped: 0,
                 connections: 1,
                 local_errors: 0,
+                connection_wait: Duration::ZERO,
             },
             &HostSample::default(),
             &HostSample::default(),

@@ -98,6 +98,8 @@ pub struct Pool {
     /// Connections opened by this thread (`--dns-select round-robin` takes the next
     /// address for each).
     connections: Cell<usize>,
+    /// Time VUs waited for connections (see [`Pool::connection_wait`]).
+    conn_wait: Cell<Duration>,
     /// This thread's answer for the first hop's name, resolved again after `--dns-ttl`.
     answer: RefCell<Answer>,
     h2_slots: RefCell<Vec<Rc<H2Slot>>>,
@@ -189,6 +191,7 @@ impl Pool {
             timeout: plan.timeout,
             forward: forward.is_some(),
             connections: Cell::new(0),
+            conn_wait: Cell::new(Duration::ZERO),
             h2_slots: RefCell::new(Vec::new()),
             carrier,
             carriers,
@@ -245,18 +248,28 @@ impl Pool {
         }
     }
 
-    /// Opens a new connection; its set-up time goes to `connected`.
+    /// Opens a new connection; its set-up time goes to `connected`, and with a failed
+    /// attempt's to the time this thread's VUs waited for connections.
     async fn connect(&self, connected: &mut Option<Setup>) -> Result<Stream, ErrorKind> {
         let c0 = Instant::now();
         let n = self.connections.get();
         self.connections.set(n + 1);
-        let addr = Answer::address(&self.answer, &self.connector.dns, n).await?;
-        let (stream, tls) = self.connector.connect_at(addr, n).await?;
-        *connected = Some(Setup {
-            total: c0.elapsed(),
-            tls,
-        });
+        let r = async {
+            let addr = Answer::address(&self.answer, &self.connector.dns, n).await?;
+            self.connector.connect_at(addr, n).await
+        }
+        .await;
+        let total = c0.elapsed();
+        self.conn_wait.set(self.conn_wait.get() + total);
+        let (stream, tls) = r?;
+        *connected = Some(Setup { total, tls });
         Ok(stream)
+    }
+
+    /// Time this thread's VUs spent waiting for a connection so far: opening their own, or
+    /// waiting while another VU opened the HTTP/2 connection they share.
+    pub fn connection_wait(&self) -> Duration {
+        self.conn_wait.get()
     }
 
     fn h2_slot(&self, n: u64) -> Rc<H2Slot> {
@@ -420,7 +433,9 @@ impl H2Slot {
                 return Ok(c.clone());
             }
             if self.connecting.get() {
+                let w0 = Instant::now();
                 self.ready.notified().await;
+                pool.conn_wait.set(pool.conn_wait.get() + w0.elapsed());
                 continue;
             }
             self.connecting.set(true);

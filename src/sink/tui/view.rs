@@ -28,11 +28,12 @@ pub fn theme(app: &App) -> Theme {
 pub fn render(frame: &mut Frame, app: &App, s: &Snapshot, now: Instant) {
     let th = theme(app);
     let area = frame.area();
-    let [header, middle, chart, bottom, keys] = Layout::vertical([
+    let [header, middle, chart, bottom, health, keys] = Layout::vertical([
         Constraint::Length(4),
         Constraint::Length(8),
         Constraint::Min(3),
         Constraint::Length(6),
+        Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -51,6 +52,7 @@ pub fn render(frame: &mut Frame, app: &App, s: &Snapshot, now: Instant) {
     render_status(frame, status, s, th);
     render_errors(frame, errors, s, th);
     render_load(frame, load, app, s, th);
+    render_health(frame, health, s, th);
     let mut key_line = vec![
         Span::styled(" q", Style::new().fg(th.accent)),
         Span::raw(" stop  "),
@@ -398,6 +400,24 @@ fn render_errors(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
         ]));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Whether the generator itself is limiting the run, as the result's verdict will say.
+fn render_health(frame: &mut Frame, area: Rect, s: &Snapshot, th: Theme) {
+    let local = s
+        .errors
+        .iter()
+        .find(|(k, _)| *k == "local_resources")
+        .map_or(0, |(_, n)| *n);
+    let (ok, line) = crate::results::health::live(s.worker_busy, s.schedule_lag.p99_us, local);
+    let colour = if ok { th.good } else { th.bad };
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(
+            format!(" {line}"),
+            Style::new().fg(colour),
+        ))),
+        area,
+    );
 }
 
 fn render_load(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot, th: Theme) {
