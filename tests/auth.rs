@@ -36,6 +36,10 @@ fn basic_auth_header_is_sent_and_redacted_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let md = dir.path().join("r.md");
+    // Every format, and the SQLite log: redaction happens when the run writes its result,
+    // so each output of a real run is searched (a re-rendered fixture would prove nothing).
+    let others = ["r.csv", "r.xml", "r.html"].map(|n| dir.path().join(n));
+    let db = dir.path().join("runs.db");
     let o = kaioken(&[
         "run",
         &url,
@@ -50,6 +54,14 @@ fn basic_auth_header_is_sent_and_redacted_everywhere() {
         out.to_str().unwrap(),
         "-o",
         md.to_str().unwrap(),
+        "-o",
+        others[0].to_str().unwrap(),
+        "-o",
+        others[1].to_str().unwrap(),
+        "-o",
+        others[2].to_str().unwrap(),
+        "--db-url",
+        db.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     for _ in 0..3 {
@@ -70,12 +82,15 @@ fn basic_auth_header_is_sent_and_redacted_everywhere() {
         v["metadata"]["target"]["headers"]["authorization"],
         "[redacted]"
     );
-    for text in [
+    let mut texts = vec![
         json,
         std::fs::read_to_string(&md).unwrap(),
         stdout(&o),
         stderr(&o),
-    ] {
+        String::from_utf8_lossy(&std::fs::read(&db).unwrap()).into_owned(),
+    ];
+    texts.extend(others.iter().map(|p| std::fs::read_to_string(p).unwrap()));
+    for text in texts {
         assert!(
             !text.contains("YWxpY2U6czNjcjpldA") && !text.contains("s3cr"),
             "{text}"

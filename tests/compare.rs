@@ -140,7 +140,9 @@ fn different_load_models_need_force() {
     assert!(err.contains("closed vs current open") && err.contains("--force"));
 
     let o = compare(&[&closed, &open], &["--force"]);
-    assert_ne!(o.status.code(), Some(5));
+    // Forced, the models are compared: a verdict (0, or 3 for two real runs that differ),
+    // never 5 and never an error.
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", stderr(&o));
     assert!(stdout(&o).contains("p99"));
 }
 

@@ -49,6 +49,7 @@ fn readme_examples_run_as_written() {
         for var in support::PROXY_VARS {
             bash.env_remove(var);
         }
+        let served_before = t.served();
         let o = bash
             .args(["-euo", "pipefail", "-c", &line])
             .env("PATH", path)
@@ -57,6 +58,7 @@ fn readme_examples_run_as_written() {
             .env("TARGET_URL", &t.url)
             .output()
             .unwrap();
+        let served = t.served() - served_before;
         if line.starts_with("kaioken compare") {
             // Two real runs on a shared machine: a regression verdict is possible and valid.
             assert!(
@@ -77,7 +79,22 @@ fn readme_examples_run_as_written() {
         } else if line.contains("--dry-run") {
             assert!(stdout(&o).contains("Configuration validated successfully!"));
         } else {
-            assert!(stdout(&o).contains("Requests"), "{line}: {}", stdout(&o));
+            // The summary's request count is what the server saw (the built-in target
+            // counts every request it answers).
+            let out = stdout(&o);
+            let requests: u64 = out
+                .lines()
+                .find_map(|l| l.strip_prefix("Requests"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(|n| n.replace(',', "").parse().unwrap())
+                .unwrap_or_else(|| panic!("{line}: no Requests line in {out}"));
+            assert!(requests > 0, "{line}: {out}");
+            if line.contains("--warmup") {
+                // Warm-up requests reach the server but are not measured.
+                assert!(served > requests, "{line}: the server saw {served}");
+            } else {
+                assert_eq!(requests, served, "{line}: the server saw {served}");
+            }
         }
         if line.contains("-o result.json") {
             let v: serde_json::Value =

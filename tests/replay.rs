@@ -559,3 +559,21 @@ match = '\.css$'
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("scenarios[0].match"), "{}", stderr(&o));
 }
+
+/// `--loop` starts again one period later: 10 records 100 ms apart make a period of 1 s
+/// (their 0.9 s span plus one mean gap), so `-d 2.45s` sends the records due at 0.0–0.9,
+/// 1.0–1.9 and 2.0–2.4 s: exactly 25, in 3 passes (2.45 s sits between two records, so
+/// float rounding of the offsets cannot move one across the end).
+#[test]
+fn loop_repeats_the_file_until_the_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: String = (0..10)
+        .map(|i| jsonl(i as f64 * 100.0, &format!("/loop/{i}"), ""))
+        .collect();
+    let file = write(dir.path(), "loop.jsonl", &log);
+    let (o, r) = replay(dir.path(), &file, &["--loop", "-d", "2.45s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(seen("/loop/").len(), 25);
+    assert_eq!(r["summary"]["total_requests"], 25);
+    assert_eq!(r["load"]["replay"]["passes"], 3, "{}", r["load"]["replay"]);
+}

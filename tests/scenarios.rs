@@ -31,8 +31,15 @@ fn run(t: &Target, cfg: &str, extra: &[&str]) -> (i32, Value, String) {
     (code, v, stderr(&o))
 }
 
+/// Requests the built-in target counted for `path`: 0 when it lists no such path, but its
+/// stats must list paths (so a "== 0" cannot pass on a stats format that lost them).
 fn path_count(stats: &Value, path: &str) -> u64 {
-    stats["paths"][path].as_u64().unwrap_or(0)
+    let paths = stats["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the target's stats have no paths: {stats}"));
+    paths
+        .get(path)
+        .map_or(0, |n| n.as_u64().expect("a path's count is a number"))
 }
 
 const MIX: &str = r#"
@@ -72,9 +79,13 @@ fn weights_split_traffic_exactly_over_http1_and_h2() {
             path_count(&s, "/app/health"),
         );
         assert_eq!(a + b + c, 10_000, "{s}");
-        // Within ±1% of 7:2:1 (the schedule makes it exact up to one cycle per thread).
-        for (got, want) in [(a, 7000.0), (b, 2000.0), (c, 1000.0)] {
-            assert!((got as f64 - want).abs() <= 100.0, "{extra:?}: {a}:{b}:{c}");
+        // 7:2:1 exactly up to one partial cycle per thread: each thread walks the smooth
+        // cycle of 10, and a partial cycle holds fewer than `weight` more or less of a
+        // scenario than its share; with 2 threads of 5,000 requests each (whole cycles),
+        // the split is exact. A random selector would miss by ~±45 (σ of 7,000 in 10,000).
+        let threads = v["metadata"]["load"]["threads"].as_u64().unwrap();
+        for (got, want, w) in [(a, 7000, 7), (b, 2000, 2), (c, 1000, 1)] {
+            assert!(got.abs_diff(want) <= threads * w, "{extra:?}: {a}:{b}:{c}");
         }
         let sc = &v["scenarios"];
         assert_eq!(sc["list_users"]["total_requests"], a);
@@ -263,13 +274,37 @@ fn redirects_are_followed_by_default_and_recorded_when_asked() {
     assert_eq!(v["status_codes"]["302"], 200);
     assert_eq!(path_count(&t.stats(), "/app/redirect/2"), 0);
 
-    // 303 after a POST becomes a GET without the body; another origin is not followed.
+    // 303 after a POST becomes a GET without the body: /app/echo answers with the body it
+    // got and names the method in x-echo-method, which checks on the final response read.
     let t = Target::start(&[]);
     let url = format!("{}app/see-other", t.url);
-    let o = kaioken(&["run", &url, "-m", "POST", "-b", "x", "-n", "50", "--json"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = support::write_file(
+        dir.path(),
+        "checks.toml",
+        "[[checks]]\nname = \"get\"\ncondition = 'header x-echo-method contains \"GET\"'\n[[checks]]\nname = \"no body\"\ncondition = 'body matches \"^$\"'\n",
+    );
+    let o = kaioken(&[
+        "run",
+        &url,
+        "-f",
+        cfg.to_str().unwrap(),
+        "-m",
+        "POST",
+        "-b",
+        "payload",
+        "-n",
+        "50",
+        "--json",
+    ]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["status_codes"]["200"], 50);
     assert_eq!(path_count(&t.stats(), "/app/echo"), 50);
+    for c in v["checks"].as_array().unwrap() {
+        assert_eq!(c["passes"], 50, "{c}");
+    }
+    assert_eq!(v["checks"].as_array().unwrap().len(), 2);
+    // Another origin is not followed.
     let url = format!("{}app/offsite", t.url);
     let o = kaioken(&["run", &url, "-n", "20", "--json"]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -124,6 +124,18 @@ mod tests {
                 t.sleep_until(due).await;
                 assert!(Instant::now() >= due);
             }
+            // Not much after, either: due times spread over a millisecond's fractions, the
+            // median lateness is the wake-up's (tens of µs). A timer on tokio's 1 ms wheel
+            // rounds each up to the next millisecond, a median of ≥ 500 µs; 300 µs lies
+            // between, and a median ignores the odd preemption on a busy machine.
+            let mut late: Vec<Duration> = Vec::new();
+            for k in 0..41u64 {
+                let due = Instant::now() + Duration::from_micros(1_000 + k * 25);
+                t.sleep_until(due).await;
+                late.push(Instant::now() - due);
+            }
+            late.sort();
+            assert!(late[20] < Duration::from_micros(300), "{late:?}");
             // A deadline in the past returns at once.
             assert!(
                 t.sleep_until(Instant::now() - Duration::from_millis(5))

@@ -262,10 +262,11 @@ impl Nginx {
         self.dir.path().join("access.log")
     }
 
-    /// Requests nginx has logged.
+    /// Requests nginx has logged. nginx creates its log when it starts, so a missing log
+    /// is a broken test set-up, not "nothing logged".
     pub fn logged(&self) -> usize {
         std::fs::read_to_string(self.access_log())
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("nginx's access log: {e}"))
             .lines()
             .count()
     }

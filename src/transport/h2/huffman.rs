@@ -270,5 +270,36 @@ mod tests {
             decode(&enc, &mut out).unwrap();
             prop_assert_eq!(out, bytes);
         }
+
+        /// Against an independent implementation whose table was written out separately
+        /// (httlib-huffman): a wrong code length in `LENGTHS` shifts every code after it in
+        /// the canonical order, which a round trip through our own encoder cannot see but
+        /// these comparisons do, both ways, for every byte value.
+        #[test]
+        fn agrees_with_an_independent_implementation(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut ours = Vec::new();
+            encode(&bytes, &mut ours);
+            let mut theirs = Vec::new();
+            httlib_huffman::encode(&bytes, &mut theirs).unwrap();
+            prop_assert_eq!(&ours, &theirs);
+            let mut out = Vec::new();
+            decode(&theirs, &mut out).unwrap();
+            prop_assert_eq!(out, bytes);
+        }
+    }
+
+    #[test]
+    fn every_symbol_is_coded_as_the_independent_table_codes_it() {
+        for b in 0..=255u8 {
+            // Each byte alone and twice, so its padding and its code's end are both seen.
+            for input in [vec![b], vec![b, b]] {
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                encode(&input, &mut ours);
+                httlib_huffman::encode(&input, &mut theirs).unwrap();
+                assert_eq!(ours, theirs, "byte {b}");
+            }
+        }
     }
 }
