@@ -117,13 +117,21 @@ pub(super) struct Reader {
     frontier: f64,
     last_out: f64,
     eof: bool,
+    /// `--loop` passes in a row that gave this thread no record: a pass can legitimately
+    /// hold none of a thread's share (a file shorter than the thread count), but a file
+    /// with no readable record left must not spin the thread forever.
+    empty_passes: u32,
+    records_at_pass: u64,
     pub stats: ReplayStats,
 }
 
+/// Passes in a row without a record after which a looping reader gives up.
+const MAX_EMPTY_PASSES: u32 = 4096;
+
 impl Reader {
     /// A reader of `replay` for this thread's share. The file was opened when the plan was
-    /// built; a failure to open it again here ends this thread's replay at once and counts
-    /// as a bad line (the run still writes its outputs).
+    /// built; if it cannot be opened again here (removed meanwhile), it reads as empty and
+    /// this thread's replay ends at once (the run still writes its outputs).
     pub fn new(replay: &Replay, share: Share) -> Reader {
         let input = match &replay.source {
             Source::Lines(path) => Input::Lines {
@@ -161,6 +169,8 @@ impl Reader {
             frontier: f64::NEG_INFINITY,
             last_out: f64::NEG_INFINITY,
             eof: false,
+            empty_passes: 0,
+            records_at_pass: 0,
             stats: ReplayStats {
                 passes: 1,
                 ..ReplayStats::default()
@@ -183,6 +193,16 @@ impl Reader {
             }
             if self.eof {
                 self.period?;
+                let pushed = self.stats.records + self.heap.len() as u64;
+                if pushed == self.records_at_pass {
+                    self.empty_passes += 1;
+                    if self.empty_passes >= MAX_EMPTY_PASSES {
+                        return None;
+                    }
+                } else {
+                    self.empty_passes = 0;
+                }
+                self.records_at_pass = pushed;
                 self.pass += 1;
                 self.stats.passes += 1;
                 self.line_no = 0;
@@ -517,5 +537,30 @@ mod tests {
         // the second thread's: counted once in every pass it began, never by the first.
         assert_eq!(bad, [0, passes[1]]);
         assert!(passes[1] >= 3);
+    }
+
+    #[test]
+    fn a_loop_gives_each_thread_its_records_even_from_a_one_line_file() {
+        // One record, three threads: line g = pass, so thread i sends the record of pass
+        // i, i + 3, …; none spins forever on the passes that hold nothing of its share.
+        let (_d, replay) = spec(&jsonl(0.0, "/one"), true, 0);
+        for i in 0..3u64 {
+            let mut r = Reader::new(&replay, Share::part(i, 3));
+            let mut e = Entry::default();
+            let (t, slot) = r.next().expect("a record within 3 passes");
+            r.swap_out(slot, &mut e);
+            assert_eq!(t, replay.period.unwrap() * i as f64);
+        }
+        // A share that never holds a readable record gives up after MAX_EMPTY_PASSES.
+        let (_d, replay) = spec(
+            &format!("{}{}", jsonl(0.0, "/a"), "bad\n".repeat(3)),
+            true,
+            0,
+        );
+        let mut r = Reader::new(&replay, Share::part(1, 4));
+        // Thread 1 of 4 never owns line 0 (4 lines a pass): nothing, after the limit.
+        assert_eq!(r.next(), None);
+        assert_eq!(r.stats.passes, u64::from(MAX_EMPTY_PASSES));
+        assert_eq!(r.stats.bad_lines, u64::from(MAX_EMPTY_PASSES));
     }
 }
