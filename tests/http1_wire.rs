@@ -77,7 +77,11 @@ fn a_stalled_server_times_out_by_kind_and_the_run_ends() {
     // Each VU times out every 300 ms for 1 s: 3 × (3 or 4).
     assert!((9..=12).contains(&timeouts), "{timeouts}");
     // Timeouts are slow requests: their latency is recorded.
-    assert!(v["latency_us"]["p50"].as_u64().unwrap() >= 300_000);
+    // The timeout fires at 300 ms, not before and not much after: the timer is exact to a
+    // millisecond, and 100 ms covers a loaded machine's scheduling (a timeout at twice
+    // its value, or on a coarse 1 s check, fails).
+    let p50 = v["latency_us"]["p50"].as_u64().unwrap();
+    assert!((300_000..=400_000).contains(&p50), "p50 {p50} µs");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
@@ -154,6 +158,10 @@ fn a_body_that_never_ends_times_out_while_it_streams() {
     let timeouts = v["errors"]["timeout"].as_u64().unwrap();
     // Each VU times out every 300 ms for 2 s: 2 × (6 or 7), less on a loaded machine.
     assert!((6..=16).contains(&timeouts), "{timeouts}");
-    assert!(v["latency_us"]["p50"].as_u64().unwrap() >= 300_000);
+    // The timeout fires at 300 ms, not before and not much after: the timer is exact to a
+    // millisecond, and 100 ms covers a loaded machine's scheduling (a timeout at twice
+    // its value, or on a coarse 1 s check, fails).
+    let p50 = v["latency_us"]["p50"].as_u64().unwrap();
+    assert!((300_000..=400_000).contains(&p50), "p50 {p50} µs");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

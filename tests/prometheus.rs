@@ -128,7 +128,10 @@ fn prometheus_scrapes_the_runs_request_count() {
         "histogram_quantile(0.5, max_over_time(kaioken_request_duration_seconds_bucket[5m]))",
     )
     .unwrap();
-    assert!(p50 > 0.001 && p50 < 0.05, "p50 {p50}s");
+    // A 2 ms delay plus loopback: the median lies in the (1 ms, 2.5 ms] bucket, or in
+    // (2.5 ms, 5 ms] on a loaded machine, and histogram_quantile interpolates inside it. A
+    // unit slip (µs as ms) or latencies inflated ×3 land outside.
+    assert!(p50 > 0.001 && p50 <= 0.005, "p50 {p50}s");
 }
 
 #[test]
