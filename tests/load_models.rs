@@ -107,6 +107,12 @@ fn rate_limit_5000_for_3s() {
     let achieved = v["load"]["achieved_rate"].as_f64().unwrap();
     assert!(within(achieved, 5000.0, 0.02), "{achieved}");
     assert_eq!(v["load"]["target_rate"], 5000.0);
+    // What the server counted: the 15,000 slots of 3 s at 5,000/s (each slot due before
+    // the end is sent, late or not), within the ±2% the rate claim allows, and exactly what
+    // the tool reports.
+    let served = t.served();
+    assert_eq!(v["summary"]["total_requests"], served);
+    assert!(within(served as f64, 15_000.0, 0.02), "{served}");
 }
 
 #[test]
