@@ -211,9 +211,9 @@ fn warmup_is_not_measured() {
     assert_eq!(v["metadata"]["load"]["warmup_secs"], 2.0);
 }
 
-#[test]
-fn bursts_send_n_at_once_every_delay() {
-    // nginx logs each request's arrival ($msec): what the server saw, not the tool's count.
+/// An nginx that answers 204 and logs each request's arrival (`$msec`, 1 ms resolution) in
+/// `ts.log` of the directory returned, with its port; stop it with `support::stop_tied`.
+fn arrival_logging_nginx() -> (tempfile::TempDir, u16, std::process::Child) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let conf = support::nginx_conf(
@@ -223,8 +223,15 @@ fn bursts_send_n_at_once_every_delay() {
             d = dir.path().display()
         ),
     );
-    let mut nginx = support::spawn_nginx(dir.path(), &conf);
+    let nginx = support::spawn_nginx(dir.path(), &conf);
     support::wait_listening(port);
+    (dir, port, nginx)
+}
+
+#[test]
+fn bursts_send_n_at_once_every_delay() {
+    // nginx logs each request's arrival ($msec): what the server saw, not the tool's count.
+    let (dir, port, mut nginx) = arrival_logging_nginx();
     let o = kaioken(&[
         "run",
         &format!("http://127.0.0.1:{port}/"),
@@ -862,17 +869,7 @@ fn ks_exponential(gaps: &mut [f64], rate: f64) -> f64 {
 /// 0.05 per ms). Even spacing, the default, is far outside it (D ≈ 0.6).
 #[test]
 fn poisson_arrivals_are_exponential_at_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let conf = support::nginx_conf(
-        dir.path(),
-        &format!(
-            "  log_format ts \"$msec\";\n  access_log {d}/ts.log ts;\n  server {{ listen 127.0.0.1:{port}; location / {{ return 204; }} }}\n",
-            d = dir.path().display()
-        ),
-    );
-    let mut nginx = support::spawn_nginx(dir.path(), &conf);
-    support::wait_listening(port);
+    let (dir, port, mut nginx) = arrival_logging_nginx();
     let url = format!("http://127.0.0.1:{port}/");
     let d_of = |dist: &str| {
         // nginx holds the log open (O_APPEND): truncate it rather than remove it.

@@ -170,8 +170,14 @@ fn speed_2_halves_the_duration() {
     let log: String = (0..400)
         .map(|i| jsonl(i as f64 * 10.0, &format!("/speed/{i}"), ""))
         .collect();
-    let file = write(dir.path(), "rec.jsonl", &log);
-    let (o, _) = replay(dir.path(), &file, &["--speed", "2"]);
+    // Named .har, which detection would read as a HAR (and refuse): --log-format decides.
+    let file = write(dir.path(), "rec.har", &log);
+    let (o, r) = replay(
+        dir.path(),
+        &file,
+        &["--speed", "2", "--log-format", "jsonl"],
+    );
+    assert_eq!(r["load"]["replay"]["format"], "jsonl");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let seen = seen("/speed/");
     assert_eq!(seen.len(), 400);

@@ -215,14 +215,15 @@ impl Client {
     pub async fn replay(&mut self, shared: &Shared, intended: Instant, entry: &Entry) {
         // With scenarios, the first whose `match` takes the record's path (the last,
         // unmatched one takes any).
-        let list = &shared.plan.scenarios.list;
-        let index = if list.len() == 1 {
+        let matchers = &shared.path_matchers;
+        let index = if matchers.len() == 1 {
             0
         } else {
             let path = std::str::from_utf8(&entry.target).unwrap_or("");
-            list.iter()
-                .position(|s| s.path_match.as_ref().is_none_or(|m| m.is_match(path)))
-                .unwrap_or(list.len() - 1)
+            matchers
+                .iter()
+                .position(|m| m.as_ref().is_none_or(|m| m.is_match(path)))
+                .unwrap_or(matchers.len() - 1)
         };
         self.request(shared, index, intended, Some(entry)).await;
     }

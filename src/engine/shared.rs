@@ -45,6 +45,10 @@ pub(super) struct Shared {
     pub(super) schedule: Option<RefCell<Schedule>>,
     /// A replay's reader of this thread's share of the records (then `schedule` is unused).
     pub(super) replay: Option<RefCell<super::replay::Reader>>,
+    /// Each scenario's `match` (a replay's), cloned for this thread: a clone has its own
+    /// scratch pool, which its first user takes without a lock, while one `Regex` shared
+    /// by every thread locks a mutex per search on all but one.
+    pub(super) path_matchers: Vec<Option<regex::Regex>>,
     /// Bumped by every command that edits the schedule.
     pub(super) epoch: Cell<u64>,
     /// Timers that sleep until a scheduled time; a schedule edit wakes them to ask again.

@@ -114,6 +114,12 @@ impl Worker {
                 .load
                 .replay()
                 .map(|r| RefCell::new(super::replay::Reader::new(r, share.clone()))),
+            path_matchers: plan
+                .scenarios
+                .list
+                .iter()
+                .map(|s| s.path_match.clone())
+                .collect(),
             epoch: Cell::new(0),
             timers: RefCell::new(Vec::new()),
             vu_curve: RefCell::new(vu_curve),
