@@ -30,6 +30,12 @@ pub enum Command {
         after_help = "JSONL records: {\"t_ms\": 0, \"method\": \"GET\", \"url\": \"/path\", \"headers\": {\"x\": \"y\"}, \"body\": \"...\"}, one per line."
     )]
     Replay(Box<ReplayArgs>),
+    /// Find the highest arrival rate the target sustains within its SLOs: steady open-model
+    /// probes, growing until one fails, then bisected; every option of `run` applies.
+    #[command(
+        after_help = "Exit codes: 0 found, 4 when even --start misses the SLOs (or less than --min-capacity was found), 1 for errors and a generator-limited probe."
+    )]
+    Capacity(Box<CapacityArgs>),
     /// Serve the built-in target: a configurable HTTP/1.1 + h2c server on loopback.
     Serve(ServeArgs),
     /// Start the built-in target in-process and run a 10-second load test against it.
@@ -673,6 +679,68 @@ impl ReplayArgs {
         f.reorder_window = self.reorder_window.clone();
         f.on_bad_line = self.on_bad_line.clone();
         Ok(f)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// An SLO every probe must meet, e.g. 'p99 < 200ms' or 'error_rate < 0.01'; repeatable
+    /// (error_rate < 0.01 is implied when none names the error rate)
+    #[arg(long, value_name = "'METRIC OP VALUE'", help_heading = "Capacity")]
+    pub slo: Vec<String>,
+
+    /// The first probe's rate, requests/s [default: 100]
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Capacity"
+    )]
+    pub start: Option<f64>,
+
+    /// The highest rate probed, requests/s [default: 100000]
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Capacity"
+    )]
+    pub max: Option<f64>,
+
+    /// How long each probe holds its rate after the warmup (--warmup, default 2s); the best
+    /// pass is confirmed with a probe twice as long [default: 20s]
+    #[arg(long, value_name = "DURATION", help_heading = "Capacity")]
+    pub probe: Option<String>,
+
+    /// Stop bisecting when (lowest fail − highest pass) / highest pass is at most this
+    /// [default: 5%]
+    #[arg(long, value_name = "PERCENT", help_heading = "Capacity")]
+    pub tolerance: Option<String>,
+
+    /// Exit 4 when the capacity found is below this rate (for CI)
+    #[arg(
+        long,
+        value_name = "RATE",
+        allow_negative_numbers = true,
+        help_heading = "Capacity"
+    )]
+    pub min_capacity: Option<f64>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+impl CapacityArgs {
+    /// The command line as flags: `run`'s, with the search's.
+    pub fn flags(&self) -> Flags {
+        let mut f = self.run.flags();
+        f.slo = self.slo.clone();
+        f.cap_start = self.start;
+        f.cap_max = self.max;
+        f.probe = self.probe.clone();
+        f.tolerance = self.tolerance.clone();
+        f.min_capacity = self.min_capacity;
+        f
     }
 }
 

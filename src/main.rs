@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Replay(args) => cmd::run::replay(args),
+        Command::Capacity(args) => cmd::capacity::capacity(args),
         Command::Serve(args) => cmd::serve::serve(args),
         Command::Demo(args) => cmd::demo::demo(args),
         Command::Simulate(args) => cmd::simulate::simulate(args),

@@ -213,6 +213,19 @@ fn readme_sh_blocks_run_in_bash() {
             assert_eq!(r["load"]["replay"]["records"], 2, "{r}");
             assert_eq!(r["summary"]["successful"], 2, "{r}");
         }
+        if script.contains("kaioken capacity") {
+            // The built-in target is far from its capacity at 200 req/s: every probe passes.
+            let c: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join("capacity.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(c["answer"]["outcome"], "at_least_max", "{c}");
+            assert!(
+                stdout(&o).starts_with("sustains at least 200 req/s within p99 < 50ms"),
+                "{}",
+                stdout(&o)
+            );
+        }
         if script.contains("kaioken report") {
             let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
             assert!(md.contains("p99"), "{md}");

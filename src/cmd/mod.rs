@@ -1,5 +1,6 @@
 //! Glue, one file per subcommand: the only module that imports every layer.
 
+pub mod capacity;
 pub mod compare;
 pub mod debug;
 pub mod demo;

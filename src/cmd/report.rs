@@ -3,7 +3,7 @@
 use super::Exit;
 use crate::cli::ReportArgs;
 use crate::plan::{Format, output_formats};
-use crate::results::load::load;
+use crate::results::load::{Document, load_document};
 use crate::sink::report;
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
@@ -11,7 +11,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
         &args.output,
         args.format.and_then(|f| Format::from_name(f.name())),
     )?;
-    let results = load(&args.result)?;
-    report::write_all(&files, &results)?;
+    match load_document(&args.result)? {
+        Document::Run(results) => report::write_all(&files, &results)?,
+        Document::Capacity(doc) => report::capacity::write_all(&files, &doc)?,
+    }
     Ok(Exit::Success)
 }

@@ -82,16 +82,7 @@ pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> 
     let plan = Arc::new(plan);
 
     let host_before = results::health::HostSample::now();
-    let load_started = SystemTime::now();
-    let t_load = Instant::now();
-    let clock = engine::Clock {
-        t_load,
-        t0: t_load + plan.load.warmup,
-        start_unix: load_started
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
-    };
-    let started_at = load_started + plan.load.warmup;
+    let (clock, started_at) = start_clock(plan.load.warmup);
     let db = match &plan.outputs.db {
         Some(path) => Some(sink::sqlite::Writer::start(sink::sqlite::Db::open(
             path,
@@ -272,24 +263,7 @@ pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> 
     outcome.duration = outcome.duration.saturating_sub(paused);
     let mut results = Results::assemble(&plan, &outcome, started_at, ended_at);
     results.summary.paused_secs = paused.as_secs_f64();
-    results.health = Some(results::health::judge(
-        &results::health::Measured {
-            threads: &outcome.thread_cpu,
-            // Open models and rate caps send on a schedule; a plain closed loop does not.
-            scheduled: !matches!(
-                plan.load.shape,
-                plan::load_model::Shape::Closed { rate: None, .. }
-            ),
-            lag_p99_us: results.schedule_lag_us.p99,
-            lag_max_us: results.schedule_lag_us.max,
-            dropped: results.summary.dropped_iterations,
-            connections: results.summary.connections_opened,
-            local_errors: results.errors.get("local_resources").copied().unwrap_or(0),
-            connection_wait: outcome.conn_wait,
-        },
-        &host_before,
-        &results::health::HostSample::now(),
-    ));
+    results.health = Some(judge_health(&plan, &outcome, &results, &host_before));
     results.error_reasons = reasons.by_kind();
     results.summary.stopped_by = match breach {
         Some(why) => Some(format!("fail-fast: {why}")),
@@ -350,6 +324,49 @@ pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> 
     Ok(Exit::Success)
 }
 
+/// The engine's clock for a run starting now, and when its measured window starts (after the
+/// warmup).
+pub(super) fn start_clock(warmup: Duration) -> (engine::Clock, SystemTime) {
+    let load_started = SystemTime::now();
+    let t_load = Instant::now();
+    let clock = engine::Clock {
+        t_load,
+        t0: t_load + warmup,
+        start_unix: load_started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    };
+    (clock, load_started + warmup)
+}
+
+/// The generator's health over a finished run, from what it measured and the machine's
+/// counters since `before`.
+pub(super) fn judge_health(
+    plan: &Plan,
+    outcome: &aggregate::Outcome,
+    r: &Results,
+    before: &results::health::HostSample,
+) -> results::health::Health {
+    results::health::judge(
+        &results::health::Measured {
+            threads: &outcome.thread_cpu,
+            // Open models and rate caps send on a schedule; a plain closed loop does not.
+            scheduled: !matches!(
+                plan.load.shape,
+                plan::load_model::Shape::Closed { rate: None, .. }
+            ),
+            lag_p99_us: r.schedule_lag_us.p99,
+            lag_max_us: r.schedule_lag_us.max,
+            dropped: r.summary.dropped_iterations,
+            connections: r.summary.connections_opened,
+            local_errors: r.errors.get("local_resources").copied().unwrap_or(0),
+            connection_wait: outcome.conn_wait,
+        },
+        before,
+        &results::health::HostSample::now(),
+    )
+}
+
 /// The run so far as a whole `kaioken.result/v1` file, assembled as the final one is (pauses
 /// left out of the rates, thresholds judged), for the TUI's `s`.
 fn snapshot_renderer(
@@ -396,7 +413,7 @@ fn is_local(ip: IpAddr) -> bool {
 /// A remote target is loaded only with consent: `-y`, or an answer on a terminal.
 /// Asks before loading a remote target. `addrs` is empty when a `socks5h://` proxy
 /// resolves the name: then only `localhost` and a local address literal pass unasked.
-fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
+pub(super) fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
     let local = if addrs.is_empty() {
         let host = plan
             .target
@@ -434,7 +451,7 @@ fn confirm_target(plan: &Plan, addrs: &[SocketAddr]) -> anyhow::Result<()> {
 }
 
 /// Each connection is a file descriptor: make room for `vus` of them plus slack.
-fn raise_fd_limit(vus: u64) {
+pub(super) fn raise_fd_limit(vus: u64) {
     let want = vus.saturating_add(1024);
     if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
         && soft < want

@@ -94,4 +94,11 @@ pub struct Flags {
     pub log_format: Option<String>,
     pub reorder_window: Option<String>,
     pub on_bad_line: Option<String>,
+    /// `kaioken capacity`: its SLOs, rate bracket, probe length and tolerance.
+    pub slo: Vec<String>,
+    pub cap_start: Option<f64>,
+    pub cap_max: Option<f64>,
+    pub probe: Option<String>,
+    pub tolerance: Option<String>,
+    pub min_capacity: Option<f64>,
 }

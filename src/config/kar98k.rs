@@ -201,6 +201,7 @@ pub fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
         websocket: None,
         grpc: None,
         replay: None,
+        capacity: None,
         thresholds: None,
         checks: None,
         target: Some(if several {

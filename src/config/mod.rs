@@ -35,6 +35,25 @@ pub struct RawConfig {
     pub websocket: Option<RawWebSocket>,
     pub grpc: Option<RawGrpc>,
     pub replay: Option<RawReplay>,
+    pub capacity: Option<RawCapacity>,
+}
+
+/// `[capacity]`: the search `kaioken capacity` runs (other commands ignore it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    /// SLOs every probe must meet, e.g. `["p99 < 200ms", "error_rate < 0.01"]`.
+    pub slo: Option<Vec<EnvString>>,
+    /// The first probe's rate (requests/s).
+    pub start: Option<f64>,
+    /// The highest rate probed.
+    pub max: Option<f64>,
+    /// How long each probe holds its rate, e.g. `20s`.
+    pub probe: Option<EnvString>,
+    /// How narrow the final bracket is, e.g. `5%`.
+    pub tolerance: Option<EnvString>,
+    /// Finding less than this is exit 4.
+    pub min_capacity: Option<f64>,
 }
 
 /// `[replay]`: recorded traffic sent at its recorded times (`kaioken replay`).

@@ -6,6 +6,7 @@
 
 mod build;
 mod build_load;
+pub mod capacity;
 pub mod checks;
 mod display;
 pub mod grpc;

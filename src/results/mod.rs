@@ -6,6 +6,7 @@
 
 mod assemble;
 pub mod atomic_write;
+pub mod capacity;
 pub mod health;
 pub mod histogram_codec;
 pub mod load;

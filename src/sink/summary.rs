@@ -353,6 +353,32 @@ fn group_table<'a>(
     }
 }
 
+/// The terminal summary of a capacity search: the answer first, then one line per probe.
+pub fn capacity(doc: &crate::results::capacity::CapacityResult) -> String {
+    let mut out = String::new();
+    out.push_str(&doc.answer.line);
+    out.push_str("\n\n");
+    let m = &doc.search;
+    out.push_str(&format!(
+        "  {}\n  SLOs: {}\n  latency: from the intended send time (open model, coordinated-omission corrected)\n\n",
+        m.target,
+        m.slos.join(", ")
+    ));
+    for p in &doc.probes {
+        out.push_str(&format!("  probe {:>2}: {}\n", p.index, p.line()));
+    }
+    if let Some(proof) = doc.proof() {
+        let h = proof
+            .result
+            .health
+            .as_ref()
+            .map(|h| h.line())
+            .unwrap_or_default();
+        out.push_str(&format!("\n  {h}\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use super::svg::{self, Axis, Series};
 use crate::results::units::{fmt_count, fmt_us};
 use crate::results::{LatencyStats, Results, histogram_codec};
 
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 :root{--bg:#fbfbfd;--fg:#1d1f24;--muted:#646a76;--card:#fff;--line:#e3e5ea;--c1:#2563eb;--c2:#d97706;--c3:#dc2626;--c4:#059669;--c5:#7c3aed;--ok:#059669;--bad:#dc2626}
 @media (prefers-color-scheme: dark){:root:not([data-theme=light]){--bg:#111318;--fg:#e6e8ee;--muted:#9aa1ad;--card:#1a1d24;--line:#2c303a;--c1:#60a5fa;--c2:#fbbf24;--c3:#f87171;--c4:#34d399;--c5:#a78bfa;--ok:#34d399;--bad:#f87171}}
 :root[data-theme=dark]{--bg:#111318;--fg:#e6e8ee;--muted:#9aa1ad;--card:#1a1d24;--line:#2c303a;--c1:#60a5fa;--c2:#fbbf24;--c3:#f87171;--c4:#34d399;--c5:#a78bfa;--ok:#34d399;--bad:#f87171}
@@ -27,18 +27,18 @@ th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right}th:f
 button{float:right;background:var(--card);color:var(--fg);border:1px solid var(--line);border-radius:6px;padding:4px 10px;cursor:pointer}
 "#;
 
-const SCRIPT: &str = r#"
+pub(super) const SCRIPT: &str = r#"
 document.getElementById('theme').addEventListener('click',function(){var r=document.documentElement;var dark=r.dataset.theme?r.dataset.theme==='dark':matchMedia('(prefers-color-scheme: dark)').matches;r.dataset.theme=dark?'light':'dark';});
 "#;
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn ms(v: f64) -> String {
+pub(super) fn ms(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.1}s", v / 1000.0)
     } else if v >= 10.0 || v == 0.0 {

@@ -1,6 +1,7 @@
 //! File outputs, every one rendered from [`Results`] alone (never from live state), so
 //! `kaioken report` reproduces exactly what `run -o` wrote.
 
+pub mod capacity;
 mod csv;
 mod html;
 mod junit;

@@ -1,6 +1,8 @@
 //! Thresholds judged: on the final [`Results`] for the exit code and every output, and on
 //! live [`Snapshot`]s for `--fail-fast`.
 
+pub mod capacity;
+
 use crate::aggregate::Snapshot;
 use crate::plan::thresholds::{Metric, Observed, Threshold};
 use crate::results::units::fmt_value;
