@@ -11,7 +11,7 @@ use super::Exit;
 use crate::aggregate::Aggregator;
 use crate::cli::CapacityArgs;
 use crate::config::RawConfig;
-use crate::engine::{self, Command, RunState};
+use crate::engine::{self, RunState};
 use crate::plan::capacity::Capacity;
 use crate::plan::{self, LiveView, Plan};
 use crate::results::capacity::{CapacityAnswer, CapacityResult, Probe, SearchMeta, rate_text};
@@ -204,14 +204,10 @@ fn run_probe(
     let outcome = rt.block_on(async {
         let live = (plan.outputs.live != LiveView::Quiet)
             .then(|| tokio::spawn(sink::progress::run(snapshots, plan.load.duration())));
-        let signals = async {
-            super::run::shutdown_signal().await;
-            eprintln!("\nkaioken: stopping the search; the probes so far are written");
-            let _ = engine.send(Command::Stop);
-            super::run::shutdown_signal().await;
-            let _ = engine.send(Command::Abort);
-            std::future::pending::<()>().await;
-        };
+        let signals = super::run::stop_on_signals(
+            engine.control(),
+            "stopping the search; the probes so far are written".to_string(),
+        );
         let outcome = tokio::select! {
             outcome = aggregator.run(feed) => outcome,
             () = signals => unreachable!("the signal handler never returns"),
@@ -263,23 +259,17 @@ fn assemble(
             .unwrap_or_default()
     };
     let (outcome, sustained, failed, line) = match (answer, stopped) {
-        (Some(Answer::Found { rate, failed }), _) => {
-            let failed = failed.is_finite().then_some(failed);
-            let next = match failed {
-                Some(f) => format!(
-                    " (next probe {} req/s failed: {})",
-                    rate_text(f),
-                    reasons_at(f).join(", ")
-                ),
-                None => String::new(),
-            };
-            (
-                "found",
-                Some(rate),
-                failed,
-                format!("sustains {} req/s within {within}{next}", rate_text(rate)),
-            )
-        }
+        (Some(Answer::Found { rate, failed }), _) => (
+            "found",
+            Some(rate),
+            Some(failed),
+            format!(
+                "sustains {} req/s within {within} (next probe {} req/s failed: {})",
+                rate_text(rate),
+                rate_text(failed),
+                reasons_at(failed).join(", ")
+            ),
+        ),
         (Some(Answer::AtLeastMax { rate }), _) => (
             "at_least_max",
             Some(rate),

@@ -192,17 +192,13 @@ pub fn run_flags(args: &RunArgs, flags: &config::Flags) -> anyhow::Result<Exit> 
             }
             LiveView::Quiet => None,
         };
-        let signals = async {
-            shutdown_signal().await;
-            eprintln!(
-                "\nkaioken: stopping; in-flight requests get {} to finish (Ctrl-C again to abort)",
+        let signals = stop_on_signals(
+            engine.control(),
+            format!(
+                "stopping; in-flight requests get {} to finish (Ctrl-C again to abort)",
                 humantime::format_duration(plan.graceful_stop)
-            );
-            let _ = engine.send(Command::Stop);
-            shutdown_signal().await;
-            let _ = engine.send(Command::Abort);
-            std::future::pending::<()>().await;
-        };
+            ),
+        );
         let outcome = tokio::select! {
             outcome = aggregator.run(feed) => outcome,
             () = signals => unreachable!("the signal handler never returns"),
@@ -463,6 +459,17 @@ pub(super) fn raise_fd_limit(vus: u64) {
             );
         }
     }
+}
+
+/// At Ctrl-C or SIGTERM, says `said` and stops the engine gracefully; at a second, aborts
+/// it. Never returns: a caller selects it against the run's end.
+pub(super) async fn stop_on_signals(control: engine::Control, said: String) {
+    shutdown_signal().await;
+    eprintln!("\nkaioken: {said}");
+    let _ = control.send(Command::Stop);
+    shutdown_signal().await;
+    let _ = control.send(Command::Abort);
+    std::future::pending::<()>().await;
 }
 
 /// Resolves at Ctrl-C or SIGTERM.

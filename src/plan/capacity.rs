@@ -342,12 +342,13 @@ pub fn build(args: &Flags, file: Option<&RawConfig>) -> Result<Capacity, PlanErr
     }
     let rate = |errs: &mut Vec<PlanError>, field: &str, v: Option<f64>, default: f64| match v {
         None => default,
-        Some(v) if v.is_finite() && v > 0.0 && v <= 10_000_000.0 => v,
+        // Probes below 10/s run at hundredths of a request per second: 0.01 is the floor.
+        Some(v) if v.is_finite() && (0.01..=10_000_000.0).contains(&v) => v,
         Some(v) => {
             errs.push(problem(
                 field,
                 v,
-                "a rate in requests/s between 0 and 10,000,000, e.g. 100",
+                "a rate in requests/s from 0.01 to 10,000,000, e.g. 100",
             ));
             default
         }
@@ -528,6 +529,16 @@ mod tests {
         f.probe = Some("1s".into());
         f.tolerance = Some("150%".into());
         f.concurrency = Some(10);
+        let tiny = Flags {
+            cap_start: Some(0.001),
+            ..f.clone()
+        };
+        assert!(
+            build(&tiny, None)
+                .unwrap_err()
+                .to_string()
+                .contains("start = 0.001: a rate in requests/s from 0.01")
+        );
         let e = build(&f, None).unwrap_err().to_string();
         for want in [
             "start = 500: above --max 100",

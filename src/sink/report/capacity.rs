@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::escape::escape;
 
-use super::html::{SCRIPT, STYLE, esc, ms};
+use super::html::{SCRIPT, esc, head, ms};
 use super::svg::{self, Axis, Series};
 use crate::plan::Format;
 use crate::results::capacity::{CapacityResult, rate_text};
@@ -167,18 +167,16 @@ fn junit(doc: &CapacityResult) -> String {
 fn html(doc: &CapacityResult) -> String {
     let m = &doc.search;
     let mut out = String::with_capacity(32 * 1024);
+    head(
+        &mut out,
+        &m.version,
+        &doc.schema,
+        &format!("kaioken capacity: {}", m.target),
+    );
     let _ = write!(
         out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\
-         <meta name=\"generator\" content=\"kaioken {} ({})\">\
-         <title>kaioken capacity: {}</title><style>{STYLE}</style></head><body><main>\
-         <button id=\"theme\" type=\"button\">light / dark</button>\
+        "<button id=\"theme\" type=\"button\">light / dark</button>\
          <h1>Capacity: {}</h1><div class=\"muted\">SLOs {} · probes of {:.0}s after {:.0}s warmup · latency from the intended send time · {} → {} · kaioken {}</div>",
-        esc(&m.version),
-        esc(&doc.schema),
-        esc(&m.target),
         esc(&m.target),
         esc(&m.slos.join(", ")),
         m.probe_secs,

@@ -38,6 +38,22 @@ pub(super) fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The page up to `<main>`: the offline-only security policy, the generator, the title and
+/// the inline style, shared by every HTML report.
+pub(super) fn head(out: &mut String, version: &str, schema: &str, title: &str) {
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\
+         <meta name=\"generator\" content=\"kaioken {} ({})\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>",
+        esc(version),
+        esc(schema),
+        esc(title)
+    );
+}
+
 pub(super) fn ms(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.1}s", v / 1000.0)
@@ -105,17 +121,11 @@ pub fn render(r: &Results) -> String {
     let m = &r.metadata;
     let s = &r.summary;
     let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\
-         <meta name=\"generator\" content=\"kaioken {} ({})\">\
-         <title>kaioken: {} {}</title><style>{STYLE}</style></head><body><main>",
-        esc(&m.version),
-        esc(&r.schema),
-        esc(&m.target.method),
-        esc(&m.target.url)
+    head(
+        &mut out,
+        &m.version,
+        &r.schema,
+        &format!("kaioken: {} {}", m.target.method, m.target.url),
     );
     let _ = write!(
         out,
